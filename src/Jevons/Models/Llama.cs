@@ -337,9 +337,10 @@ public sealed class Llama : Model
     {
         long total = 0;
         var bytes = new Dictionary<DType, long>();
+        string ropeFreqsName = TensorNames.Global(source.Format, TensorNames.RopeFreqs);
         foreach (var t in used)
         {
-            total += t.ElementCount;
+            if (t.Name != ropeFreqsName) total += t.ElementCount; // rope factors are a constant, not a parameter
             bytes[t.Type] = bytes.GetValueOrDefault(t.Type) + t.ByteLength;
         }
         // A token reads one embedding row, not the table; a tied table is read whole as the output projection.
@@ -518,5 +519,220 @@ public sealed class LlamaState : ModelState
         Up = new float[tokens * ff];
         Cos = new float[tokens * pairs];
         Sin = new float[tokens * pairs];
+    }
+}
+
+/// <summary>The shapes of a random-weight Llama / Qwen2 model for `jevons synth` (real dimensions, made-up weights).</summary>
+public sealed record LlamaSynthPreset(
+    string Name,
+    string Summary,
+    string Architecture,
+    int HiddenSize,
+    int Layers,
+    int Heads,
+    int KvHeads,
+    int IntermediateSize,
+    int VocabSize,
+    int ContextLength,
+    double RopeTheta,
+    float RmsEps,
+    bool QkvBias,
+    bool TiedEmbeddings,
+    RopeScaling RopeScaling)
+{
+    public int HeadDim => HiddenSize / Heads;
+
+    /// <summary>Presets: a tiny demo model and two real shapes.</summary>
+    public static IReadOnlyList<LlamaSynthPreset> All { get; } =
+    [
+        new("tiny", "tiny qwen2-style model (hidden 256, 4 layers, 8 heads / 2 KV heads, vocab 2048) for demos and tests",
+            "qwen2", 256, 4, 8, 2, 768, 2048, 4096, 10000, 1e-6f, QkvBias: true, TiedEmbeddings: false, RopeScaling.None),
+        new("r1-distill-qwen-1.5b", "DeepSeek-R1-Distill-Qwen-1.5B shapes (qwen2, 1.78B parameters)",
+            "qwen2", 1536, 28, 12, 2, 8960, 151936, 131072, 10000, 1e-6f, QkvBias: true, TiedEmbeddings: false, RopeScaling.None),
+        new("llama-3-8b", "Llama-3.1-8B / DeepSeek-R1-Distill-Llama-8B shapes (llama, 8.03B parameters, llama3 rope scaling)",
+            "llama", 4096, 32, 32, 8, 14336, 128256, 131072, 500000, 1e-5f, QkvBias: false, TiedEmbeddings: false,
+            new RopeScaling(RopeScalingKind.Llama3, 8, 1, 4, 8192)),
+    ];
+
+    public static LlamaSynthPreset? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+}
+
+/// <summary>What a synthesized tensor holds, which decides how its values are drawn.</summary>
+public enum SynthTensorKind
+{
+    /// <summary>token_embd: N(0, 1).</summary>
+    Embedding,
+    /// <summary>A projection W[out, in]: N(0, 1/in).</summary>
+    Matrix,
+    /// <summary>The output projection: N(0, (2/sqrt(in))²), so logits spread over a few units.</summary>
+    Output,
+    /// <summary>An RMSNorm weight: 1 + N(0, 0.1²).</summary>
+    Norm,
+    /// <summary>A bias: N(0, 0.2²).</summary>
+    Bias,
+    /// <summary>rope_freqs.weight: the llama3 factors, not random.</summary>
+    RopeFactors,
+}
+
+/// <summary>One tensor of a synthesized model. <see cref="Shape"/> is outermost first ([out, in]); GGUF writes it reversed.</summary>
+public sealed record SynthTensor(string Name, long[] Shape, SynthTensorKind Kind)
+{
+    public long Rows => Shape.Length == 1 ? 1 : Shape[0];
+    public long Columns => Shape[^1];
+    public long ElementCount => Rows * Columns;
+    /// <summary>Matrices take the requested storage type; norms, biases and rope factors stay F32 (as llama-quantize leaves them).</summary>
+    public bool IsWeightMatrix => Kind is SynthTensorKind.Embedding or SynthTensorKind.Matrix or SynthTensorKind.Output;
+}
+
+/// <summary>
+/// The plan of a random-weight model: GGUF metadata (without the tokenizer, which the vocabulary adds),
+/// the tensor list and a deterministic generator. Every row is drawn from its own seeded stream
+/// (seed, tensor name, row), so a writer can stream rows in any order and never hold a whole model.
+/// </summary>
+public sealed class LlamaSynthesis
+{
+    public LlamaSynthesis(LlamaSynthPreset preset, ulong seed)
+    {
+        Preset = preset;
+        Seed = seed;
+        var p = preset;
+        string a = p.Architecture;
+        var meta = new List<KeyValuePair<string, object>>
+        {
+            new("general.architecture", a),
+            new("general.name", $"jevons-synth-{p.Name}"),
+            new($"{a}.context_length", (uint)p.ContextLength),
+            new($"{a}.embedding_length", (uint)p.HiddenSize),
+            new($"{a}.block_count", (uint)p.Layers),
+            new($"{a}.feed_forward_length", (uint)p.IntermediateSize),
+            new($"{a}.attention.head_count", (uint)p.Heads),
+            new($"{a}.attention.head_count_kv", (uint)p.KvHeads),
+            new($"{a}.attention.layer_norm_rms_epsilon", p.RmsEps),
+            new($"{a}.rope.freq_base", (float)p.RopeTheta),
+        };
+        if (a == "llama")
+        {
+            meta.Add(new($"{a}.vocab_size", (uint)p.VocabSize));
+            meta.Add(new($"{a}.rope.dimension_count", (uint)p.HeadDim));
+        }
+        if (p.RopeScaling.Kind == RopeScalingKind.Linear)
+        {
+            meta.Add(new($"{a}.rope.scaling.type", "linear"));
+            meta.Add(new($"{a}.rope.scaling.factor", (float)p.RopeScaling.Factor));
+        }
+        Metadata = meta;
+
+        int h = p.HiddenSize, q = p.Heads * p.HeadDim, kv = p.KvHeads * p.HeadDim, ff = p.IntermediateSize;
+        var t = new List<SynthTensor> { new("token_embd.weight", [p.VocabSize, h], SynthTensorKind.Embedding) };
+        if (p.RopeScaling.Kind == RopeScalingKind.Llama3)
+            t.Add(new("rope_freqs.weight", [p.HeadDim / 2], SynthTensorKind.RopeFactors));
+        for (int l = 0; l < p.Layers; l++)
+        {
+            string b = $"blk.{l}.";
+            t.Add(new(b + "attn_norm.weight", [h], SynthTensorKind.Norm));
+            t.Add(new(b + "attn_q.weight", [q, h], SynthTensorKind.Matrix));
+            t.Add(new(b + "attn_k.weight", [kv, h], SynthTensorKind.Matrix));
+            t.Add(new(b + "attn_v.weight", [kv, h], SynthTensorKind.Matrix));
+            if (p.QkvBias)
+            {
+                t.Add(new(b + "attn_q.bias", [q], SynthTensorKind.Bias));
+                t.Add(new(b + "attn_k.bias", [kv], SynthTensorKind.Bias));
+                t.Add(new(b + "attn_v.bias", [kv], SynthTensorKind.Bias));
+            }
+            t.Add(new(b + "attn_output.weight", [h, q], SynthTensorKind.Matrix));
+            t.Add(new(b + "ffn_norm.weight", [h], SynthTensorKind.Norm));
+            t.Add(new(b + "ffn_gate.weight", [ff, h], SynthTensorKind.Matrix));
+            t.Add(new(b + "ffn_up.weight", [ff, h], SynthTensorKind.Matrix));
+            t.Add(new(b + "ffn_down.weight", [h, ff], SynthTensorKind.Matrix));
+        }
+        t.Add(new("output_norm.weight", [h], SynthTensorKind.Norm));
+        if (!p.TiedEmbeddings)
+            t.Add(new("output.weight", [p.VocabSize, h], SynthTensorKind.Output));
+        Tensors = t;
+    }
+
+    public LlamaSynthPreset Preset { get; }
+    public ulong Seed { get; }
+
+    /// <summary>GGUF metadata of the architecture (general.* and &lt;arch&gt;.*), typed as GGUF stores them (uint, float, string).</summary>
+    public IReadOnlyList<KeyValuePair<string, object>> Metadata { get; }
+
+    public IReadOnlyList<SynthTensor> Tensors { get; }
+
+    public long Parameters => Tensors.Where(t => t.Kind != SynthTensorKind.RopeFactors).Sum(t => t.ElementCount);
+
+    /// <summary>A synthesized model of a named preset, or a JevonsException listing the presets.</summary>
+    public static LlamaSynthesis Create(string preset, ulong seed = 0) =>
+        new(LlamaSynthPreset.Find(preset) ?? JevonsException.Throw<LlamaSynthPreset>(
+            $"unknown preset '{preset}' (dense presets: {string.Join(", ", LlamaSynthPreset.All.Select(p => p.Name))})"), seed);
+
+    /// <summary>Fills <paramref name="dst"/> (a whole number of rows) with rows firstRow, firstRow+1, ... of <paramref name="tensor"/>.</summary>
+    public void FillRows(SynthTensor tensor, long firstRow, Span<float> dst)
+    {
+        int cols = checked((int)tensor.Columns);
+        if (dst.Length % cols != 0)
+            throw new ArgumentException($"{dst.Length} values is not a whole number of {cols}-value rows", nameof(dst));
+        if (tensor.Kind == SynthTensorKind.RopeFactors)
+        {
+            RopeFactors(Preset, dst);
+            return;
+        }
+        ulong nameHash = Fnv1a(tensor.Name);
+        for (int r = 0; r < dst.Length / cols; r++)
+        {
+            var row = dst.Slice(r * cols, cols);
+            var rng = new SplitMix64(Seed ^ nameHash ^ ((ulong)(firstRow + r) * 0x9E3779B97F4A7C15UL));
+            (double mean, double std) = tensor.Kind switch
+            {
+                SynthTensorKind.Embedding => (0.0, 1.0),
+                SynthTensorKind.Matrix => (0.0, 1.0 / Math.Sqrt(cols)),
+                SynthTensorKind.Output => (0.0, 2.0 / Math.Sqrt(cols)),
+                SynthTensorKind.Norm => (1.0, 0.1),
+                _ => (0.0, 0.2),
+            };
+            for (int i = 0; i < cols; i++)
+                row[i] = (float)(mean + std * rng.NextNormal());
+        }
+    }
+
+    /// <summary>llama3 rope factors as convert_hf_to_gguf writes rope_freqs.weight: freq / scaled freq per pair.</summary>
+    static void RopeFactors(LlamaSynthPreset p, Span<float> dst)
+    {
+        var plain = RopeFrequencies.Create(p.HeadDim, p.RopeTheta, RopeScaling.None, [], neox: false);
+        var scaled = RopeFrequencies.Create(p.HeadDim, p.RopeTheta, p.RopeScaling, [], neox: false);
+        for (int i = 0; i < dst.Length; i++)
+            dst[i] = (float)(plain.InverseFrequency(i) / scaled.InverseFrequency(i));
+    }
+
+    static ulong Fnv1a(string s)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in s) { h ^= c; h *= 1099511628211UL; }
+        return h;
+    }
+
+    /// <summary>SplitMix64 with Box-Muller normals: small, fast, and the same on every platform.</summary>
+    struct SplitMix64(ulong state)
+    {
+        ulong state = state;
+        double spare = double.NaN;
+
+        ulong Next()
+        {
+            ulong z = state += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+
+        double NextUniform() => ((Next() >> 11) + 0.5) * (1.0 / (1UL << 53)); // (0, 1)
+
+        public double NextNormal()
+        {
+            if (!double.IsNaN(spare)) { var s = spare; spare = double.NaN; return s; }
+            double r = Math.Sqrt(-2 * Math.Log(NextUniform())), a = 2 * Math.PI * NextUniform();
+            spare = r * Math.Sin(a);
+            return r * Math.Cos(a);
+        }
     }
 }
