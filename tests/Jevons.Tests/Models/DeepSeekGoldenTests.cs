@@ -112,4 +112,73 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
         Assert.Equal(wantIds, got);
         Assert.True(stepDiff < 1e-3, $"greedy step logits max-abs diff {stepDiff}");
     }
+
+    static (float MaxAbs, double MeanAbs, int Top1Agree, int Rows, int[] GreedyFromRows) RunLlamaCpp(DeepSeek model, string name)
+    {
+        var manifest = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", name + ".json")!)).RootElement;
+        var ids = Ints(manifest.GetProperty("prompt_ids"));
+        var greedyIds = Ints(manifest.GetProperty("greedy").GetProperty("ids"));
+        int n = ids.Length, vocab = model.VocabSize, g = greedyIds.Length;
+        Assert.Equal(manifest.GetProperty("logits").GetProperty("shape")[1].GetInt32(), vocab);
+        var prompt = Golden.ReadF32(Golden.File("llamacpp", name + ".logits.f32")!);
+        var gen = Golden.ReadF32(Golden.File("llamacpp", name + ".gen_logits.f32")!);
+
+        var state = model.CreateState(n + g);
+        var logits = new float[n * vocab];
+        model.Forward(state, ids, logits);
+        float maxAbs = 0;
+        double sumAbs = 0;
+        int agree = 0, rows = 0;
+        var fromRows = new int[g];
+        void Compare(ReadOnlySpan<float> mine, ReadOnlySpan<float> theirs)
+        {
+            for (int i = 0; i < vocab; i++)
+            {
+                float d = MathF.Abs(mine[i] - theirs[i]);
+                maxAbs = MathF.Max(maxAbs, d);
+                sumAbs += d;
+            }
+            if (ArgMax(mine) == ArgMax(theirs)) agree++;
+            rows++;
+        }
+        for (int t = 0; t < n; t++) Compare(logits.AsSpan(t * vocab, vocab), prompt.AsSpan(t * vocab, vocab));
+        fromRows[0] = ArgMax(logits.AsSpan((n - 1) * vocab, vocab));
+        var step = new float[vocab];
+        for (int k = 0; k < g; k++)
+        {
+            model.Forward(state, [greedyIds[k]], step); // teacher forcing
+            Compare(step, gen.AsSpan(k * vocab, vocab));
+            if (k + 1 < g) fromRows[k + 1] = ArgMax(step);
+        }
+        return (maxAbs, sumAbs / ((double)rows * vocab), agree, rows, fromRows);
+    }
+
+    [GoldenTheory]
+    [InlineData("deepseek2-lite-tiny-f32", MlaAttentionMode.Absorbed)]
+    [InlineData("deepseek3-tiny-f32", MlaAttentionMode.Absorbed)]
+    [InlineData("deepseek3-tiny-f32", MlaAttentionMode.Decompressed)]
+    public void LlamaCppF32MatchesExactly(string name, MlaAttentionMode mode)
+    {
+        using var source = DeepSeekTestFiles.OpenGguf(Golden.File("llamacpp", name + ".gguf")!);
+        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, mode);
+        var manifest = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", name + ".json")!)).RootElement;
+        var r = RunLlamaCpp(model, name);
+        output.WriteLine($"{name} ({mode}): max-abs {r.MaxAbs:E2}, mean-abs {r.MeanAbs:E2}, top-1 {r.Top1Agree}/{r.Rows}");
+        Assert.True(r.MaxAbs < 1e-3, $"max-abs diff {r.MaxAbs}");
+        Assert.Equal(r.Rows, r.Top1Agree);
+        Assert.Equal(Ints(manifest.GetProperty("greedy").GetProperty("ids")), r.GreedyFromRows);
+    }
+
+    [GoldenFact]
+    public void LlamaCppQ8_0MatchesStatistically()
+    {
+        const string name = "deepseek2-lite-tiny-q8_0";
+        using var source = DeepSeekTestFiles.OpenGguf(Golden.File("llamacpp", name + ".gguf")!);
+        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, MlaAttentionMode.Absorbed);
+        Assert.True(model.Description.WeightBytesByType.ContainsKey(DType.Q8_0));
+        var r = RunLlamaCpp(model, name);
+        output.WriteLine($"{name}: max-abs {r.MaxAbs:E2}, mean-abs {r.MeanAbs:E3}, top-1 {r.Top1Agree}/{r.Rows}");
+        Assert.True(r.MeanAbs <= 0.25, $"mean-abs diff {r.MeanAbs}");
+        Assert.True(r.Top1Agree >= 0.9 * r.Rows, $"top-1 agreement {r.Top1Agree}/{r.Rows}");
+    }
 }
