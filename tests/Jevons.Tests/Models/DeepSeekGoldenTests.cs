@@ -113,6 +113,13 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
         Assert.True(stepDiff < 1e-3, $"greedy step logits max-abs diff {stepDiff}");
     }
 
+    /// <summary>Through the engine's own GGUF reader (mmap).</summary>
+    static ModelSource OpenGguf(string path)
+    {
+        var file = Jevons.Formats.GgufFile.Open(path);
+        return new ModelSource(path, ModelFormat.Gguf, file.Metadata.GetString("general.architecture")!, file, file.Metadata);
+    }
+
     static (float MaxAbs, double MeanAbs, int Top1Agree, int Rows, int[] GreedyFromRows) RunLlamaCpp(DeepSeek model, string name)
     {
         var manifest = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", name + ".json")!)).RootElement;
@@ -159,7 +166,7 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
     [InlineData("deepseek3-tiny-f32", MlaAttentionMode.Decompressed)]
     public void LlamaCppF32MatchesExactly(string name, MlaAttentionMode mode)
     {
-        using var source = DeepSeekTestFiles.OpenGguf(Golden.File("llamacpp", name + ".gguf")!);
+        using var source = OpenGguf(Golden.File("llamacpp", name + ".gguf")!);
         using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, mode);
         var manifest = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", name + ".json")!)).RootElement;
         var r = RunLlamaCpp(model, name);
@@ -173,7 +180,7 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
     public void LlamaCppQ8_0MatchesStatistically()
     {
         const string name = "deepseek2-lite-tiny-q8_0";
-        using var source = DeepSeekTestFiles.OpenGguf(Golden.File("llamacpp", name + ".gguf")!);
+        using var source = OpenGguf(Golden.File("llamacpp", name + ".gguf")!);
         using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, MlaAttentionMode.Absorbed);
         Assert.True(model.Description.WeightBytesByType.ContainsKey(DType.Q8_0));
         var r = RunLlamaCpp(model, name);
