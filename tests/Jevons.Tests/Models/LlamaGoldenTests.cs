@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Jevons.Formats;
 using Jevons.Models;
 using Jevons.Tests.Support;
 using Xunit;
@@ -26,8 +27,16 @@ public sealed class LlamaGoldenTests(ITestOutputHelper output)
             Golden.ReadF32(Path.Combine(dir, name + ".gen_logits.f32")));
     }
 
-    internal static Model Open(string name, int threads = 2) =>
-        Llama.Create(LlamaTestGguf.Open(Golden.File("llamacpp", name + ".gguf")!), new ModelOptions { Threads = threads });
+    /// <summary>A GGUF file as a model source (ModelLoader.Open's job once it lands).</summary>
+    internal static ModelSource OpenSource(string path)
+    {
+        var gguf = GgufFile.Open(path);
+        return new ModelSource(path, ModelFormat.Gguf, gguf.Metadata.GetString("general.architecture")!, gguf, gguf.Metadata);
+    }
+
+    /// <summary>A golden model by name, or any GGUF by path.</summary>
+    internal static Model Open(string nameOrPath, int threads = 2) =>
+        Llama.Create(OpenSource(nameOrPath.EndsWith(".gguf") ? nameOrPath : Golden.File("llamacpp", nameOrPath + ".gguf")!), new ModelOptions { Threads = threads });
 
     internal static int Argmax(ReadOnlySpan<float> v)
     {

@@ -15,7 +15,7 @@ public sealed class LlamaHfTests(ITestOutputHelper output)
     /// <summary>The HF checkpoint equivalent to a golden GGUF: tensors renamed, llama q/k rows un-permuted, config.json keys.</summary>
     internal static (LlamaTestSource Source, string Architecture) ConvertToHf(string name)
     {
-        using var gguf = LlamaTestGguf.Open(Golden.File("llamacpp", name + ".gguf")!);
+        using var gguf = LlamaGoldenTests.OpenSource(Golden.File("llamacpp", name + ".gguf")!);
         using var doc = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", name + ".json")!));
         var hp = doc.RootElement.GetProperty("hparams");
         bool llama = gguf.Architecture == "llama";

@@ -14,7 +14,7 @@ public sealed class LlamaTests
 
     static string GoldenPath(string name) => Golden.File("llamacpp", name + ".gguf")!;
 
-    static LlamaTestSource Wrap(string name) => LlamaTestSource.Wrap(LlamaTestGguf.Open(GoldenPath(name)));
+    static LlamaTestSource Wrap(string name) => LlamaTestSource.Wrap(LlamaGoldenTests.OpenSource(GoldenPath(name)));
 
     static JevonsException LoadFails(LlamaTestSource src, string arch = "qwen2")
     {
@@ -245,7 +245,7 @@ public sealed class LlamaBlocksTests
     public void Llama3ScalingReproducesTheGgufRopeFreqsFactors()
     {
         // llama-tiny-f32 stores llama.cpp's rope_freqs (factor 8, low 1, high 4, original 8192, theta 5e5, head_dim 32).
-        using var src = LlamaTestGguf.Open(Golden.File("llamacpp", "llama-tiny-f32.gguf")!);
+        using var src = LlamaGoldenTests.OpenSource(Golden.File("llamacpp", "llama-tiny-f32.gguf")!);
         var factors = src.Weights.Get("rope_freqs.weight").ToFloatArray();
         var fromFactors = RopeFrequencies.Create(32, 500000, RopeScaling.None, factors, neox: false);
         var fromConfig = RopeFrequencies.Create(32, 500000, new RopeScaling(RopeScalingKind.Llama3, 8, 1, 4, 8192), [], neox: true);
