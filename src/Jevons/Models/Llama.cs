@@ -702,8 +702,8 @@ public sealed class LlamaSynthesis
     /// </summary>
     public void WriteGguf(string path, DType type, IEnumerable<KeyValuePair<string, GgufValue>> tokenizer, int threads = 0, IProgress<WriteProgress>? progress = null)
     {
-        if (!type.IsWeightType() || type is DType.F8_E4M3 || !Enum.IsDefined(type) || (int)type >= 100)
-            JevonsException.Throw($"--type {type.Name()} cannot store GGUF weights (use F32, F16, BF16, Q8_0, Q4_K, ...)");
+        if ((int)type >= 100 || !Quantization.CanQuantize(type))
+            JevonsException.Throw($"type {type.Name()} cannot be written to GGUF weights (use F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K ... Q6_K)");
         var writer = new GgufWriter();
         foreach (var kv in Metadata) writer.Set(kv.Key, kv.Value);
         writer.Set("general.file_type", GgufValue.UInt32(FileType(type)));
@@ -734,38 +734,9 @@ public sealed class LlamaSynthesis
             {
                 var row = values.AsSpan(r * cols, cols);
                 FillRows(t, first + r, row);
-                EncodeRow(type, row, bytes.AsSpan(r * rowBytes, rowBytes));
+                Quantization.QuantizeRow(type, row, bytes.AsSpan(r * rowBytes, rowBytes));
             });
             stream.Write(bytes, 0, n * rowBytes);
-        }
-    }
-
-    static void EncodeRow(DType type, ReadOnlySpan<float> row, Span<byte> dst)
-    {
-        switch (type)
-        {
-            case DType.F32:
-                System.Runtime.InteropServices.MemoryMarshal.AsBytes(row).CopyTo(dst);
-                return;
-            case DType.F16:
-            {
-                var h = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(dst);
-                for (int i = 0; i < row.Length; i++) h[i] = (Half)row[i];
-                return;
-            }
-            case DType.BF16:
-            {
-                var h = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(dst);
-                for (int i = 0; i < row.Length; i++)
-                {
-                    uint bits = BitConverter.SingleToUInt32Bits(row[i]);
-                    h[i] = (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16); // round to nearest even (values are finite)
-                }
-                return;
-            }
-            default:
-                JevonsException.Throw($"synthesizing {type.Name()} weights needs Quantization.QuantizeRow, which this build lacks");
-                return;
         }
     }
 

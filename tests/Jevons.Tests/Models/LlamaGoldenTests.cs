@@ -151,8 +151,9 @@ public sealed class LlamaGoldenTests(ITestOutputHelper output)
             Compare(step, g.GenLogits.AsSpan(s * v, v));
         }
         double mean = sum / ((double)rows * v), agreement = (double)agree / rows;
-        output.WriteLine($"{name}: mean |diff| {mean:F4}, max |diff| {max:F4}, top-1 agreement {agreement:P1} over {rows} rows");
-        Assert.True(mean <= 0.25, $"mean |diff| {mean}");
+        output.WriteLine($"{name}: mean |diff| {mean:E2}, max |diff| {max:E2}, top-1 agreement {agreement:P1} over {rows} rows");
+        // The kernels reproduce llama.cpp's Q8_0 activation quantisation, so the README's tighter bound applies.
+        Assert.True(mean <= 0.05, $"mean |diff| {mean}");
         Assert.True(agreement >= 0.90, $"top-1 agreement {agreement}");
     }
 }

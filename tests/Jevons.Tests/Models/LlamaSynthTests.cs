@@ -132,5 +132,6 @@ public sealed class LlamaSynthTests
         Assert.Contains("r1-distill-qwen-1.5b", ex.Message);
         var s = LlamaSynthesis.Create("tiny");
         Assert.Throws<JevonsException>(() => s.WriteGguf(Path.Combine(Path.GetTempPath(), "never.gguf"), DType.F8_E4M3, []));
+        Assert.Throws<JevonsException>(() => s.WriteGguf(Path.Combine(Path.GetTempPath(), "never.gguf"), DType.I32, []));
     }
 }

@@ -270,3 +270,25 @@ public sealed class LlamaBlocksTests
         Assert.Equal(0, cache.Keys(0)[4 * 8 + 7]);
     }
 }
+
+/// <summary>The decode loop allocates nothing: KV cache and scratch live in the state.</summary>
+public sealed class LlamaAllocationTests
+{
+    // One worker thread: the pool's cross-thread wake-ups (outside this model) occasionally allocate a few bytes.
+    [GoldenTheory]
+    [InlineData("qwen2-tiny-f32")]
+    [InlineData("qwen2-tiny-q8_0")]
+    [InlineData("llama-tiny-f32")]
+    public void DecodeStepsAllocateNothing(string name)
+    {
+        using var model = LlamaGoldenTests.Open(name, threads: 1);
+        var state = model.CreateState(64);
+        var logits = new float[model.VocabSize];
+        model.Forward(state, [1, 2, 3, 4, 5], logits);
+        for (int i = 0; i < 8; i++) model.Forward(state, [7 + i], logits); // warm up (JIT, tiering)
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 32; i++) model.Forward(state, [100 + i], logits);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+    }
+}
