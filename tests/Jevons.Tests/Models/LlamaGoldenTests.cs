@@ -27,12 +27,7 @@ public sealed class LlamaGoldenTests(ITestOutputHelper output)
             Golden.ReadF32(Path.Combine(dir, name + ".gen_logits.f32")));
     }
 
-    /// <summary>A GGUF file as a model source (ModelLoader.Open's job once it lands).</summary>
-    internal static ModelSource OpenSource(string path)
-    {
-        var gguf = GgufFile.Open(path);
-        return new ModelSource(path, ModelFormat.Gguf, gguf.Metadata.GetString("general.architecture")!, gguf, gguf.Metadata);
-    }
+    internal static ModelSource OpenSource(string path) => ModelLoader.Open(path);
 
     /// <summary>A golden model by name, or any GGUF by path.</summary>
     internal static Model Open(string nameOrPath, int threads = 2) =>
