@@ -542,6 +542,9 @@ public sealed record LlamaSynthPreset(
 {
     public int HeadDim => HiddenSize / Heads;
 
+    /// <summary>tokenizer.ggml.pre of the synthetic vocabulary: R1-Distill-Qwen's or Llama-3's pre-tokenizer.</summary>
+    public string PreTokenizer => Architecture == "llama" ? "llama-bpe" : "deepseek-r1-qwen";
+
     /// <summary>Presets: a tiny demo model and two real shapes.</summary>
     public static IReadOnlyList<LlamaSynthPreset> All { get; } =
     [
@@ -697,10 +700,10 @@ public sealed class LlamaSynthesis
 
     /// <summary>
     /// Streams the model into a GGUF file that llama.cpp loads: weight matrices in <paramref name="type"/>, norms,
-    /// biases and rope factors in F32, <paramref name="tokenizer"/> (tokenizer.ggml.* from the synthetic vocabulary)
-    /// appended to the metadata. Rows are generated in parallel blocks of about 4 MB, so memory stays flat.
+    /// biases and rope factors in F32; <paramref name="tokenizer"/> adds tokenizer.ggml.* (e.g.
+    /// <c>SyntheticVocabulary.Create(preset.VocabSize, preset.PreTokenizer).WriteTo</c>). Rows are generated in parallel blocks of about 4 MB, so memory stays flat.
     /// </summary>
-    public void WriteGguf(string path, DType type, IEnumerable<KeyValuePair<string, GgufValue>> tokenizer, int threads = 0, IProgress<WriteProgress>? progress = null)
+    public void WriteGguf(string path, DType type, Action<GgufWriter>? tokenizer = null, int threads = 0, IProgress<WriteProgress>? progress = null)
     {
         if ((int)type >= 100 || !Quantization.CanQuantize(type))
             JevonsException.Throw($"type {type.Name()} cannot be written to GGUF weights (use F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K ... Q6_K)");
@@ -708,7 +711,7 @@ public sealed class LlamaSynthesis
         foreach (var kv in Metadata) writer.Set(kv.Key, kv.Value);
         writer.Set("general.file_type", GgufValue.UInt32(FileType(type)));
         if (type.BlockSize() > 1) writer.Set("general.quantization_version", GgufValue.UInt32(2));
-        foreach (var kv in tokenizer) writer.Set(kv.Key, kv.Value);
+        tokenizer?.Invoke(writer);
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
         foreach (var t in Tensors)
         {
