@@ -128,6 +128,21 @@ public sealed class SyntheticVocabulary
         new("tokenizer.ggml.add_eos_token", AddEos),
     ];
 
+    /// <summary>Stores the vocabulary in a GGUF file being written, with the types llama.cpp expects.</summary>
+    public void WriteTo(GgufWriter writer)
+    {
+        writer.Set("tokenizer.ggml.model", GgufValue.String(Model));
+        writer.Set("tokenizer.ggml.pre", GgufValue.String(PreTokenizer));
+        writer.Set("tokenizer.ggml.tokens", GgufValue.Array(Tokens));
+        writer.Set("tokenizer.ggml.token_type", GgufValue.Array(TokenTypes));
+        writer.Set("tokenizer.ggml.merges", GgufValue.Array(Merges));
+        writer.Set("tokenizer.ggml.bos_token_id", GgufValue.UInt32((uint)BosId));
+        writer.Set("tokenizer.ggml.eos_token_id", GgufValue.UInt32((uint)EosId));
+        writer.Set("tokenizer.ggml.padding_token_id", GgufValue.UInt32((uint)PadId));
+        writer.Set("tokenizer.ggml.add_bos_token", GgufValue.Bool(AddBos));
+        writer.Set("tokenizer.ggml.add_eos_token", GgufValue.Bool(AddEos));
+    }
+
     /// <summary>The entries as GGUF-style metadata, for <see cref="Tokenizer.FromGguf"/>.</summary>
     public IConfigSource ToMetadata(string file = "<synthetic vocabulary>") => new Table(file, MetadataEntries().ToDictionary(e => e.Key, e => e.Value));
 
