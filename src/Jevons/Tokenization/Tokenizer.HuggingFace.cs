@@ -5,11 +5,17 @@ namespace Jevons.Tokenization;
 public sealed partial class Tokenizer
 {
     /// <summary>
-    /// Finds and loads a Hugging Face tokenizer: a tokenizer.json file, or a directory holding
-    /// one (tokenizer_config.json and generation_config.json beside it are used when present).
+    /// Finds and loads a tokenizer: a .gguf file (its tokenizer.ggml.* metadata), a
+    /// tokenizer.json file, or a directory holding one (tokenizer_config.json and
+    /// generation_config.json beside it are used when present).
     /// </summary>
     public static Tokenizer Load(string pathOrDirectory)
     {
+        if (File.Exists(pathOrDirectory) && pathOrDirectory.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+        {
+            using var gguf = Jevons.Formats.GgufFile.Open(pathOrDirectory);
+            return FromGguf(gguf.Metadata);
+        }
         string file = Directory.Exists(pathOrDirectory) ? Path.Combine(pathOrDirectory, "tokenizer.json") : pathOrDirectory;
         if (!File.Exists(file))
             JevonsException.Throw(Directory.Exists(pathOrDirectory) ? "no tokenizer.json in this directory" : "tokenizer file not found", pathOrDirectory);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Jevons.Formats;
 using Jevons.Tests.Support;
 using Jevons.Tokenization;
 using Xunit;
@@ -11,12 +12,39 @@ public class GgufTokenizerTests
     public static IEnumerable<object[]> Models() =>
         new[] { "qwen2-tiny-f32", "llama-tiny-f32", "deepseek3-tiny-f32", "deepseek2-lite-tiny-f32", "qwen2-tiny-q8_0" }.Select(m => new object[] { m });
 
+    static Tokenizer TokenizerFromFile(string path)
+    {
+        using var gguf = GgufFile.Open(path);
+        return Tokenizer.FromGguf(gguf.Metadata);
+    }
+
+    [Fact]
+    public void SyntheticVocabularyRoundTripsThroughAGgufFile()
+    {
+        var vocab = SyntheticVocabulary.Create(2000, "deepseek-r1-qwen");
+        var writer = new GgufWriter();
+        writer.Set("general.architecture", GgufValue.String("qwen2"));
+        vocab.WriteTo(writer);
+        var path = Path.Combine(Path.GetTempPath(), $"jevons-vocab-{Guid.NewGuid():N}.gguf");
+        writer.Write(path);
+        try
+        {
+            var fromFile = Tokenizer.Load(path);
+            var direct = Tokenizer.FromGguf(vocab.ToMetadata());
+            const string text = "Please reason step by step: what is 17 times 23? <think>ok</think>";
+            Assert.Equal(direct.Encode(text, true), fromFile.Encode(text, true));
+            Assert.Equal(vocab.BosId, fromFile.BosId);
+            Assert.Equal(text, fromFile.Decode(fromFile.Encode(text, true), skipSpecialTokens: true));
+        }
+        finally { File.Delete(path); }
+    }
+
     [GoldenTheory]
     [MemberData(nameof(Models))]
     public void PromptIdsMatchLlamaCpp(string model)
     {
         var manifest = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", model + ".json")!)).RootElement;
-        var t = Tokenizer.FromGguf(MetadataSource.ReadGguf(Golden.File("llamacpp", model + ".gguf")!));
+        var t = TokenizerFromFile(Golden.File("llamacpp", model + ".gguf")!);
         var text = manifest.GetProperty("prompt_text").GetString()!;
         var expected = manifest.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
         var tok = manifest.GetProperty("tokenizer");
@@ -34,7 +62,7 @@ public class GgufTokenizerTests
     [GoldenFact]
     public void ControlAndUserDefinedTokensAreMatchedInText()
     {
-        var t = Tokenizer.FromGguf(MetadataSource.ReadGguf(Golden.File("llamacpp", "qwen2-tiny-f32.gguf")!));
+        var t = TokenizerFromFile(Golden.File("llamacpp", "qwen2-tiny-f32.gguf")!);
         // ids 2000 EOS (control), 2001 <｜User｜>, 2002 <｜Assistant｜> (user-defined), 2003 BOS (control), 2004/2005 <think> </think>
         var ids = t.Encode("<｜begin▁of▁sentence｜><｜User｜>Hi<think>x</think><｜Assistant｜>", addSpecialTokens: false);
         Assert.Equal(2003, ids[0]);
