@@ -1,35 +1,174 @@
+using System.Buffers;
+using Jevons.Numerics.Quants;
+
 namespace Jevons.Numerics.Kernels;
 
-/// <summary>Matrix-vector and matrix-matrix products with weights in any stored format.</summary>
+/// <summary>How activations meet quantised weights in the matrix kernels.</summary>
+public enum ActivationMode
+{
+    /// <summary>
+    /// As llama.cpp's CPU backend: for quantised weights the activations are quantised to Q8_0 (32-element
+    /// formats) or Q8_K (k-quants) and dotted in integers; for Q8_0 weights this reproduces llama.cpp bit for bit.
+    /// Float weights (F32/F16/BF16/F8) always use float32 activations.
+    /// </summary>
+    LlamaCpp = 0,
+
+    /// <summary>float32 activations against weights decoded to float32 (more precise, slower for quantised weights).</summary>
+    Float = 1,
+}
+
+/// <summary>
+/// Matrix-vector and matrix-matrix products with weights in any stored format: one generic driver over
+/// <see cref="IBlockFormat"/>, multithreaded over output rows on the <see cref="WorkerPool"/>.
+/// Gemm over n tokens gives exactly the bits of n MatVec calls.
+/// </summary>
 public static unsafe class MatMul
 {
     /// <summary>y[out] = W·x[in] (+ bias).</summary>
-    public static void MatVec(Linear w, ReadOnlySpan<float> x, Span<float> y, WorkerPool pool)
+    public static void MatVec(Linear w, ReadOnlySpan<float> x, Span<float> y, WorkerPool pool) =>
+        Gemm(w, x, y, 1, pool, ActivationMode.LlamaCpp);
+
+    /// <summary>y[out] = W·x[in] (+ bias) with the given activation handling.</summary>
+    public static void MatVec(Linear w, ReadOnlySpan<float> x, Span<float> y, WorkerPool pool, ActivationMode mode) =>
+        Gemm(w, x, y, 1, pool, mode);
+
+    /// <summary>Y[n, out] = X[n, in]·Wᵀ (+ bias).</summary>
+    public static void Gemm(Linear w, ReadOnlySpan<float> x, Span<float> y, int n, WorkerPool pool) =>
+        Gemm(w, x, y, n, pool, ActivationMode.LlamaCpp);
+
+    /// <summary>Y[n, out] = X[n, in]·Wᵀ (+ bias); each weight row is read (and decoded) once for all n tokens.</summary>
+    public static void Gemm(Linear w, ReadOnlySpan<float> x, Span<float> y, int n, WorkerPool pool, ActivationMode mode)
     {
-        if (x.Length < w.InFeatures || y.Length < w.OutFeatures)
-            throw new ArgumentException($"{w.Name}: x has {x.Length} (need {w.InFeatures}), y has {y.Length} (need {w.OutFeatures})");
-        fixed (float* px = x, py = y)
+        if (n < 0 || x.Length < (long)n * w.InFeatures || y.Length < (long)n * w.OutFeatures)
+            throw new ArgumentException($"{w.Name}: n={n}, x has {x.Length} (need {(long)n * w.InFeatures}), y has {y.Length} (need {(long)n * w.OutFeatures})");
+        if (n == 0 || w.OutFeatures == 0) return;
+        if (!BlockFormats.IsSupported(w.Type))
+            JevonsException.Throw($"weights of type {w.Type.Name()} cannot be multiplied", w.File, w.Name);
+        fixed (float* px = x, py = y, pb = w.Bias)
         {
-            float* xp = px, yp = py;
-            pool.For(w.OutFeatures, (start, end) =>
-            {
-                var row = new float[w.InFeatures];
-                for (int r = start; r < end; r++)
-                {
-                    DecodeRow(w, r, row);
-                    float s = 0;
-                    for (int i = 0; i < row.Length; i++) s += row[i] * xp[i];
-                    yp[r] = s + (w.Bias is null ? 0 : w.Bias[r]);
-                }
-            });
+            var action = new GemmAction { W = w, X = px, Y = py, Bias = pb, N = n, Pool = pool, Mode = mode };
+            BlockFormats.Dispatch(w.Type, ref action);
         }
     }
 
-    /// <summary>Y[n, out] = X[n, in]·Wᵀ (+ bias), row by row.</summary>
-    public static void Gemm(Linear w, ReadOnlySpan<float> x, Span<float> y, int n, WorkerPool pool)
+    struct GemmAction : IFormatAction
     {
-        for (int t = 0; t < n; t++)
-            MatVec(w, x.Slice(t * w.InFeatures, w.InFeatures), y.Slice(t * w.OutFeatures, w.OutFeatures), pool);
+        public Linear W;
+        public float* X, Y, Bias;
+        public int N;
+        public WorkerPool Pool;
+        public ActivationMode Mode;
+        public void Run<T>() where T : struct, IBlockFormat => Gemm<T>(W, X, Y, Bias, N, Pool, Mode);
+    }
+
+    struct Job
+    {
+        public byte* Data;
+        public long RowBytes;
+        public int In, Out, Blocks, N;
+        public float* X, Y, Bias;
+        public byte* Xq;
+        public int XqBytes;
+        public float* Scale;
+        public int ScaleRows, ScaleCols, ScaleColumns;
+        public KernelPath Path;
+    }
+
+    static void Gemm<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool, ActivationMode mode) where T : struct, IBlockFormat
+    {
+        var job = new Job
+        {
+            Data = w.Data, RowBytes = w.RowBytes, In = w.InFeatures, Out = w.OutFeatures, Blocks = w.InFeatures / T.BlockSize,
+            N = n, X = x, Y = y, Bias = bias, Scale = w.ScaleInv, ScaleRows = w.ScaleBlockRows, ScaleCols = w.ScaleBlockCols,
+            ScaleColumns = w.ScaleColumns, Path = pool.Path,
+        };
+        bool int8 = mode == ActivationMode.LlamaCpp && T.ActivationType != DType.F32 && w.ScaleInv == null;
+        if (!int8)
+        {
+            pool.Run(w.OutFeatures, &FloatRows<T>, &job);
+            return;
+        }
+        int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
+        byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
+        try
+        {
+            fixed (byte* xq = rented)
+            {
+                for (int t = 0; t < n; t++)
+                    ActivationQuant.Quantize(T.ActivationType, x + (long)t * w.InFeatures, xq + (long)t * qBytes, w.InFeatures);
+                job.Xq = xq;
+                job.XqBytes = qBytes;
+                pool.Run(w.OutFeatures, &Int8Rows<T>, &job);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    static void Int8Rows<T>(void* ctx, int start, int end) where T : struct, IBlockFormat
+    {
+        ref Job j = ref *(Job*)ctx;
+        for (int r = start; r < end; r++)
+        {
+            byte* row = j.Data + r * j.RowBytes;
+            float b = j.Bias == null ? 0 : j.Bias[r];
+            for (int t = 0; t < j.N; t++)
+                j.Y[(long)t * j.Out + r] = T.DotInt8(row, j.Xq + (long)t * j.XqBytes, j.Blocks, j.Path) + b;
+        }
+    }
+
+    const int RowTile = 8;
+
+    static void FloatRows<T>(void* ctx, int start, int end) where T : struct, IBlockFormat
+    {
+        ref Job j = ref *(Job*)ctx;
+        bool direct = T.IsFloat && (j.N == 1 || T.Type == DType.F32);
+        float[]? rented = direct ? null : ArrayPool<float>.Shared.Rent(RowTile * j.In);
+        try
+        {
+            fixed (float* scratch = rented)
+            {
+                for (int r0 = start; r0 < end; r0 += RowTile)
+                {
+                    int rows = Math.Min(RowTile, end - r0);
+                    if (!direct)
+                        for (int i = 0; i < rows; i++)
+                            T.Dequantize(j.Data + (r0 + i) * j.RowBytes, scratch + (long)i * j.In, j.Blocks, j.Path);
+                    for (int t = 0; t < j.N; t++)
+                    {
+                        float* xt = j.X + (long)t * j.In;
+                        for (int i = 0; i < rows; i++)
+                        {
+                            int r = r0 + i;
+                            float s = direct
+                                ? RowDot<T>(ref j, j.Data + r * j.RowBytes, xt, r)
+                                : RowDot<F32Format>(ref j, (byte*)(scratch + (long)i * j.In), xt, r);
+                            j.Y[(long)t * j.Out + r] = s + (j.Bias == null ? 0 : j.Bias[r]);
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>One row's dot, in scale blocks when the weight has FP8 block scales (the last may be partial).</summary>
+    static float RowDot<TF>(ref Job j, byte* row, float* x, int r) where TF : struct, IBlockFormat
+    {
+        if (j.Scale == null) return TF.Dot(row, x, j.In, j.Path);
+        float* srow = j.Scale + (r / j.ScaleRows) * j.ScaleColumns;
+        float s = 0;
+        for (int c = 0, k = 0; c < j.In; c += j.ScaleCols, k++)
+        {
+            int len = Math.Min(j.ScaleCols, j.In - c);
+            s += srow[k] * TF.Dot(row + (long)c * TF.BlockBytes, x + c, len, j.Path);
+        }
+        return s;
     }
 
     /// <summary>Decodes row r of W into float32, FP8 block scales applied.</summary>

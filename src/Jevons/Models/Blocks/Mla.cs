@@ -1,0 +1,324 @@
+using Jevons.Numerics;
+using Jevons.Numerics.Kernels;
+
+namespace Jevons.Models.Blocks;
+
+/// <summary>How MLA evaluates attention over the latent cache.</summary>
+public enum MlaAttentionMode
+{
+    /// <summary>
+    /// W_UK folded into the query, attention over the latent c_kv, W_UV applied after: each step reads the
+    /// latent cache once for all heads and never materialises per-head keys or values. The default.
+    /// </summary>
+    Absorbed,
+    /// <summary>The readable reference: every cached latent is expanded by kv_b_proj into per-head k_nope and v.</summary>
+    Decompressed,
+}
+
+/// <summary>The shapes of one MLA layer.</summary>
+public sealed record MlaShape(int Hidden, int Heads, int QLoraRank, int KvLoraRank, int QkNopeHeadDim, int QkRopeHeadDim, int VHeadDim)
+{
+    public int QkHeadDim => QkNopeHeadDim + QkRopeHeadDim;
+}
+
+/// <summary>
+/// The latent KV cache of all MLA layers of one sequence: per token per layer only the normalised c_kv
+/// (kv_lora_rank floats) and the roped, head-shared k_pe (qk_rope_head_dim floats). Allocated once.
+/// </summary>
+public sealed class LatentKvCache
+{
+    public LatentKvCache(int layers, int capacity, int kvLoraRank, int ropeDims)
+    {
+        Capacity = capacity;
+        KvLoraRank = kvLoraRank;
+        RopeDims = ropeDims;
+        Latent = new float[layers][];
+        RopeKey = new float[layers][];
+        for (int l = 0; l < layers; l++)
+        {
+            Latent[l] = new float[(long)capacity * kvLoraRank];
+            RopeKey[l] = new float[(long)capacity * ropeDims];
+        }
+    }
+
+    public int Capacity { get; }
+    public int KvLoraRank { get; }
+    public int RopeDims { get; }
+    /// <summary>Per layer [capacity, kv_lora_rank]: kv_a_layernorm(c_kv).</summary>
+    public float[][] Latent { get; }
+    /// <summary>Per layer [capacity, qk_rope_head_dim]: rope(k_pe).</summary>
+    public float[][] RopeKey { get; }
+
+    public long Bytes => (long)Latent.Length * Capacity * (KvLoraRank + RopeDims) * sizeof(float);
+}
+
+/// <summary>
+/// Multi-head Latent Attention (DeepSeek-V2/V3). q = q_proj(x) or q_b_proj(rmsnorm(q_a_proj(x))), per head
+/// [q_nope | q_pe]; kv_a_proj_with_mqa(x) = [c_kv | k_pe]; c_kv is normalised by kv_a_layernorm and cached;
+/// kv_b_proj expands it per head into [k_nope | v]; RoPE (interleaved pairs) acts on q_pe and the shared k_pe;
+/// o_proj maps heads·v_head_dim back to hidden. The key/value up-projection is either kv_b_proj
+/// [heads·(nope+v), kv_lora] or llama.cpp's split form k_b [heads, kv_lora, nope] and v_b [heads, v, kv_lora].
+/// </summary>
+public sealed class Mla
+{
+    readonly Linear? _q, _qA, _qB, _kvB;
+    readonly float[]? _qANorm;
+    readonly Linear _kvA, _o;
+    readonly float[] _kvANorm;
+    readonly Linear[]? _kB, _vB;
+    readonly float _eps;
+
+    public Mla(MlaShape shape, float eps, float[] inverseFrequencies, float softmaxScale,
+        Linear? q, Linear? qA, float[]? qANorm, Linear? qB,
+        Linear kvA, float[] kvANorm, Linear? kvB, Linear[]? kB, Linear[]? vB, Linear o)
+    {
+        Shape = shape;
+        _eps = eps;
+        InverseFrequencies = inverseFrequencies;
+        SoftmaxScale = softmaxScale;
+        _q = q; _qA = qA; _qANorm = qANorm; _qB = qB;
+        _kvA = kvA; _kvANorm = kvANorm; _kvB = kvB; _kB = kB; _vB = vB; _o = o;
+        if ((q is null) == (qA is null || qB is null || qANorm is null))
+            throw new ArgumentException("MLA needs either q_proj or all of q_a_proj, q_a_layernorm and q_b_proj");
+        if (kvB is null && (kB is null || vB is null))
+            throw new ArgumentException("MLA needs kv_b_proj or both split k_b and v_b");
+        if (inverseFrequencies.Length * 2 != shape.QkRopeHeadDim)
+            throw new ArgumentException("inverse frequencies must cover qk_rope_head_dim / 2 pairs");
+    }
+
+    public MlaShape Shape { get; }
+    int RowScratch => Math.Max(Shape.KvLoraRank, Math.Max(Shape.QkNopeHeadDim, Shape.VHeadDim));
+    public float[] InverseFrequencies { get; }
+    public float SoftmaxScale { get; }
+
+    /// <summary>The Linears of this layer (for parameter and byte counts).</summary>
+    public IEnumerable<Linear> Linears
+    {
+        get
+        {
+            foreach (var l in new[] { _q, _qA, _qB, _kvA, _kvB, _o })
+                if (l is not null) yield return l;
+            if (_kvB is null)
+            {
+                foreach (var l in _kB!) yield return l;
+                foreach (var l in _vB!) yield return l;
+            }
+        }
+    }
+
+    /// <summary>Scratch for <see cref="Forward"/>; grows to the largest batch and context seen, then stays.</summary>
+    public sealed class Workspace
+    {
+        public float[] Q = [], QA = [], KvA = [], Heads = [], HeadScratch = [], Expanded = [];
+
+        internal static Span<float> Ensure(ref float[] buffer, long size)
+        {
+            if (buffer.Length < size) buffer = new float[size];
+            return buffer.AsSpan(0, checked((int)size));
+        }
+    }
+
+    /// <summary>
+    /// y[n, hidden] = MLA(x[n, hidden]) for tokens at positions pos0..pos0+n-1, whose latents are appended to
+    /// <paramref name="cache"/> layer <paramref name="layer"/> (positions below pos0 must already be cached).
+    /// </summary>
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n, int pos0, LatentKvCache cache, int layer,
+        Workspace ws, MlaAttentionMode mode, WorkerPool pool)
+    {
+        var s = Shape;
+        int qDim = s.Heads * s.QkHeadDim, kvADim = s.KvLoraRank + s.QkRopeHeadDim, total = pos0 + n;
+
+        // Query: [n, heads, nope + rope]
+        var q = Workspace.Ensure(ref ws.Q, (long)n * qDim);
+        if (_q is not null) MatMul.Gemm(_q, x, q, n, pool);
+        else
+        {
+            var qa = Workspace.Ensure(ref ws.QA, (long)n * s.QLoraRank);
+            MatMul.Gemm(_qA!, x, qa, n, pool);
+            for (int t = 0; t < n; t++)
+            {
+                var row = qa.Slice(t * s.QLoraRank, s.QLoraRank);
+                Ops.RmsNorm(row, _qANorm, _eps, row);
+            }
+            MatMul.Gemm(_qB!, qa, q, n, pool);
+        }
+
+        // Latent and rope key: [n, kv_lora + rope] → cache.
+        var kva = Workspace.Ensure(ref ws.KvA, (long)n * kvADim);
+        MatMul.Gemm(_kvA, x, kva, n, pool);
+        var latent = cache.Latent[layer];
+        var ropeKey = cache.RopeKey[layer];
+        for (int t = 0; t < n; t++)
+        {
+            int pos = pos0 + t;
+            var c = latent.AsSpan(pos * s.KvLoraRank, s.KvLoraRank);
+            Ops.RmsNorm(kva.Slice(t * kvADim, s.KvLoraRank), _kvANorm, _eps, c);
+            var kpe = ropeKey.AsSpan(pos * s.QkRopeHeadDim, s.QkRopeHeadDim);
+            kva.Slice(t * kvADim + s.KvLoraRank, s.QkRopeHeadDim).CopyTo(kpe);
+            Ops.Rope(kpe, pos, InverseFrequencies, neox: false);
+            for (int h = 0; h < s.Heads; h++)
+                Ops.Rope(q.Slice(t * qDim + h * s.QkHeadDim + s.QkNopeHeadDim, s.QkRopeHeadDim), pos, InverseFrequencies, neox: false);
+        }
+
+        var heads = Workspace.Ensure(ref ws.Heads, (long)n * s.Heads * s.VHeadDim); // [n, heads, v]
+        if (mode == MlaAttentionMode.Absorbed)
+            AttendAbsorbed(q, heads, n, pos0, latent, ropeKey, ws, pool);
+        else
+            AttendDecompressed(q, heads, n, pos0, total, latent, ropeKey, ws, pool);
+
+        MatMul.Gemm(_o, heads, y, n, pool);
+    }
+
+    /// <summary>
+    /// Per head: q_lat = W_UKᵀ·q_nope (kv_lora), score_s = (q_lat·c_s + q_pe·kpe_s)·scale, o_lat = Σ p_s c_s,
+    /// out = W_UV·o_lat.
+    /// </summary>
+    void AttendAbsorbed(Span<float> q, Span<float> heads, int n, int pos0, float[] latent, float[] ropeKey, Workspace ws, WorkerPool pool)
+    {
+        var s = Shape;
+        int r = s.KvLoraRank, total = pos0 + n, rowLen = RowScratch;
+        int perHead = 2 * r + rowLen + total; // qLat, oLat, a decoded row, scores
+        Workspace.Ensure(ref ws.HeadScratch, (long)s.Heads * perHead);
+        float[] scratch = ws.HeadScratch, qArr = ws.Q, outArr = ws.Heads;
+        int qDim = s.Heads * s.QkHeadDim;
+        for (int t = 0; t < n; t++)
+        {
+            int tt = t, len = pos0 + t + 1;
+            pool.For(s.Heads, (h0, h1) =>
+            {
+                for (int h = h0; h < h1; h++)
+                {
+                    var hs = scratch.AsSpan(h * perHead, perHead);
+                    var qLat = hs[..r];
+                    var oLat = hs.Slice(r, r);
+                    var row = hs.Slice(2 * r, rowLen);
+                    var scores = hs.Slice(2 * r + rowLen, len);
+                    var qh = qArr.AsSpan(tt * qDim + h * s.QkHeadDim, s.QkHeadDim);
+                    var qNope = qh[..s.QkNopeHeadDim];
+                    var qPe = qh[s.QkNopeHeadDim..];
+                    AbsorbKey(h, qNope, qLat, row);
+                    for (int j = 0; j < len; j++)
+                        scores[j] = (Ops.Dot(qLat, latent.AsSpan(j * r, r)) + Ops.Dot(qPe, ropeKey.AsSpan(j * s.QkRopeHeadDim, s.QkRopeHeadDim))) * SoftmaxScale;
+                    Ops.Softmax(scores);
+                    oLat.Clear();
+                    for (int j = 0; j < len; j++) Ops.Axpy(scores[j], latent.AsSpan(j * r, r), oLat);
+                    ExpandValue(h, oLat, outArr.AsSpan((tt * s.Heads + h) * s.VHeadDim, s.VHeadDim), row);
+                }
+            });
+        }
+    }
+
+    /// <summary>The reference: expand every cached latent to per-head [k_nope | v], then plain attention.</summary>
+    void AttendDecompressed(Span<float> q, Span<float> heads, int n, int pos0, int total, float[] latent, float[] ropeKey, Workspace ws, WorkerPool pool)
+    {
+        var s = Shape;
+        int r = s.KvLoraRank, kvDim = s.QkNopeHeadDim + s.VHeadDim;
+        var expanded = Workspace.Ensure(ref ws.Expanded, (long)total * s.Heads * kvDim); // [total, heads, nope + v]
+        int rowLen = RowScratch, perHead = rowLen + total;
+        Workspace.Ensure(ref ws.HeadScratch, (long)s.Heads * perHead);
+        float[] exArr = ws.Expanded, scratch = ws.HeadScratch, qArr = ws.Q, outArr = ws.Heads;
+        pool.For(s.Heads, (h0, h1) =>
+        {
+            for (int h = h0; h < h1; h++)
+            {
+                var row = scratch.AsSpan(h * perHead, rowLen);
+                for (int j = 0; j < total; j++)
+                    ExpandKeyValue(h, latent.AsSpan(j * r, r), exArr.AsSpan((j * s.Heads + h) * kvDim, kvDim), row);
+            }
+        });
+        int qDim = s.Heads * s.QkHeadDim;
+        for (int t = 0; t < n; t++)
+        {
+            int tt = t, len = pos0 + t + 1;
+            pool.For(s.Heads, (h0, h1) =>
+            {
+                for (int h = h0; h < h1; h++)
+                {
+                    var scores = scratch.AsSpan(h * perHead + rowLen, len);
+                    var qh = qArr.AsSpan(tt * qDim + h * s.QkHeadDim, s.QkHeadDim);
+                    for (int j = 0; j < len; j++)
+                    {
+                        var kv = exArr.AsSpan((j * s.Heads + h) * kvDim, kvDim);
+                        scores[j] = (Ops.Dot(qh[..s.QkNopeHeadDim], kv[..s.QkNopeHeadDim])
+                            + Ops.Dot(qh[s.QkNopeHeadDim..], ropeKey.AsSpan(j * s.QkRopeHeadDim, s.QkRopeHeadDim))) * SoftmaxScale;
+                    }
+                    Ops.Softmax(scores);
+                    var o = outArr.AsSpan((tt * s.Heads + h) * s.VHeadDim, s.VHeadDim);
+                    o.Clear();
+                    for (int j = 0; j < len; j++)
+                        Ops.Axpy(scores[j], exArr.AsSpan((j * s.Heads + h) * kvDim + s.QkNopeHeadDim, s.VHeadDim), o);
+                }
+            });
+        }
+    }
+
+    /// <summary>qLat[kv_lora] = W_UK[h]ᵀ · qNope[nope]. row: kv_lora floats of scratch.</summary>
+    void AbsorbKey(int h, ReadOnlySpan<float> qNope, Span<float> qLat, Span<float> row)
+    {
+        if (_kB is not null)
+        {
+            MatVecSerial(_kB[h], qNope, qLat, row); // k_b[h] is [kv_lora, nope]
+            return;
+        }
+        qLat.Clear();
+        int baseRow = h * (Shape.QkNopeHeadDim + Shape.VHeadDim);
+        for (int d = 0; d < Shape.QkNopeHeadDim; d++)
+        {
+            MatMul.DecodeRow(_kvB!, baseRow + d, row);
+            Ops.Axpy(qNope[d], row, qLat);
+        }
+    }
+
+    /// <summary>out[v] = W_UV[h] · oLat[kv_lora].</summary>
+    void ExpandValue(int h, ReadOnlySpan<float> oLat, Span<float> output, Span<float> row)
+    {
+        if (_vB is not null)
+        {
+            MatVecSerial(_vB[h], oLat, output, row);
+            return;
+        }
+        int baseRow = h * (Shape.QkNopeHeadDim + Shape.VHeadDim) + Shape.QkNopeHeadDim;
+        for (int j = 0; j < Shape.VHeadDim; j++)
+        {
+            MatMul.DecodeRow(_kvB!, baseRow + j, row);
+            output[j] = Ops.Dot(row, oLat);
+        }
+    }
+
+    /// <summary>kv[nope + v] = [W_UK[h]·c | W_UV[h]·c].</summary>
+    void ExpandKeyValue(int h, ReadOnlySpan<float> c, Span<float> kv, Span<float> row)
+    {
+        int nope = Shape.QkNopeHeadDim;
+        if (_kvB is not null && _kB is null)
+        {
+            int baseRow = h * (nope + Shape.VHeadDim);
+            for (int j = 0; j < kv.Length; j++)
+            {
+                MatMul.DecodeRow(_kvB, baseRow + j, row);
+                kv[j] = Ops.Dot(row, c);
+            }
+            return;
+        }
+        // Split form: k_b[h] is [kv_lora, nope] (its transpose is W_UK[h]); v_b[h] is [v, kv_lora].
+        var k = kv[..nope];
+        k.Clear();
+        var kRow = row[..nope];
+        for (int i = 0; i < Shape.KvLoraRank; i++)
+        {
+            MatMul.DecodeRow(_kB![h], i, kRow);
+            Ops.Axpy(c[i], kRow, k);
+        }
+        ExpandValue(h, c, kv[nope..], row);
+    }
+
+    /// <summary>y = W·x on the calling thread (W small: one head's slice), decoding rows into <paramref name="row"/>.</summary>
+    static void MatVecSerial(Linear w, ReadOnlySpan<float> x, Span<float> y, Span<float> row)
+    {
+        var r = row[..w.InFeatures];
+        for (int o = 0; o < w.OutFeatures; o++)
+        {
+            MatMul.DecodeRow(w, o, r);
+            y[o] = Ops.Dot(r, x[..w.InFeatures]);
+        }
+    }
+}

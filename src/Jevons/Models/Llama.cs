@@ -1,0 +1,738 @@
+using System.Numerics.Tensors;
+using Jevons.Formats;
+using Jevons.Models.Blocks;
+using Jevons.Numerics;
+using Jevons.Numerics.Kernels;
+
+namespace Jevons.Models;
+
+/// <summary>The two dense architectures this file serves; they differ only by config flags.</summary>
+public enum DenseFamily { Llama, Qwen2 }
+
+/// <summary>
+/// Typed hyper-parameters of a Llama / Qwen2 model (DeepSeek-R1-Distill-Qwen-1.5B … 32B,
+/// R1-Distill-Llama-8B / 70B), read from config.json or GGUF metadata through <see cref="Keys"/>.
+/// </summary>
+public sealed record LlamaConfig
+{
+    public required DenseFamily Family { get; init; }
+    public required int HiddenSize { get; init; }
+    public required int Layers { get; init; }
+    public required int Heads { get; init; }
+    public required int KvHeads { get; init; }
+    public required int HeadDim { get; init; }
+    public required int IntermediateSize { get; init; }
+    public required int VocabSize { get; init; }
+    public required int ContextLength { get; init; }
+    public required float RmsEps { get; init; }
+    public required double RopeTheta { get; init; }
+    public RopeScaling RopeScaling { get; init; } = RopeScaling.None;
+    /// <summary>Rotate-half pairing (qwen2 everywhere, every HF checkpoint) vs adjacent pairs (GGUF llama, whose q/k rows are permuted).</summary>
+    public required bool RopeNeox { get; init; }
+    /// <summary>q/k/v projections carry biases (qwen2; HF llama attention_bias).</summary>
+    public required bool QkvBias { get; init; }
+    /// <summary>The output projection carries a bias (HF llama attention_bias; GGUF attn_output.bias).</summary>
+    public bool OutputBias { get; init; }
+    /// <summary>gate/up/down carry biases (HF llama mlp_bias; GGUF ffn_*.bias).</summary>
+    public bool MlpBias { get; init; }
+    /// <summary>The output projection is the token embedding (no lm_head / output.weight).</summary>
+    public required bool TiedEmbeddings { get; init; }
+
+    /// <summary>One config key in both spellings: config.json key and GGUF key after "&lt;arch&gt;." ("" / null = absent there).</summary>
+    public readonly record struct Key(string Hf, string? Gguf);
+
+    /// <summary>The one table mapping config.json keys and GGUF metadata keys.</summary>
+    public static class Keys
+    {
+        public static readonly Key Hidden = new("hidden_size", "embedding_length");
+        public static readonly Key Layers = new("num_hidden_layers", "block_count");
+        public static readonly Key Heads = new("num_attention_heads", "attention.head_count");
+        public static readonly Key KvHeads = new("num_key_value_heads", "attention.head_count_kv");
+        public static readonly Key HeadDim = new("head_dim", "attention.key_length");
+        public static readonly Key RopeDims = new("", "rope.dimension_count");
+        public static readonly Key Intermediate = new("intermediate_size", "feed_forward_length");
+        public static readonly Key Vocab = new("vocab_size", "vocab_size");
+        public static readonly Key Context = new("max_position_embeddings", "context_length");
+        public static readonly Key RmsEps = new("rms_norm_eps", "attention.layer_norm_rms_epsilon");
+        public static readonly Key RopeTheta = new("rope_theta", "rope.freq_base");
+        public static readonly Key RopeType = new("rope_scaling.rope_type", "rope.scaling.type");
+        public static readonly Key RopeTypeOld = new("rope_scaling.type", null);
+        public static readonly Key RopeFactor = new("rope_scaling.factor", "rope.scaling.factor");
+        public static readonly Key RopeScaleLinear = new("", "rope.scale_linear");
+        public static readonly Key RopeLowFreq = new("rope_scaling.low_freq_factor", null);
+        public static readonly Key RopeHighFreq = new("rope_scaling.high_freq_factor", null);
+        public static readonly Key RopeOriginalContext = new("rope_scaling.original_max_position_embeddings", "rope.scaling.original_context_length");
+        public static readonly Key TieEmbeddings = new("tie_word_embeddings", null);
+        public static readonly Key AttentionBias = new("attention_bias", null);
+        public static readonly Key MlpBias = new("mlp_bias", null);
+        public static readonly Key SlidingWindow = new("use_sliding_window", null);
+        public static readonly Key Name = new("_name_or_path", "general.name");
+    }
+
+    /// <summary>Reads the config of a qwen2 / llama GGUF or a Qwen2ForCausalLM / LlamaForCausalLM checkpoint.</summary>
+    public static LlamaConfig FromSource(ModelSource src)
+    {
+        var family = Llama.FamilyOf(src.Architecture)
+            ?? JevonsException.Throw<DenseFamily>($"architecture '{src.Architecture}' is not a Llama or Qwen2 model", src.Path);
+        bool gguf = src.Format == ModelFormat.Gguf;
+        long? Int(Key k) => src.Int(k.Hf, k.Gguf);
+        double? Float(Key k) => src.Float(k.Hf, k.Gguf);
+        string? Str(Key k) => src.String(k.Hf, k.Gguf);
+        bool? Bool(Key k) => src.Bool(k.Hf, k.Gguf);
+        int Positive(Key k, long? value)
+        {
+            long v = value ?? src.RequireInt(k.Hf, k.Gguf);
+            if (v <= 0 || v > int.MaxValue)
+                JevonsException.Throw($"field '{FieldName(src, k)}' = {v} is not a valid size", src.Config.File);
+            return (int)v;
+        }
+
+        int hidden = Positive(Keys.Hidden, null);
+        int layers = Positive(Keys.Layers, null);
+        int heads = Positive(Keys.Heads, null);
+        int kvHeads = Positive(Keys.KvHeads, Int(Keys.KvHeads) ?? heads);
+        if (heads % kvHeads != 0)
+            JevonsException.Throw($"{heads} attention heads is not a multiple of {kvHeads} KV heads ('{FieldName(src, Keys.KvHeads)}')", src.Config.File);
+        long? headDimValue = Int(Keys.HeadDim);
+        if (headDimValue is null && hidden % heads != 0)
+            JevonsException.Throw($"hidden size {hidden} is not a multiple of {heads} heads and '{FieldName(src, Keys.HeadDim)}' is absent", src.Config.File);
+        int headDim = Positive(Keys.HeadDim, headDimValue ?? hidden / heads);
+        if (headDim % 2 != 0)
+            JevonsException.Throw($"head dimension {headDim} is odd; RoPE needs pairs", src.Config.File);
+        if (Int(Keys.RopeDims) is long ropeDims && ropeDims != headDim)
+            JevonsException.Throw($"'{FieldName(src, Keys.RopeDims)}' = {ropeDims} differs from the head dimension {headDim}; partial rotary embeddings are not supported", src.Config.File);
+
+        long? ff = Int(Keys.Intermediate);
+        if (ff is null && gguf && src.Config.GetIntArray(FieldName(src, Keys.Intermediate)) is { Length: > 0 } perLayer)
+        {
+            if (perLayer.Any(v => v != perLayer[0]))
+                JevonsException.Throw($"'{FieldName(src, Keys.Intermediate)}' differs between layers; per-layer FFN widths are not supported", src.Config.File);
+            ff = perLayer[0];
+        }
+        int intermediate = Positive(Keys.Intermediate, ff);
+
+        long? vocab = Int(Keys.Vocab);
+        if (vocab is null && gguf)
+            vocab = src.Weights.TryGet(TensorNames.Embed.Gguf + ".weight")?.Shape[0];
+        int vocabSize = Positive(Keys.Vocab, vocab);
+
+        int context = Positive(Keys.Context, null);
+        double eps = Float(Keys.RmsEps) ?? src.RequireFloat(Keys.RmsEps.Hf, Keys.RmsEps.Gguf);
+        double theta = Float(Keys.RopeTheta) ?? 10000.0;
+
+        if (Bool(Keys.SlidingWindow) == true)
+            JevonsException.Throw($"'{Keys.SlidingWindow.Hf}' is true; sliding-window attention is not supported", src.Config.File);
+
+        var scaling = ReadScaling(src, gguf, Str, Float, Int);
+
+        bool qkvBias, outBias, mlpBias, tied;
+        if (gguf)
+        {
+            bool has(string t) => src.Weights.Contains(t);
+            qkvBias = family == DenseFamily.Qwen2 || has("blk.0.attn_q.bias");
+            outBias = family == DenseFamily.Llama && has("blk.0.attn_output.bias");
+            mlpBias = family == DenseFamily.Llama && has("blk.0.ffn_gate.bias");
+            tied = !has(TensorNames.Output.Gguf + ".weight");
+        }
+        else
+        {
+            bool attnBias = Bool(Keys.AttentionBias) ?? false;
+            qkvBias = family == DenseFamily.Qwen2 || attnBias;
+            outBias = family == DenseFamily.Llama && attnBias;
+            mlpBias = family == DenseFamily.Llama && (Bool(Keys.MlpBias) ?? false);
+            tied = Bool(Keys.TieEmbeddings) ?? !src.Weights.Contains(TensorNames.Output.Hf + ".weight");
+        }
+
+        return new LlamaConfig
+        {
+            Family = family,
+            HiddenSize = hidden,
+            Layers = layers,
+            Heads = heads,
+            KvHeads = kvHeads,
+            HeadDim = headDim,
+            IntermediateSize = intermediate,
+            VocabSize = vocabSize,
+            ContextLength = context,
+            RmsEps = (float)eps,
+            RopeTheta = theta,
+            RopeScaling = scaling,
+            RopeNeox = !(gguf && family == DenseFamily.Llama),
+            QkvBias = qkvBias,
+            OutputBias = outBias,
+            MlpBias = mlpBias,
+            TiedEmbeddings = tied,
+        };
+    }
+
+    static RopeScaling ReadScaling(ModelSource src, bool gguf, Func<Key, string?> str, Func<Key, double?> flt, Func<Key, long?> integer)
+    {
+        string? type = str(Keys.RopeType) ?? str(Keys.RopeTypeOld);
+        string typeField = FieldName(src, str(Keys.RopeType) is null && !gguf ? Keys.RopeTypeOld : Keys.RopeType);
+        double Factor()
+        {
+            double f = flt(Keys.RopeFactor) ?? JevonsException.Throw<double>($"'{FieldName(src, Keys.RopeFactor)}' is missing for rope scaling '{type}'", src.Config.File);
+            if (!(f > 0)) JevonsException.Throw($"'{FieldName(src, Keys.RopeFactor)}' = {f} must be positive", src.Config.File);
+            return f;
+        }
+        switch (type)
+        {
+            case null or "none" or "default":
+                // Older GGUFs spell linear scaling as rope.scale_linear.
+                if (gguf && flt(Keys.RopeScaleLinear) is double lin && lin != 1)
+                    return new RopeScaling(RopeScalingKind.Linear, lin);
+                return RopeScaling.None;
+            case "linear":
+                return new RopeScaling(RopeScalingKind.Linear, Factor());
+            case "llama3" when !gguf:
+                return new RopeScaling(RopeScalingKind.Llama3, Factor(),
+                    flt(Keys.RopeLowFreq) ?? 1.0,
+                    flt(Keys.RopeHighFreq) ?? 4.0,
+                    (int)(integer(Keys.RopeOriginalContext) ?? JevonsException.Throw<long>($"'{FieldName(src, Keys.RopeOriginalContext)}' is missing for llama3 rope scaling", src.Config.File)));
+            default:
+                return JevonsException.Throw<RopeScaling>($"'{typeField}' = '{type}' is not supported for {src.Architecture} (supported: none, linear, llama3)", src.Config.File);
+        }
+    }
+
+    internal static string FieldName(ModelSource src, Key k) =>
+        src.Format == ModelFormat.Gguf
+            ? (k.Gguf is null ? "" : k.Gguf.StartsWith("general.", StringComparison.Ordinal) ? k.Gguf : src.Architecture + "." + k.Gguf)
+            : k.Hf;
+}
+
+/// <summary>Tensor names in both layouts: GGUF (token_embd, blk.N.attn_q) and HF (model.embed_tokens, model.layers.N.self_attn.q_proj).</summary>
+public static class TensorNames
+{
+    public readonly record struct Role(string Gguf, string? Hf);
+
+    public static readonly Role Embed = new("token_embd", "model.embed_tokens");
+    public static readonly Role OutputNorm = new("output_norm", "model.norm");
+    public static readonly Role Output = new("output", "lm_head");
+    public static readonly Role RopeFreqs = new("rope_freqs", null);
+
+    public static readonly Role AttnNorm = new("attn_norm", "input_layernorm");
+    public static readonly Role Q = new("attn_q", "self_attn.q_proj");
+    public static readonly Role K = new("attn_k", "self_attn.k_proj");
+    public static readonly Role V = new("attn_v", "self_attn.v_proj");
+    public static readonly Role O = new("attn_output", "self_attn.o_proj");
+    public static readonly Role FfnNorm = new("ffn_norm", "post_attention_layernorm");
+    public static readonly Role Gate = new("ffn_gate", "mlp.gate_proj");
+    public static readonly Role Up = new("ffn_up", "mlp.up_proj");
+    public static readonly Role Down = new("ffn_down", "mlp.down_proj");
+
+    public static string Global(ModelFormat f, Role r, string suffix = "weight") =>
+        (f == ModelFormat.Gguf ? r.Gguf : r.Hf) + "." + suffix;
+
+    public static string Layer(ModelFormat f, int layer, Role r, string suffix = "weight") =>
+        f == ModelFormat.Gguf ? $"blk.{layer}.{r.Gguf}.{suffix}" : $"model.layers.{layer}.{r.Hf}.{suffix}";
+}
+
+/// <summary>
+/// The Llama and Qwen2 architectures (GQA, RoPE with llama3 / linear scaling, SwiGLU, RMSNorm, tied or
+/// untied embeddings) from GGUF (qwen2, llama) or HF safetensors (Qwen2ForCausalLM, LlamaForCausalLM).
+/// Weights stay views over the mapped files; all per-sequence memory lives in the state.
+/// </summary>
+public sealed class Llama : Model
+{
+    /// <summary>Most tokens one batched step processes; longer prompts run in chunks of this size.</summary>
+    public const int MaxBatch = 256;
+
+    readonly ModelSource source;
+    readonly WorkerPool pool;
+    readonly TensorView embed;          // [vocab, hidden], any dtype
+    readonly long embedRowBytes;
+    readonly Layer[] layers;
+    readonly float[] outputNorm;
+    readonly Linear output;             // [vocab, hidden]
+    readonly RopeFrequencies rope;
+
+    sealed record Layer(float[] AttnNorm, GqaAttention Attention, float[] FfnNorm, FeedForward Ffn);
+
+    /// <summary>The family an architecture name belongs to, or null when it is not one of ours.</summary>
+    public static DenseFamily? FamilyOf(string architecture) => architecture switch
+    {
+        "qwen2" or "Qwen2ForCausalLM" => DenseFamily.Qwen2,
+        "llama" or "LlamaForCausalLM" => DenseFamily.Llama,
+        _ => null,
+    };
+
+    /// <summary>True when <see cref="Create"/> serves this architecture name (GGUF or HF spelling).</summary>
+    public static bool Supports(string architecture) => FamilyOf(architecture) is not null;
+
+    /// <summary>Loads a Llama / Qwen2 model. The model owns <paramref name="source"/> and disposes it.</summary>
+    public static Model Create(ModelSource source, ModelOptions options) => new Llama(source, options);
+
+    public LlamaConfig Config { get; }
+
+    public override ModelDescription Description { get; }
+
+    Llama(ModelSource source, ModelOptions options)
+    {
+        this.source = source;
+        var cfg = Config = LlamaConfig.FromSource(source);
+        var fmt = source.Format;
+        var used = new List<TensorView>();
+
+        TensorView Tensor(string name, params long[] shape)
+        {
+            var t = source.Weights.TryGet(name)
+                ?? JevonsException.Throw<TensorView>($"missing (required by {source.Architecture} with this config)", source.Weights.Path, name);
+            if (!t.Shape.AsSpan().SequenceEqual(shape))
+                JevonsException.Throw($"shape {t.ShapeText} disagrees with the config: expected [{string.Join(", ", shape)}]", t.File, name);
+            used.Add(t);
+            return t;
+        }
+        float[] Vector(string name, long length)
+        {
+            var t = Tensor(name, length);
+            if (t.Type is not (DType.F32 or DType.F16 or DType.BF16))
+                JevonsException.Throw($"a norm / bias vector must be F32, F16 or BF16, found {t.Type.Name()}", t.File, name);
+            return t.ToFloatArray();
+        }
+        Linear Matrix(int layer, TensorNames.Role role, long rows, long cols, bool bias)
+        {
+            var w = Tensor(TensorNames.Layer(fmt, layer, role), rows, cols);
+            TensorView? b = bias ? Tensor(TensorNames.Layer(fmt, layer, role, "bias"), rows) : null;
+            return Linear.FromTensor(w, null, b);
+        }
+
+        int h = cfg.HiddenSize, qDim = cfg.Heads * cfg.HeadDim, kvDim = cfg.KvHeads * cfg.HeadDim, ff = cfg.IntermediateSize;
+        embed = Tensor(TensorNames.Global(fmt, TensorNames.Embed), cfg.VocabSize, h);
+        if (h % embed.Type.BlockSize() != 0)
+            JevonsException.Throw($"hidden size {h} is not a multiple of the {embed.Type.Name()} block size", embed.File, embed.Name);
+        embedRowBytes = embed.Type.ByteCount(h);
+
+        layers = new Layer[cfg.Layers];
+        for (int l = 0; l < cfg.Layers; l++)
+        {
+            var attnNorm = Vector(TensorNames.Layer(fmt, l, TensorNames.AttnNorm), h);
+            var attention = new GqaAttention(
+                Matrix(l, TensorNames.Q, qDim, h, cfg.QkvBias),
+                Matrix(l, TensorNames.K, kvDim, h, cfg.QkvBias),
+                Matrix(l, TensorNames.V, kvDim, h, cfg.QkvBias),
+                Matrix(l, TensorNames.O, h, qDim, cfg.OutputBias),
+                cfg.Heads, cfg.KvHeads, cfg.HeadDim);
+            var ffnNorm = Vector(TensorNames.Layer(fmt, l, TensorNames.FfnNorm), h);
+            var ffn = new FeedForward(
+                Matrix(l, TensorNames.Gate, ff, h, cfg.MlpBias),
+                Matrix(l, TensorNames.Up, ff, h, cfg.MlpBias),
+                Matrix(l, TensorNames.Down, h, ff, cfg.MlpBias));
+            layers[l] = new Layer(attnNorm, attention, ffnNorm, ffn);
+        }
+        outputNorm = Vector(TensorNames.Global(fmt, TensorNames.OutputNorm), h);
+        output = cfg.TiedEmbeddings
+            ? Linear.FromTensor(embed)
+            : Linear.FromTensor(Tensor(TensorNames.Global(fmt, TensorNames.Output), cfg.VocabSize, h));
+
+        float[] factors = [];
+        if (fmt == ModelFormat.Gguf && source.Weights.Contains(TensorNames.Global(fmt, TensorNames.RopeFreqs)))
+            factors = Vector(TensorNames.Global(fmt, TensorNames.RopeFreqs), cfg.HeadDim / 2);
+        rope = RopeFrequencies.Create(cfg.HeadDim, cfg.RopeTheta, cfg.RopeScaling, factors, cfg.RopeNeox);
+
+        pool = new WorkerPool(options.Threads);
+        Description = Describe(cfg, used, factors.Length > 0);
+    }
+
+    ModelDescription Describe(LlamaConfig cfg, List<TensorView> used, bool ropeFreqs)
+    {
+        long total = 0;
+        var bytes = new Dictionary<DType, long>();
+        string ropeFreqsName = TensorNames.Global(source.Format, TensorNames.RopeFreqs);
+        foreach (var t in used)
+        {
+            if (t.Name != ropeFreqsName) total += t.ElementCount; // rope factors are a constant, not a parameter
+            bytes[t.Type] = bytes.GetValueOrDefault(t.Type) + t.ByteLength;
+        }
+        // A token reads one embedding row, not the table; a tied table is read whole as the output projection.
+        long active = cfg.TiedEmbeddings ? total : total - embed.ElementCount + cfg.HiddenSize;
+        string scaling = ropeFreqs ? "llama3 factors from rope_freqs.weight" : cfg.RopeScaling.ToString();
+        return new ModelDescription
+        {
+            Architecture = source.Architecture,
+            Name = source.String(LlamaConfig.Keys.Name.Hf, LlamaConfig.Keys.Name.Gguf) ?? Path.GetFileName(source.Path),
+            VocabSize = cfg.VocabSize,
+            ContextLength = cfg.ContextLength,
+            Layers = cfg.Layers,
+            HiddenSize = cfg.HiddenSize,
+            TotalParameters = total,
+            ActiveParameters = active,
+            WeightBytesByType = bytes,
+            KvBytesPerToken = KvCache.BytesPerToken(cfg.Layers, cfg.KvHeads, cfg.HeadDim),
+            Details =
+            [
+                ("family", cfg.Family.ToString()),
+                ("heads", cfg.Heads.ToString()),
+                ("kv heads", cfg.KvHeads.ToString()),
+                ("head dim", cfg.HeadDim.ToString()),
+                ("intermediate size", cfg.IntermediateSize.ToString()),
+                ("rope theta", cfg.RopeTheta.ToString("R", System.Globalization.CultureInfo.InvariantCulture)),
+                ("rope layout", cfg.RopeNeox ? "neox (rotate half)" : "norm (adjacent pairs)"),
+                ("rope scaling", scaling),
+                ("qkv bias", cfg.QkvBias ? "yes" : "no"),
+                ("tied embeddings", cfg.TiedEmbeddings ? "yes" : "no"),
+                ("rms eps", cfg.RmsEps.ToString("R", System.Globalization.CultureInfo.InvariantCulture)),
+                ("kv cache", "f32"),
+            ],
+        };
+    }
+
+    public override ModelState CreateState(int maxTokens)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxTokens);
+        return new LlamaState(Config, maxTokens, rope.Pairs);
+    }
+
+    public override void Forward(ModelState state, ReadOnlySpan<int> tokens, Span<float> logits)
+    {
+        if (state is not LlamaState s || !ReferenceEquals(s.Config, Config))
+            throw new ArgumentException("the state was not created by this model", nameof(state));
+        int n = tokens.Length, vocab = Config.VocabSize;
+        if (n == 0) return;
+        bool all = logits.Length == (long)n * vocab;
+        if (!all && logits.Length != vocab)
+            throw new ArgumentException($"logits has {logits.Length} floats; expected {n}x{vocab} (every position) or {vocab} (last position)", nameof(logits));
+        for (int i = 0; i < n; i++)
+            if ((uint)tokens[i] >= (uint)vocab)
+                JevonsException.Throw($"token id {tokens[i]} at index {i} is out of range: the vocabulary has {vocab} tokens (ids 0..{vocab - 1})", source.Path);
+        if ((long)s.Length + n > s.Capacity)
+            JevonsException.Throw($"sequence of {s.Length + n} tokens ({s.Length} cached + {n} new) exceeds the state capacity of {s.Capacity} tokens", source.Path);
+
+        for (int c = 0; c < n; c += MaxBatch)
+        {
+            int m = Math.Min(MaxBatch, n - c);
+            var chunkLogits = all ? logits.Slice(c * vocab, m * vocab) : c + m == n ? logits : Span<float>.Empty;
+            Step(s, tokens.Slice(c, m), chunkLogits, all);
+        }
+    }
+
+    /// <summary>One batch of m ≤ MaxBatch tokens through every layer; logits for all rows, the last row, or none.</summary>
+    void Step(LlamaState s, ReadOnlySpan<int> tokens, Span<float> logits, bool allRows)
+    {
+        var cfg = Config;
+        int m = tokens.Length, h = cfg.HiddenSize, ff = cfg.IntermediateSize, pairs = rope.Pairs, pos0 = s.Length;
+        s.EnsureTokens(m);
+        var x = s.X.AsSpan(0, m * h);       // [m, hidden] residual stream
+        var xb = s.Xb.AsSpan(0, m * h);     // [m, hidden] normed
+        var y = s.Y.AsSpan(0, m * h);       // [m, hidden] block output
+        var gate = s.Gate.AsSpan(0, m * ff); // [m, ff]
+        var up = s.Up.AsSpan(0, m * ff);
+        var cos = s.Cos.AsSpan(0, m * pairs);
+        var sin = s.Sin.AsSpan(0, m * pairs);
+
+        for (int t = 0; t < m; t++)
+        {
+            EmbedRow(tokens[t], x.Slice(t * h, h));
+            rope.Angles(pos0 + t, cos.Slice(t * pairs, pairs), sin.Slice(t * pairs, pairs));
+        }
+
+        for (int l = 0; l < layers.Length; l++)
+        {
+            var layer = layers[l];
+            for (int t = 0; t < m; t++)
+                Ops.RmsNorm(x.Slice(t * h, h), layer.AttnNorm, cfg.RmsEps, xb.Slice(t * h, h));
+            layer.Attention.Forward(xb, y, m, pos0, s.Cache, l, cos, sin, rope.Neox, s.Attention, pool);
+            TensorPrimitives.Add(x, y, x);
+
+            for (int t = 0; t < m; t++)
+                Ops.RmsNorm(x.Slice(t * h, h), layer.FfnNorm, cfg.RmsEps, xb.Slice(t * h, h));
+            Project(layer.Ffn.Gate, xb, gate, m);
+            Project(layer.Ffn.Up, xb, up, m);
+            Ops.SwiGlu(gate, up);
+            Project(layer.Ffn.Down, gate, y, m);
+            TensorPrimitives.Add(x, y, x);
+        }
+        s.Length = pos0 + m;
+
+        if (logits.IsEmpty) return;
+        if (allRows)
+        {
+            for (int t = 0; t < m; t++)
+                Ops.RmsNorm(x.Slice(t * h, h), outputNorm, cfg.RmsEps, xb.Slice(t * h, h));
+            Project(output, xb, logits, m);
+        }
+        else
+        {
+            var last = xb[..h];
+            Ops.RmsNorm(x.Slice((m - 1) * h, h), outputNorm, cfg.RmsEps, last);
+            MatMul.MatVec(output, last, logits, pool);
+        }
+    }
+
+    void Project(Linear w, ReadOnlySpan<float> x, Span<float> y, int n)
+    {
+        if (n == 1) MatMul.MatVec(w, x, y, pool);
+        else MatMul.Gemm(w, x, y, n, pool);
+    }
+
+    /// <summary>Dequantises row <paramref name="token"/> of token_embd, whatever its dtype.</summary>
+    unsafe void EmbedRow(int token, Span<float> dst)
+    {
+        var row = new ReadOnlySpan<byte>(embed.Data + token * embedRowBytes, checked((int)embedRowBytes));
+        Quantization.Dequantize(embed.Type, row, dst);
+    }
+
+    public override void Dispose()
+    {
+        pool.Dispose();
+        source.Dispose();
+    }
+}
+
+/// <summary>One sequence of a Llama / Qwen2 model: its KV cache and every scratch buffer, allocated here once.</summary>
+public sealed class LlamaState : ModelState
+{
+    readonly int hidden, ff, pairs;
+
+    internal LlamaState(LlamaConfig config, int capacity, int ropePairs) : base(capacity)
+    {
+        Config = config;
+        hidden = config.HiddenSize;
+        ff = config.IntermediateSize;
+        pairs = ropePairs;
+        Cache = new KvCache(config.Layers, capacity, config.KvHeads, config.HeadDim);
+        Attention = new AttentionScratch(config.Heads, config.KvHeads, config.HeadDim, capacity, 1);
+        EnsureTokens(1);
+    }
+
+    internal LlamaConfig Config { get; }
+    public KvCache Cache { get; }
+    internal AttentionScratch Attention { get; }
+    internal int MaxTokens { get; private set; }
+    internal float[] X { get; private set; } = [];
+    internal float[] Xb { get; private set; } = [];
+    internal float[] Y { get; private set; } = [];
+    internal float[] Gate { get; private set; } = [];
+    internal float[] Up { get; private set; } = [];
+    internal float[] Cos { get; private set; } = [];
+    internal float[] Sin { get; private set; } = [];
+
+    /// <summary>Grows the batch buffers to <paramref name="tokens"/> rows (prefill); decode reuses them.</summary>
+    internal void EnsureTokens(int tokens)
+    {
+        Attention.EnsureTokens(tokens);
+        if (tokens <= MaxTokens) return;
+        MaxTokens = tokens;
+        X = new float[tokens * hidden];
+        Xb = new float[tokens * hidden];
+        Y = new float[tokens * hidden];
+        Gate = new float[tokens * ff];
+        Up = new float[tokens * ff];
+        Cos = new float[tokens * pairs];
+        Sin = new float[tokens * pairs];
+    }
+}
+
+/// <summary>The shapes of a random-weight Llama / Qwen2 model for `jevons synth` (real dimensions, made-up weights).</summary>
+public sealed record LlamaSynthPreset(
+    string Name,
+    string Summary,
+    string Architecture,
+    int HiddenSize,
+    int Layers,
+    int Heads,
+    int KvHeads,
+    int IntermediateSize,
+    int VocabSize,
+    int ContextLength,
+    double RopeTheta,
+    float RmsEps,
+    bool QkvBias,
+    bool TiedEmbeddings,
+    RopeScaling RopeScaling)
+{
+    public int HeadDim => HiddenSize / Heads;
+
+    /// <summary>Presets: a tiny demo model and two real shapes.</summary>
+    public static IReadOnlyList<LlamaSynthPreset> All { get; } =
+    [
+        new("tiny", "tiny qwen2-style model (hidden 256, 4 layers, 8 heads / 2 KV heads, vocab 2048) for demos and tests",
+            "qwen2", 256, 4, 8, 2, 768, 2048, 4096, 10000, 1e-6f, QkvBias: true, TiedEmbeddings: false, RopeScaling.None),
+        new("r1-distill-qwen-1.5b", "DeepSeek-R1-Distill-Qwen-1.5B shapes (qwen2, 1.78B parameters)",
+            "qwen2", 1536, 28, 12, 2, 8960, 151936, 131072, 10000, 1e-6f, QkvBias: true, TiedEmbeddings: false, RopeScaling.None),
+        new("llama-3-8b", "Llama-3.1-8B / DeepSeek-R1-Distill-Llama-8B shapes (llama, 8.03B parameters, llama3 rope scaling)",
+            "llama", 4096, 32, 32, 8, 14336, 128256, 131072, 500000, 1e-5f, QkvBias: false, TiedEmbeddings: false,
+            new RopeScaling(RopeScalingKind.Llama3, 8, 1, 4, 8192)),
+    ];
+
+    public static LlamaSynthPreset? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+}
+
+/// <summary>What a synthesized tensor holds, which decides how its values are drawn.</summary>
+public enum SynthTensorKind
+{
+    /// <summary>token_embd: N(0, 1).</summary>
+    Embedding,
+    /// <summary>A projection W[out, in]: N(0, 1/in).</summary>
+    Matrix,
+    /// <summary>The output projection: N(0, (2/sqrt(in))²), so logits spread over a few units.</summary>
+    Output,
+    /// <summary>An RMSNorm weight: 1 + N(0, 0.1²).</summary>
+    Norm,
+    /// <summary>A bias: N(0, 0.2²).</summary>
+    Bias,
+    /// <summary>rope_freqs.weight: the llama3 factors, not random.</summary>
+    RopeFactors,
+}
+
+/// <summary>One tensor of a synthesized model. <see cref="Shape"/> is outermost first ([out, in]); GGUF writes it reversed.</summary>
+public sealed record SynthTensor(string Name, long[] Shape, SynthTensorKind Kind)
+{
+    public long Rows => Shape.Length == 1 ? 1 : Shape[0];
+    public long Columns => Shape[^1];
+    public long ElementCount => Rows * Columns;
+    /// <summary>Matrices take the requested storage type; norms, biases and rope factors stay F32 (as llama-quantize leaves them).</summary>
+    public bool IsWeightMatrix => Kind is SynthTensorKind.Embedding or SynthTensorKind.Matrix or SynthTensorKind.Output;
+}
+
+/// <summary>
+/// The plan of a random-weight model: GGUF metadata (without the tokenizer, which the vocabulary adds),
+/// the tensor list and a deterministic generator. Every row is drawn from its own seeded stream
+/// (seed, tensor name, row), so a writer can stream rows in any order and never hold a whole model.
+/// </summary>
+public sealed class LlamaSynthesis
+{
+    public LlamaSynthesis(LlamaSynthPreset preset, ulong seed)
+    {
+        Preset = preset;
+        Seed = seed;
+        var p = preset;
+        string a = p.Architecture;
+        var meta = new List<KeyValuePair<string, object>>
+        {
+            new("general.architecture", a),
+            new("general.name", $"jevons-synth-{p.Name}"),
+            new($"{a}.context_length", (uint)p.ContextLength),
+            new($"{a}.embedding_length", (uint)p.HiddenSize),
+            new($"{a}.block_count", (uint)p.Layers),
+            new($"{a}.feed_forward_length", (uint)p.IntermediateSize),
+            new($"{a}.attention.head_count", (uint)p.Heads),
+            new($"{a}.attention.head_count_kv", (uint)p.KvHeads),
+            new($"{a}.attention.layer_norm_rms_epsilon", p.RmsEps),
+            new($"{a}.rope.freq_base", (float)p.RopeTheta),
+        };
+        if (a == "llama")
+        {
+            meta.Add(new($"{a}.vocab_size", (uint)p.VocabSize));
+            meta.Add(new($"{a}.rope.dimension_count", (uint)p.HeadDim));
+        }
+        if (p.RopeScaling.Kind == RopeScalingKind.Linear)
+        {
+            meta.Add(new($"{a}.rope.scaling.type", "linear"));
+            meta.Add(new($"{a}.rope.scaling.factor", (float)p.RopeScaling.Factor));
+        }
+        Metadata = meta;
+
+        int h = p.HiddenSize, q = p.Heads * p.HeadDim, kv = p.KvHeads * p.HeadDim, ff = p.IntermediateSize;
+        var t = new List<SynthTensor> { new("token_embd.weight", [p.VocabSize, h], SynthTensorKind.Embedding) };
+        if (p.RopeScaling.Kind == RopeScalingKind.Llama3)
+            t.Add(new("rope_freqs.weight", [p.HeadDim / 2], SynthTensorKind.RopeFactors));
+        for (int l = 0; l < p.Layers; l++)
+        {
+            string b = $"blk.{l}.";
+            t.Add(new(b + "attn_norm.weight", [h], SynthTensorKind.Norm));
+            t.Add(new(b + "attn_q.weight", [q, h], SynthTensorKind.Matrix));
+            t.Add(new(b + "attn_k.weight", [kv, h], SynthTensorKind.Matrix));
+            t.Add(new(b + "attn_v.weight", [kv, h], SynthTensorKind.Matrix));
+            if (p.QkvBias)
+            {
+                t.Add(new(b + "attn_q.bias", [q], SynthTensorKind.Bias));
+                t.Add(new(b + "attn_k.bias", [kv], SynthTensorKind.Bias));
+                t.Add(new(b + "attn_v.bias", [kv], SynthTensorKind.Bias));
+            }
+            t.Add(new(b + "attn_output.weight", [h, q], SynthTensorKind.Matrix));
+            t.Add(new(b + "ffn_norm.weight", [h], SynthTensorKind.Norm));
+            t.Add(new(b + "ffn_gate.weight", [ff, h], SynthTensorKind.Matrix));
+            t.Add(new(b + "ffn_up.weight", [ff, h], SynthTensorKind.Matrix));
+            t.Add(new(b + "ffn_down.weight", [h, ff], SynthTensorKind.Matrix));
+        }
+        t.Add(new("output_norm.weight", [h], SynthTensorKind.Norm));
+        if (!p.TiedEmbeddings)
+            t.Add(new("output.weight", [p.VocabSize, h], SynthTensorKind.Output));
+        Tensors = t;
+    }
+
+    public LlamaSynthPreset Preset { get; }
+    public ulong Seed { get; }
+
+    /// <summary>GGUF metadata of the architecture (general.* and &lt;arch&gt;.*), typed as GGUF stores them (uint, float, string).</summary>
+    public IReadOnlyList<KeyValuePair<string, object>> Metadata { get; }
+
+    public IReadOnlyList<SynthTensor> Tensors { get; }
+
+    public long Parameters => Tensors.Where(t => t.Kind != SynthTensorKind.RopeFactors).Sum(t => t.ElementCount);
+
+    /// <summary>A synthesized model of a named preset, or a JevonsException listing the presets.</summary>
+    public static LlamaSynthesis Create(string preset, ulong seed = 0) =>
+        new(LlamaSynthPreset.Find(preset) ?? JevonsException.Throw<LlamaSynthPreset>(
+            $"unknown preset '{preset}' (dense presets: {string.Join(", ", LlamaSynthPreset.All.Select(p => p.Name))})"), seed);
+
+    /// <summary>Fills <paramref name="dst"/> (a whole number of rows) with rows firstRow, firstRow+1, ... of <paramref name="tensor"/>.</summary>
+    public void FillRows(SynthTensor tensor, long firstRow, Span<float> dst)
+    {
+        int cols = checked((int)tensor.Columns);
+        if (dst.Length % cols != 0)
+            throw new ArgumentException($"{dst.Length} values is not a whole number of {cols}-value rows", nameof(dst));
+        if (tensor.Kind == SynthTensorKind.RopeFactors)
+        {
+            RopeFactors(Preset, dst);
+            return;
+        }
+        ulong nameHash = Fnv1a(tensor.Name);
+        for (int r = 0; r < dst.Length / cols; r++)
+        {
+            var row = dst.Slice(r * cols, cols);
+            var rng = new SplitMix64(Seed ^ nameHash ^ ((ulong)(firstRow + r) * 0x9E3779B97F4A7C15UL));
+            (double mean, double std) = tensor.Kind switch
+            {
+                SynthTensorKind.Embedding => (0.0, 1.0),
+                SynthTensorKind.Matrix => (0.0, 1.0 / Math.Sqrt(cols)),
+                SynthTensorKind.Output => (0.0, 2.0 / Math.Sqrt(cols)),
+                SynthTensorKind.Norm => (1.0, 0.1),
+                _ => (0.0, 0.2),
+            };
+            for (int i = 0; i < cols; i++)
+                row[i] = (float)(mean + std * rng.NextNormal());
+        }
+    }
+
+    /// <summary>llama3 rope factors as convert_hf_to_gguf writes rope_freqs.weight: freq / scaled freq per pair.</summary>
+    static void RopeFactors(LlamaSynthPreset p, Span<float> dst)
+    {
+        var plain = RopeFrequencies.Create(p.HeadDim, p.RopeTheta, RopeScaling.None, [], neox: false);
+        var scaled = RopeFrequencies.Create(p.HeadDim, p.RopeTheta, p.RopeScaling, [], neox: false);
+        for (int i = 0; i < dst.Length; i++)
+            dst[i] = (float)(plain.InverseFrequency(i) / scaled.InverseFrequency(i));
+    }
+
+    static ulong Fnv1a(string s)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in s) { h ^= c; h *= 1099511628211UL; }
+        return h;
+    }
+
+    /// <summary>SplitMix64 with Box-Muller normals: small, fast, and the same on every platform.</summary>
+    struct SplitMix64(ulong state)
+    {
+        ulong state = state;
+        double spare = double.NaN;
+
+        ulong Next()
+        {
+            ulong z = state += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+
+        double NextUniform() => ((Next() >> 11) + 0.5) * (1.0 / (1UL << 53)); // (0, 1)
+
+        public double NextNormal()
+        {
+            if (!double.IsNaN(spare)) { var s = spare; spare = double.NaN; return s; }
+            double r = Math.Sqrt(-2 * Math.Log(NextUniform())), a = 2 * Math.PI * NextUniform();
+            spare = r * Math.Sin(a);
+            return r * Math.Cos(a);
+        }
+    }
+}

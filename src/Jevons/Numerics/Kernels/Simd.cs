@@ -1,0 +1,211 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Jevons.Numerics.Kernels;
+
+/// <summary>
+/// One vector width as an operator struct, so a kernel is written once as a generic method over
+/// <typeparamref name="TSelf"/> and the JIT specialises it for 128, 256 and 512 bits.
+/// </summary>
+internal unsafe interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
+{
+    static abstract int Count { get; }
+    static abstract TSelf Zero { get; }
+    static abstract TSelf Splat(float v);
+    static abstract TSelf Load(float* p);
+    static abstract void Store(TSelf v, float* p);
+    static abstract TSelf Add(TSelf a, TSelf b);
+    static abstract TSelf Sub(TSelf a, TSelf b);
+    static abstract TSelf Mul(TSelf a, TSelf b);
+    static abstract TSelf Div(TSelf a, TSelf b);
+    /// <summary>a·b + c, fused.</summary>
+    static abstract TSelf Fma(TSelf a, TSelf b, TSelf c);
+    static abstract TSelf Max(TSelf a, TSelf b);
+    static abstract TSelf Exp(TSelf a);
+    static abstract float Sum(TSelf a);
+    static abstract float MaxAcross(TSelf a);
+    /// <summary>Count IEEE half values (raw bits) widened to float.</summary>
+    static abstract TSelf LoadHalf(ushort* p);
+    /// <summary>Count bfloat16 values (raw bits) widened to float.</summary>
+    static abstract TSelf LoadBf16(ushort* p);
+    /// <summary>Count FP8 E4M3 (e4m3fn) bytes decoded to float.</summary>
+    static abstract TSelf LoadF8(byte* p);
+}
+
+/// <summary>Bit-level decoders shared by the vector widths (all exact).</summary>
+internal static class VecBits
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Max4(Vector128<float> v) => MathF.Max(MathF.Max(v[0], v[1]), MathF.Max(v[2], v[3]));
+
+    // half -> float: place exponent+mantissa at float position and rescale by 2^112 (exact for normals and
+    // subnormals); Inf/NaN (exponent 31) get the float's all-ones exponent.
+    const uint HalfMagic = 0x77800000; // 2^112
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> HalfToFloat(Vector128<uint> h)
+    {
+        var em = h & Vector128.Create(0x7FFFu);
+        var sign = (h & Vector128.Create(0x8000u)) << 16;
+        var f = (em << 13).AsSingle() * Vector128.Create(HalfMagic).AsSingle();
+        var special = Vector128.GreaterThanOrEqual(em, Vector128.Create(0x7C00u));
+        var bits = Vector128.ConditionalSelect(special, (em << 13) | Vector128.Create(0x7F800000u), f.AsUInt32());
+        return (bits | sign).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> HalfToFloat(Vector256<uint> h)
+    {
+        var em = h & Vector256.Create(0x7FFFu);
+        var sign = (h & Vector256.Create(0x8000u)) << 16;
+        var f = (em << 13).AsSingle() * Vector256.Create(HalfMagic).AsSingle();
+        var special = Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7C00u));
+        var bits = Vector256.ConditionalSelect(special, (em << 13) | Vector256.Create(0x7F800000u), f.AsUInt32());
+        return (bits | sign).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> HalfToFloat(Vector512<uint> h)
+    {
+        var em = h & Vector512.Create(0x7FFFu);
+        var sign = (h & Vector512.Create(0x8000u)) << 16;
+        var f = (em << 13).AsSingle() * Vector512.Create(HalfMagic).AsSingle();
+        var special = Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00u));
+        var bits = Vector512.ConditionalSelect(special, (em << 13) | Vector512.Create(0x7F800000u), f.AsUInt32());
+        return (bits | sign).AsSingle();
+    }
+
+    // e4m3fn -> float: same trick, exponent bias 7 -> 127 is 2^120; 0x7F/0xFF are NaN, there is no Inf.
+    const uint F8Magic = 0x7B800000; // 2^120
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> F8ToFloat(Vector128<uint> b)
+    {
+        var em = b & Vector128.Create(0x7Fu);
+        var f = (em << 20).AsSingle() * Vector128.Create(F8Magic).AsSingle();
+        var nan = Vector128.Equals(em, Vector128.Create(0x7Fu));
+        var bits = Vector128.ConditionalSelect(nan, Vector128.Create(0x7FC00000u), f.AsUInt32());
+        return (bits | ((b & Vector128.Create(0x80u)) << 24)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> F8ToFloat(Vector256<uint> b)
+    {
+        var em = b & Vector256.Create(0x7Fu);
+        var f = (em << 20).AsSingle() * Vector256.Create(F8Magic).AsSingle();
+        var nan = Vector256.Equals(em, Vector256.Create(0x7Fu));
+        var bits = Vector256.ConditionalSelect(nan, Vector256.Create(0x7FC00000u), f.AsUInt32());
+        return (bits | ((b & Vector256.Create(0x80u)) << 24)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> F8ToFloat(Vector512<uint> b)
+    {
+        var em = b & Vector512.Create(0x7Fu);
+        var f = (em << 20).AsSingle() * Vector512.Create(F8Magic).AsSingle();
+        var nan = Vector512.Equals(em, Vector512.Create(0x7Fu));
+        var bits = Vector512.ConditionalSelect(nan, Vector512.Create(0x7FC00000u), f.AsUInt32());
+        return (bits | ((b & Vector512.Create(0x80u)) << 24)).AsSingle();
+    }
+}
+
+internal readonly unsafe struct Vec128 : IVec<Vec128>
+{
+    readonly Vector128<float> v;
+    Vec128(Vector128<float> v) => this.v = v;
+    public static int Count => 4;
+    public static Vec128 Zero => new(Vector128<float>.Zero);
+    public static Vec128 Splat(float s) => new(Vector128.Create(s));
+    public static Vec128 Load(float* p) => new(Vector128.Load(p));
+    public static void Store(Vec128 a, float* p) => a.v.Store(p);
+    public static Vec128 Add(Vec128 a, Vec128 b) => new(a.v + b.v);
+    public static Vec128 Sub(Vec128 a, Vec128 b) => new(a.v - b.v);
+    public static Vec128 Mul(Vec128 a, Vec128 b) => new(a.v * b.v);
+    public static Vec128 Div(Vec128 a, Vec128 b) => new(a.v / b.v);
+    public static Vec128 Fma(Vec128 a, Vec128 b, Vec128 c) => new(Vector128.FusedMultiplyAdd(a.v, b.v, c.v));
+    public static Vec128 Max(Vec128 a, Vec128 b) => new(Vector128.Max(a.v, b.v));
+    public static Vec128 Exp(Vec128 a) => new(Vector128.Exp(a.v));
+    public static float Sum(Vec128 a) => Vector128.Sum(a.v);
+    public static float MaxAcross(Vec128 a) => VecBits.Max4(a.v);
+    public static Vec128 LoadHalf(ushort* p) => new(VecBits.HalfToFloat(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsUInt16())));
+    public static Vec128 LoadBf16(ushort* p) => new((Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsUInt16()) << 16).AsSingle());
+    public static Vec128 LoadF8(byte* p) =>
+        new(VecBits.F8ToFloat(Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(uint*)p).AsByte()))));
+}
+
+internal readonly unsafe struct Vec256 : IVec<Vec256>
+{
+    readonly Vector256<float> v;
+    Vec256(Vector256<float> v) => this.v = v;
+    public static int Count => 8;
+    public static Vec256 Zero => new(Vector256<float>.Zero);
+    public static Vec256 Splat(float s) => new(Vector256.Create(s));
+    public static Vec256 Load(float* p) => new(Vector256.Load(p));
+    public static void Store(Vec256 a, float* p) => a.v.Store(p);
+    public static Vec256 Add(Vec256 a, Vec256 b) => new(a.v + b.v);
+    public static Vec256 Sub(Vec256 a, Vec256 b) => new(a.v - b.v);
+    public static Vec256 Mul(Vec256 a, Vec256 b) => new(a.v * b.v);
+    public static Vec256 Div(Vec256 a, Vec256 b) => new(a.v / b.v);
+    public static Vec256 Fma(Vec256 a, Vec256 b, Vec256 c) => new(Vector256.FusedMultiplyAdd(a.v, b.v, c.v));
+    public static Vec256 Max(Vec256 a, Vec256 b) => new(Vector256.Max(a.v, b.v));
+    public static Vec256 Exp(Vec256 a) => new(Vector256.Exp(a.v));
+    public static float Sum(Vec256 a) => Vector256.Sum(a.v);
+    public static float MaxAcross(Vec256 a) => VecBits.Max4(Vector128.Max(a.v.GetLower(), a.v.GetUpper()));
+    public static Vec256 LoadHalf(ushort* p)
+    {
+        var (lo, hi) = Vector128.Widen(Vector128.Load(p));
+        return new(VecBits.HalfToFloat(Vector256.Create(lo, hi)));
+    }
+    public static Vec256 LoadBf16(ushort* p)
+    {
+        var (lo, hi) = Vector128.Widen(Vector128.Load(p));
+        return new((Vector256.Create(lo, hi) << 16).AsSingle());
+    }
+    public static Vec256 LoadF8(byte* p)
+    {
+        var w = Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsByte());
+        var (lo, hi) = Vector128.Widen(w);
+        return new(VecBits.F8ToFloat(Vector256.Create(lo, hi)));
+    }
+}
+
+internal readonly unsafe struct Vec512 : IVec<Vec512>
+{
+    readonly Vector512<float> v;
+    Vec512(Vector512<float> v) => this.v = v;
+    public static int Count => 16;
+    public static Vec512 Zero => new(Vector512<float>.Zero);
+    public static Vec512 Splat(float s) => new(Vector512.Create(s));
+    public static Vec512 Load(float* p) => new(Vector512.Load(p));
+    public static void Store(Vec512 a, float* p) => a.v.Store(p);
+    public static Vec512 Add(Vec512 a, Vec512 b) => new(a.v + b.v);
+    public static Vec512 Sub(Vec512 a, Vec512 b) => new(a.v - b.v);
+    public static Vec512 Mul(Vec512 a, Vec512 b) => new(a.v * b.v);
+    public static Vec512 Div(Vec512 a, Vec512 b) => new(a.v / b.v);
+    public static Vec512 Fma(Vec512 a, Vec512 b, Vec512 c) => new(Vector512.FusedMultiplyAdd(a.v, b.v, c.v));
+    public static Vec512 Max(Vec512 a, Vec512 b) => new(Vector512.Max(a.v, b.v));
+    public static Vec512 Exp(Vec512 a) => new(Vector512.Exp(a.v));
+    public static float Sum(Vec512 a) => Vector512.Sum(a.v);
+    public static float MaxAcross(Vec512 a)
+    {
+        var m = Vector256.Max(a.v.GetLower(), a.v.GetUpper());
+        return VecBits.Max4(Vector128.Max(m.GetLower(), m.GetUpper()));
+    }
+    public static Vec512 LoadHalf(ushort* p)
+    {
+        var (lo, hi) = Vector256.Widen(Vector256.Load(p));
+        return new(VecBits.HalfToFloat(Vector512.Create(lo, hi)));
+    }
+    public static Vec512 LoadBf16(ushort* p)
+    {
+        var (lo, hi) = Vector256.Widen(Vector256.Load(p));
+        return new((Vector512.Create(lo, hi) << 16).AsSingle());
+    }
+    public static Vec512 LoadF8(byte* p)
+    {
+        var (a, b) = Vector128.Widen(Vector128.Load(p));
+        var (l0, l1) = Vector128.Widen(a);
+        var (h0, h1) = Vector128.Widen(b);
+        return new(VecBits.F8ToFloat(Vector512.Create(Vector256.Create(l0, l1), Vector256.Create(h0, h1))));
+    }
+}

@@ -1,0 +1,73 @@
+namespace Jevons.Numerics.Quants;
+
+/// <summary>
+/// Quantisation of activation vectors for the integer dot products, as llama.cpp's CPU backend does it.
+/// </summary>
+public static unsafe class ActivationQuant
+{
+    /// <summary>Bytes needed for n activations in <paramref name="type"/> blocks (Q8_0 or Q8_K).</summary>
+    public static int ByteCount(DType type, int n) => (int)type.ByteCount(n);
+
+    /// <summary>
+    /// Q8_0 blocks of 32 the way llama.cpp's x86 quantize_row_q8_0 does (AVX2 path):
+    /// d = fp16(amax/127), q = round-half-even(x · (127/amax)). n must be a multiple of 32.
+    /// </summary>
+    public static void QuantizeQ8_0(float* x, byte* dst, int n)
+    {
+        for (int b = 0; b < n / 32; b++, x += 32, dst += 34)
+        {
+            float amax = 0;
+            for (int j = 0; j < 32; j++) amax = MathF.Max(amax, MathF.Abs(x[j]));
+            *(Half*)dst = (Half)(amax / 127f);
+            float id = amax != 0 ? 127f / amax : 0f;
+            sbyte* q = (sbyte*)(dst + 2);
+            for (int j = 0; j < 32; j++)
+                q[j] = (sbyte)Math.Clamp((int)MathF.Round(x[j] * id), -128, 127);
+        }
+    }
+
+    /// <summary>
+    /// Q8_K blocks of 256 as llama.cpp's quantize_row_q8_K_ref: float d, 256 int8, 16 int16 sums of 16.
+    /// n must be a multiple of 256.
+    /// </summary>
+    public static void QuantizeQ8_K(float* x, byte* dst, int n)
+    {
+        for (int b = 0; b < n / 256; b++, x += 256, dst += 292)
+        {
+            float max = 0, amax = 0;
+            for (int j = 0; j < 256; j++)
+            {
+                float ax = MathF.Abs(x[j]);
+                if (ax > amax) { amax = ax; max = x[j]; }
+            }
+            sbyte* q = (sbyte*)(dst + 4);
+            short* bsums = (short*)(dst + 260);
+            if (amax == 0)
+            {
+                *(float*)dst = 0;
+                new Span<byte>(dst + 4, 288).Clear();
+                continue;
+            }
+            float iscale = -127f / max;
+            for (int j = 0; j < 256; j++) q[j] = (sbyte)Math.Min(127, NearestInt(iscale * x[j]));
+            for (int g = 0; g < 16; g++)
+            {
+                int s = 0;
+                for (int i = 0; i < 16; i++) s += q[16 * g + i];
+                bsums[g] = (short)s;
+            }
+            *(float*)dst = 1 / iscale;
+        }
+    }
+
+    /// <summary>Round half to even, as ggml's nearest_int.</summary>
+    internal static int NearestInt(float v) => (int)MathF.Round(v);
+
+    /// <summary>Quantises n activations into <paramref name="type"/> (Q8_0 or Q8_K) blocks.</summary>
+    public static void Quantize(DType type, float* x, byte* dst, int n)
+    {
+        if (type == DType.Q8_0) QuantizeQ8_0(x, dst, n);
+        else if (type == DType.Q8_K) QuantizeQ8_K(x, dst, n);
+        else throw new ArgumentException($"{type.Name()} is not an activation block type");
+    }
+}

@@ -1,0 +1,166 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Jevons.Numerics.Kernels;
+
+namespace Jevons.Numerics.Quants;
+
+/// <summary>A 32-element block format (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): d [, m] and 32 small integers.</summary>
+internal unsafe interface ILegacyBlock
+{
+    static abstract int Bytes { get; }
+    static abstract bool HasMin { get; }
+    static abstract float Scale(byte* b);
+    static abstract float Min(byte* b);
+    /// <summary>The 32 integer values in element order (w = d·q [+ m]).</summary>
+    static abstract void Unpack(byte* b, sbyte* q);
+    static abstract Vector256<sbyte> Unpack256(byte* b);
+}
+
+/// <summary>A 256-element k-quant super-block, seen as 16 groups of 16: w = d·sc·u − dmin·mn, u unsigned (0..63).</summary>
+internal unsafe interface IKBlock
+{
+    static abstract int Bytes { get; }
+    static abstract void Unpack(byte* b, byte* u, short* sc, short* mn, out float d, out float dmin, bool vector);
+}
+
+/// <summary>
+/// Integer dot products of weight blocks with int8-quantised activations. All integer sums are exact,
+/// and the float combination is the same code on every path, so every path gives the same bits.
+/// </summary>
+internal static unsafe class Int8Dot
+{
+    /// <summary>The horizontal sum of 8 lanes in the order of llama.cpp's hsum_float_8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HSum8(float* a)
+    {
+        float r0 = a[0] + a[4], r1 = a[1] + a[5], r2 = a[2] + a[6], r3 = a[3] + a[7];
+        return (r0 + r2) + (r1 + r3);
+    }
+
+    /// <summary>
+    /// Σ w·x for 32-element blocks against Q8_0 activations, in llama.cpp's order: 8 lanes, lane k holds
+    /// Σ fma(d_w·d_x, Σ_{i=4k..4k+3} q_w·q_x). For Q8_0/Q4_0/Q5_0 this reproduces ggml_vec_dot_*_q8_0 (AVX2) bit for bit.
+    /// </summary>
+    public static float DotQ8_0<T>(byte* w, byte* xq, int blocks, KernelPath path) where T : ILegacyBlock
+    {
+        float* acc = stackalloc float[8];
+        new Span<float>(acc, 8).Clear();
+        float summ = 0;
+        if (path >= KernelPath.V256 && Avx2.IsSupported && Fma.IsSupported)
+        {
+            var vacc = Vector256<float>.Zero;
+            var ones = Vector256.Create((short)1);
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* wb = w + b * T.Bytes, xb = xq + b * 34;
+                var qw = T.Unpack256(wb);
+                var qx = Vector256.Load((sbyte*)(xb + 2));
+                var p = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(qw, qw).AsByte(), Avx2.Sign(qx, qw)), ones);
+                float dx = (float)*(Half*)xb;
+                vacc = Fma.MultiplyAdd(Vector256.Create(T.Scale(wb) * dx), Avx.ConvertToVector256Single(p), vacc);
+                if (T.HasMin) summ += T.Min(wb) * dx * SumQ((sbyte*)(xb + 2));
+            }
+            vacc.Store(acc);
+            return HSum8(acc) + summ;
+        }
+
+        sbyte* q = stackalloc sbyte[32];
+        int* lanes = stackalloc int[8];
+        bool sse = path >= KernelPath.V128 && Ssse3.IsSupported;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + b * T.Bytes, xb = xq + b * 34;
+            T.Unpack(wb, q);
+            sbyte* qx = (sbyte*)(xb + 2);
+            if (sse)
+            {
+                var ones = Vector128.Create((short)1);
+                for (int h = 0; h < 2; h++)
+                {
+                    var a = Vector128.Load(q + 16 * h);
+                    var x = Vector128.Load(qx + 16 * h);
+                    var p = Sse2.MultiplyAddAdjacent(Ssse3.MultiplyAddAdjacent(Ssse3.Abs(a), Ssse3.Sign(x, a)), ones);
+                    p.Store(lanes + 4 * h);
+                }
+            }
+            else
+            {
+                for (int k = 0; k < 8; k++)
+                {
+                    int s = 0;
+                    for (int i = 4 * k; i < 4 * k + 4; i++) s += q[i] * qx[i];
+                    lanes[k] = s;
+                }
+            }
+            float dx = (float)*(Half*)xb;
+            float dd = T.Scale(wb) * dx;
+            for (int k = 0; k < 8; k++) acc[k] = MathF.FusedMultiplyAdd(dd, lanes[k], acc[k]);
+            if (T.HasMin) summ += T.Min(wb) * dx * SumQ(qx);
+        }
+        return HSum8(acc) + summ;
+    }
+
+    static int SumQ(sbyte* q)
+    {
+        int s = 0;
+        for (int i = 0; i < 32; i++) s += q[i];
+        return s;
+    }
+
+    /// <summary>Σ w·x for k-quant super-blocks against Q8_K activations.</summary>
+    public static float DotQ8_K<T>(byte* w, byte* xq, int blocks, KernelPath path) where T : IKBlock
+    {
+        byte* u = stackalloc byte[256];
+        short* sc = stackalloc short[16];
+        short* mn = stackalloc short[16];
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            T.Unpack(w + b * T.Bytes, u, sc, mn, out float d, out float dmin, path != KernelPath.Scalar);
+            byte* xb = xq + b * 292;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            int sumi = GroupDot(u, qx, sc, path);
+            int summ = 0;
+            for (int g = 0; g < 16; g++) summ += mn[g] * bsums[g];
+            sum += dx * (d * sumi - dmin * summ);
+        }
+        return sum;
+    }
+
+    /// <summary>Σ_g sc[g]·Σ_{i in group g} u[i]·x[i] over 16 groups of 16 (u in 0..63).</summary>
+    public static int GroupDot(byte* u, sbyte* x, short* sc, KernelPath path)
+    {
+        if (path >= KernelPath.V256 && Avx2.IsSupported)
+        {
+            var acc = Vector256<int>.Zero;
+            for (int k = 0; k < 8; k++)
+            {
+                var p = Avx2.MultiplyAddAdjacent(Vector256.Load(u + 32 * k), Vector256.Load(x + 32 * k));
+                var s = Vector256.Create(Vector128.Create(sc[2 * k]), Vector128.Create(sc[2 * k + 1]));
+                acc += Avx2.MultiplyAddAdjacent(p, s);
+            }
+            return Vector256.Sum(acc);
+        }
+        if (path >= KernelPath.V128 && Ssse3.IsSupported)
+        {
+            var acc = Vector128<int>.Zero;
+            for (int g = 0; g < 16; g++)
+            {
+                var p = Ssse3.MultiplyAddAdjacent(Vector128.Load(u + 16 * g), Vector128.Load(x + 16 * g));
+                acc += Sse2.MultiplyAddAdjacent(p, Vector128.Create(sc[g]));
+            }
+            return Vector128.Sum(acc);
+        }
+        int total = 0;
+        for (int g = 0; g < 16; g++)
+        {
+            int s = 0;
+            for (int i = 16 * g; i < 16 * g + 16; i++) s += u[i] * x[i];
+            total += sc[g] * s;
+        }
+        return total;
+    }
+}

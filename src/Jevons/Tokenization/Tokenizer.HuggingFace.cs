@@ -1,0 +1,310 @@
+using System.Text.Json;
+
+namespace Jevons.Tokenization;
+
+public sealed partial class Tokenizer
+{
+    /// <summary>
+    /// Finds and loads a Hugging Face tokenizer: a tokenizer.json file, or a directory holding
+    /// one (tokenizer_config.json and generation_config.json beside it are used when present).
+    /// </summary>
+    public static Tokenizer Load(string pathOrDirectory)
+    {
+        string file = Directory.Exists(pathOrDirectory) ? Path.Combine(pathOrDirectory, "tokenizer.json") : pathOrDirectory;
+        if (!File.Exists(file))
+            JevonsException.Throw(Directory.Exists(pathOrDirectory) ? "no tokenizer.json in this directory" : "tokenizer file not found", pathOrDirectory);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(file))!;
+        string? Beside(string name) => File.Exists(Path.Combine(dir, name)) ? Path.Combine(dir, name) : null;
+        return FromHuggingFace(file, Beside("tokenizer_config.json"), Beside("generation_config.json"));
+    }
+
+    /// <summary>
+    /// Loads tokenizer.json (model.vocab, model.merges, added_tokens, normalizer, pre_tokenizer,
+    /// post_processor). BOS/EOS follow transformers: tokenizer_config.json's add_bos_token /
+    /// add_eos_token when given, else tokenizer.json's post-processor template; EOS ids come from
+    /// tokenizer_config.json's eos_token plus generation_config.json's eos_token_id.
+    /// </summary>
+    public static Tokenizer FromHuggingFace(string tokenizerJsonPath, string? tokenizerConfigPath = null, string? generationConfigPath = null)
+    {
+        using var doc = ParseJson(tokenizerJsonPath);
+        var root = doc.RootElement;
+        string file = tokenizerJsonPath;
+        if (root.ValueKind != JsonValueKind.Object) JevonsException.Throw("expected a JSON object at the top level", file);
+        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+            JevonsException.Throw("missing 'model'", file);
+
+        var type = Str(model, "type") ?? (model.TryGetProperty("merges", out _) ? "BPE" : null);
+        if (type != "BPE")
+            JevonsException.Throw($"unsupported tokenizer model type '{type ?? "(none)"}': only byte-level BPE is supported", file);
+        if (!string.IsNullOrEmpty(Str(model, "continuing_subword_prefix")) || !string.IsNullOrEmpty(Str(model, "end_of_word_suffix")))
+            JevonsException.Throw("unsupported BPE options: continuing_subword_prefix / end_of_word_suffix", file);
+
+        // Vocabulary.
+        if (!model.TryGetProperty("vocab", out var vocabJson) || vocabJson.ValueKind != JsonValueKind.Object)
+            JevonsException.Throw("missing 'model.vocab'", file);
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        int maxId = -1;
+        foreach (var p in vocabJson.EnumerateObject())
+        {
+            if (!p.Value.TryGetInt32(out var id) || id < 0) JevonsException.Throw($"model.vocab['{p.Name}'] is not a valid id", file);
+            vocab[p.Name] = id;
+            maxId = Math.Max(maxId, id);
+        }
+
+        // Merges: "a b" strings or [a, b] arrays.
+        var merges = new List<(string, string)>();
+        if (model.TryGetProperty("merges", out var mergesJson) && mergesJson.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var m in mergesJson.EnumerateArray())
+            {
+                if (m.ValueKind == JsonValueKind.String)
+                {
+                    var s = m.GetString()!;
+                    int sp = s.IndexOf(' ', 1);
+                    if (sp < 0) JevonsException.Throw($"malformed merge '{s}' (expected 'left right')", file);
+                    merges.Add((s[..sp], s[(sp + 1)..]));
+                }
+                else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
+                    merges.Add((m[0].GetString() ?? "", m[1].GetString() ?? ""));
+                else JevonsException.Throw("malformed entry in model.merges", file);
+            }
+        }
+
+        // Added tokens.
+        var added = new List<AddedToken>();
+        if (root.TryGetProperty("added_tokens", out var addedJson) && addedJson.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var a in addedJson.EnumerateArray())
+            {
+                var content = Str(a, "content");
+                int id = a.ValueKind == JsonValueKind.Object && a.TryGetProperty("id", out var idJson) && idJson.TryGetInt32(out var v) ? v : -1;
+                if (content is null || id < 0) JevonsException.Throw("malformed entry in added_tokens", file);
+                added.Add(new AddedToken(id, content, Bool(a, "special") ?? false, Bool(a, "normalized") ?? false,
+                    Bool(a, "lstrip") ?? false, Bool(a, "rstrip") ?? false));
+                maxId = Math.Max(maxId, id);
+            }
+        }
+
+        var tokens = new string[maxId + 1];
+        Array.Fill(tokens, "");
+        foreach (var (k, v) in vocab) tokens[v] = k;
+        foreach (var a in added) tokens[a.Id] = a.Content;
+
+        var normalize = root.TryGetProperty("normalizer", out var normJson) ? ParseNormalizer(normJson, file) : null;
+        var steps = new List<PreTokenizer>();
+        bool byteLevel = false;
+        if (root.TryGetProperty("pre_tokenizer", out var preJson)) ParsePreTokenizer(preJson, steps, ref byteLevel, file);
+        if (!byteLevel) JevonsException.Throw("unsupported tokenizer: the pre_tokenizer has no ByteLevel step (only byte-level BPE is supported)", file);
+
+        int? Lookup(string? text) => text is null ? null : added.FirstOrDefault(a => a.Content == text)?.Id ?? (vocab.TryGetValue(text, out var v) ? v : null);
+
+        // Post-processor template: special tokens before and after the sequence.
+        var prefix = new List<int>();
+        var suffix = new List<int>();
+        if (root.TryGetProperty("post_processor", out var postJson)) ParsePostProcessor(postJson, prefix, suffix);
+
+        int? bos = null, pad = null;
+        var eos = new List<int>();
+        string? chatTemplate = null;
+        if (tokenizerConfigPath is not null)
+        {
+            using var cfgDoc = ParseJson(tokenizerConfigPath);
+            var cfg = cfgDoc.RootElement;
+            bos = Lookup(TokenString(cfg, "bos_token"));
+            pad = Lookup(TokenString(cfg, "pad_token"));
+            if (Lookup(TokenString(cfg, "eos_token")) is int e) eos.Add(e);
+            chatTemplate = ChatTemplateOf(cfg);
+            bool? addBos = Bool(cfg, "add_bos_token"), addEos = Bool(cfg, "add_eos_token");
+            if (addBos is not null || addEos is not null)
+            {
+                // transformers (LlamaTokenizerFast and friends) rebuilds the post-processor from these flags.
+                prefix.Clear();
+                suffix.Clear();
+                if (addBos == true && bos is int b) prefix.Add(b);
+                if (addEos == true && eos.Count > 0) suffix.Add(eos[0]);
+            }
+            var jinja = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerConfigPath))!, "chat_template.jinja");
+            if (chatTemplate is null && File.Exists(jinja)) chatTemplate = File.ReadAllText(jinja);
+        }
+        bos ??= prefix.Count > 0 ? prefix[0] : null;
+        if (generationConfigPath is not null)
+        {
+            using var genDoc = ParseJson(generationConfigPath);
+            if (genDoc.RootElement.ValueKind == JsonValueKind.Object && genDoc.RootElement.TryGetProperty("eos_token_id", out var eosJson))
+            {
+                if (eosJson.ValueKind == JsonValueKind.Number && eosJson.TryGetInt32(out var one)) eos.Add(one);
+                else if (eosJson.ValueKind == JsonValueKind.Array)
+                    foreach (var x in eosJson.EnumerateArray()) if (x.TryGetInt32(out var v)) eos.Add(v);
+            }
+        }
+        foreach (var id in prefix.Concat(suffix).Concat(eos))
+            if (id < 0 || id >= tokens.Length) JevonsException.Throw($"special token id {id} is outside the vocabulary (size {tokens.Length})", file);
+
+        return new Tokenizer(file, tokens, vocab, merges, Bool(model, "ignore_merges") ?? false, added, addedTokensDecodeRaw: false,
+            steps, normalize, prefix.ToArray(), suffix.ToArray(), bos, eos.Distinct().ToArray(), pad, chatTemplate);
+    }
+
+    static JsonDocument ParseJson(string path)
+    {
+        if (!File.Exists(path)) JevonsException.Throw("file not found", path);
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        }
+        catch (JsonException ex)
+        {
+            throw new JevonsException($"malformed JSON: {ex.Message}", path, inner: ex);
+        }
+    }
+
+    static string? Str(JsonElement o, string name) =>
+        o.ValueKind == JsonValueKind.Object && o.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    static bool? Bool(JsonElement o, string name) =>
+        o.ValueKind == JsonValueKind.Object && o.TryGetProperty(name, out var v) && (v.ValueKind is JsonValueKind.True or JsonValueKind.False) ? v.GetBoolean() : null;
+
+    /// <summary>A token given as a string or as an AddedToken object {"content": ...}.</summary>
+    static string? TokenString(JsonElement cfg, string name)
+    {
+        if (cfg.ValueKind != JsonValueKind.Object || !cfg.TryGetProperty(name, out var v)) return null;
+        return v.ValueKind switch
+        {
+            JsonValueKind.String => v.GetString(),
+            JsonValueKind.Object => Str(v, "content"),
+            _ => null,
+        };
+    }
+
+    static string? ChatTemplateOf(JsonElement cfg)
+    {
+        if (cfg.ValueKind != JsonValueKind.Object || !cfg.TryGetProperty("chat_template", out var t)) return null;
+        if (t.ValueKind == JsonValueKind.String) return t.GetString();
+        if (t.ValueKind == JsonValueKind.Array) // [{name, template}, ...]: the "default" one
+        {
+            string? first = null;
+            foreach (var e in t.EnumerateArray())
+            {
+                first ??= Str(e, "template");
+                if (Str(e, "name") == "default") return Str(e, "template");
+            }
+            return first;
+        }
+        return null;
+    }
+
+    static Func<string, string>? ParseNormalizer(JsonElement n, string file)
+    {
+        if (n.ValueKind != JsonValueKind.Object) return null;
+        var type = Str(n, "type");
+        switch (type)
+        {
+            case "NFC": return UnicodeNormalizer.Nfc;
+            case "NFD": return UnicodeNormalizer.Nfd;
+            case "Lowercase": return s => s.ToLowerInvariant();
+            case "Prepend": { var p = Str(n, "prepend") ?? ""; return s => p + s; }
+            case "Strip":
+            {
+                bool left = Bool(n, "strip_left") ?? true, right = Bool(n, "strip_right") ?? true;
+                return s => left && right ? s.Trim() : left ? s.TrimStart() : right ? s.TrimEnd() : s;
+            }
+            case "Replace":
+            {
+                var content = Str(n, "content") ?? "";
+                if (n.TryGetProperty("pattern", out var pat) && Str(pat, "String") is string lit) return s => s.Replace(lit, content, StringComparison.Ordinal);
+                if (Str(pat, "Regex") is string rx)
+                {
+                    var re = new System.Text.RegularExpressions.Regex(rx, System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+                    return s => re.Replace(s, content);
+                }
+                return JevonsException.Throw<Func<string, string>?>("malformed Replace normalizer", file);
+            }
+            case "Sequence":
+            {
+                var list = new List<Func<string, string>>();
+                if (n.TryGetProperty("normalizers", out var arr) && arr.ValueKind == JsonValueKind.Array)
+                    foreach (var e in arr.EnumerateArray()) if (ParseNormalizer(e, file) is { } f) list.Add(f);
+                if (list.Count == 0) return null;
+                return s => { foreach (var f in list) s = f(s); return s; };
+            }
+            default:
+                return JevonsException.Throw<Func<string, string>?>($"unsupported normalizer '{type}'", file);
+        }
+    }
+
+    static void ParsePreTokenizer(JsonElement p, List<PreTokenizer> steps, ref bool byteLevel, string file)
+    {
+        if (p.ValueKind != JsonValueKind.Object) return;
+        var type = Str(p, "type");
+        switch (type)
+        {
+            case "Sequence":
+                if (p.TryGetProperty("pretokenizers", out var arr) && arr.ValueKind == JsonValueKind.Array)
+                    foreach (var e in arr.EnumerateArray()) ParsePreTokenizer(e, steps, ref byteLevel, file);
+                break;
+            case "Split":
+            {
+                p.TryGetProperty("pattern", out var pat);
+                var regex = Str(pat, "Regex");
+                var literal = Str(pat, "String");
+                if (regex is null && literal is null) JevonsException.Throw("Split pre-tokenizer without a pattern", file);
+                var behavior = Str(p, "behavior") switch
+                {
+                    "Isolated" or null => SplitBehavior.Isolated,
+                    "Removed" => SplitBehavior.Removed,
+                    "MergedWithPrevious" => SplitBehavior.MergedWithPrevious,
+                    "MergedWithNext" => SplitBehavior.MergedWithNext,
+                    "Contiguous" => SplitBehavior.Contiguous,
+                    var b => JevonsException.Throw<SplitBehavior>($"unsupported Split behavior '{b}'", file),
+                };
+                try
+                {
+                    steps.Add(new RegexSplit(regex ?? literal!, behavior, Bool(p, "invert") ?? false, literal: regex is null));
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new JevonsException($"pre-tokenizer regex not supported: {ex.Message}", file, inner: ex);
+                }
+                break;
+            }
+            case "Digits":
+                steps.Add(new DigitsSplit(Bool(p, "individual_digits") ?? false));
+                break;
+            case "ByteLevel":
+                byteLevel = true;
+                steps.Add(new ByteLevelSplit(Bool(p, "add_prefix_space") ?? true, Bool(p, "use_regex") ?? true));
+                break;
+            default:
+                JevonsException.Throw($"unsupported pre_tokenizer '{type}'", file);
+                break;
+        }
+    }
+
+    static void ParsePostProcessor(JsonElement p, List<int> prefix, List<int> suffix)
+    {
+        if (p.ValueKind != JsonValueKind.Object) return;
+        switch (Str(p, "type"))
+        {
+            case "Sequence":
+                if (p.TryGetProperty("processors", out var arr) && arr.ValueKind == JsonValueKind.Array)
+                    foreach (var e in arr.EnumerateArray()) ParsePostProcessor(e, prefix, suffix);
+                break;
+            case "TemplateProcessing":
+            {
+                if (!p.TryGetProperty("single", out var single) || single.ValueKind != JsonValueKind.Array) return;
+                p.TryGetProperty("special_tokens", out var specials);
+                bool afterSequence = false;
+                foreach (var piece in single.EnumerateArray())
+                {
+                    if (piece.TryGetProperty("Sequence", out _)) { afterSequence = true; continue; }
+                    if (!piece.TryGetProperty("SpecialToken", out var st)) continue;
+                    var name = Str(st, "id");
+                    if (name is null || specials.ValueKind != JsonValueKind.Object || !specials.TryGetProperty(name, out var spec)) continue;
+                    if (!spec.TryGetProperty("ids", out var ids) || ids.ValueKind != JsonValueKind.Array) continue;
+                    foreach (var id in ids.EnumerateArray()) if (id.TryGetInt32(out var v)) (afterSequence ? suffix : prefix).Add(v);
+                }
+                break;
+            }
+        }
+    }
+}

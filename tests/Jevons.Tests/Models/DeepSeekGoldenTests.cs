@@ -1,0 +1,191 @@
+using System.Text.Json;
+using Jevons.Models;
+using Jevons.Models.Blocks;
+using Jevons.Numerics;
+using Jevons.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Jevons.Tests.Models;
+
+/// <summary>DeepSeek against ../shared/golden/hf (official reference model.py) and ../shared/golden/llamacpp (deepseek2).</summary>
+public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
+{
+    public static TheoryData<string, string> HfCases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var variant in new[] { "v2lite_bf16", "v3_bf16", "v3_fp8" })
+            foreach (var c in new[] { "prompt_a", "prompt_b", "prompt_single" })
+                data.Add(variant, c);
+        return data;
+    }
+
+    static JsonElement GoldenCase(string variant, string caseName, out JsonElement golden)
+    {
+        golden = JsonDocument.Parse(File.ReadAllText(Golden.File("hf", variant, "golden.json")!)).RootElement;
+        return golden.GetProperty("cases").EnumerateArray().First(c => c.GetProperty("name").GetString() == caseName);
+    }
+
+    static int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
+
+    static int ArgMax(ReadOnlySpan<float> x)
+    {
+        int best = 0;
+        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
+        return best;
+    }
+
+    static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        Assert.Equal(a.Length, b.Length);
+        float m = 0;
+        for (int i = 0; i < a.Length; i++) m = MathF.Max(m, MathF.Abs(a[i] - b[i]));
+        return m;
+    }
+
+    [GoldenTheory]
+    [MemberData(nameof(HfCases))]
+    public void HfLogitsHiddenRoutingAndGreedyMatchReference(string variant, string caseName)
+    {
+        var dir = Golden.File("hf", variant)!;
+        var c = GoldenCase(variant, caseName, out _);
+        var ids = Ints(c.GetProperty("prompt_ids"));
+        int n = ids.Length;
+        using var source = DeepSeekTestFiles.OpenHf(dir);
+        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, MlaAttentionMode.Absorbed);
+        int vocab = model.VocabSize, hidden = model.Config.HiddenSize;
+
+        // Hidden states per layer and routing decisions.
+        var goldenHidden = Golden.ReadF32(Path.Combine(dir, c.GetProperty("hidden_file").GetString()!));
+        var layerDiffs = new float[model.Config.Layers];
+        model.OnLayer = (l, x) => layerDiffs[l] = MaxAbsDiff(x[..(n * hidden)], goldenHidden.AsSpan((l + 1) * n * hidden, n * hidden));
+        var routes = new Dictionary<(int Layer, int Token), (int[] Experts, float[] Weights)>();
+        model.OnRouting = (l, t, e, w) => routes[(l, t)] = (e.ToArray(), w.ToArray());
+
+        var state = model.CreateState(n + 24);
+        var logits = new float[n * vocab];
+        model.Forward(state, ids, logits);
+        model.OnLayer = null;
+        model.OnRouting = null;
+
+        var golden = Golden.ReadF32(Path.Combine(dir, c.GetProperty("logits_file").GetString()!));
+        float diff = MaxAbsDiff(logits, golden);
+        output.WriteLine($"{variant}/{caseName}: prompt max-abs logit diff {diff:E2}; per-layer hidden diffs {string.Join(", ", layerDiffs.Select(d => d.ToString("E1")))}");
+        Assert.True(diff < 1e-3, $"max-abs logit diff {diff} (hidden diffs per layer: {string.Join(", ", layerDiffs)})");
+        var argmax = Ints(c.GetProperty("argmax"));
+        for (int t = 0; t < n; t++) Assert.Equal(argmax[t], ArgMax(logits.AsSpan(t * vocab, vocab)));
+
+        // Routing: same expert sets, weights within 1e-4.
+        int checkedRoutes = 0;
+        foreach (var layerRouting in c.GetProperty("routing").EnumerateArray())
+        {
+            int l = layerRouting.GetProperty("layer").GetInt32();
+            var experts = layerRouting.GetProperty("experts").EnumerateArray().ToArray();
+            var weights = layerRouting.GetProperty("weights").EnumerateArray().ToArray();
+            for (int t = 0; t < n; t++)
+            {
+                var want = Ints(experts[t]);
+                var wantW = weights[t].EnumerateArray().Select(x => x.GetSingle()).ToArray();
+                var (gotE, gotW) = routes[(l, t)];
+                var order = Enumerable.Range(0, gotE.Length).OrderBy(i => gotE[i]).ToArray();
+                Assert.Equal(want, order.Select(i => gotE[i]).ToArray());
+                for (int k = 0; k < want.Length; k++) Assert.True(MathF.Abs(wantW[k] - gotW[order[k]]) < 1e-4, $"layer {l} token {t} weight {k}");
+                checkedRoutes++;
+            }
+        }
+        Assert.True(checkedRoutes > 0 || model.Config.RoutedExperts == 0);
+
+        // Greedy through the cache, one token at a time; step k's logits against the reference's.
+        var greedy = c.GetProperty("greedy");
+        var wantIds = Ints(greedy.GetProperty("ids"));
+        var stepGolden = Golden.ReadF32(Path.Combine(dir, greedy.GetProperty("step_logits_file").GetString()!));
+        var step = logits.AsSpan((n - 1) * vocab, vocab).ToArray();
+        float stepDiff = 0;
+        var got = new int[wantIds.Length];
+        for (int k = 0; k < wantIds.Length; k++)
+        {
+            stepDiff = MathF.Max(stepDiff, MaxAbsDiff(step, stepGolden.AsSpan(k * vocab, vocab)));
+            got[k] = ArgMax(step);
+            if (k + 1 < wantIds.Length) model.Forward(state, [got[k]], step);
+        }
+        output.WriteLine($"{variant}/{caseName}: greedy step max-abs logit diff {stepDiff:E2}");
+        Assert.Equal(wantIds, got);
+        Assert.True(stepDiff < 1e-3, $"greedy step logits max-abs diff {stepDiff}");
+    }
+
+    /// <summary>Through the engine's own GGUF reader (mmap).</summary>
+    static ModelSource OpenGguf(string path)
+    {
+        var file = Jevons.Formats.GgufFile.Open(path);
+        return new ModelSource(path, ModelFormat.Gguf, file.Metadata.GetString("general.architecture")!, file, file.Metadata);
+    }
+
+    static (float MaxAbs, double MeanAbs, int Top1Agree, int Rows, int[] GreedyFromRows) RunLlamaCpp(DeepSeek model, string name)
+    {
+        var manifest = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", name + ".json")!)).RootElement;
+        var ids = Ints(manifest.GetProperty("prompt_ids"));
+        var greedyIds = Ints(manifest.GetProperty("greedy").GetProperty("ids"));
+        int n = ids.Length, vocab = model.VocabSize, g = greedyIds.Length;
+        Assert.Equal(manifest.GetProperty("logits").GetProperty("shape")[1].GetInt32(), vocab);
+        var prompt = Golden.ReadF32(Golden.File("llamacpp", name + ".logits.f32")!);
+        var gen = Golden.ReadF32(Golden.File("llamacpp", name + ".gen_logits.f32")!);
+
+        var state = model.CreateState(n + g);
+        var logits = new float[n * vocab];
+        model.Forward(state, ids, logits);
+        float maxAbs = 0;
+        double sumAbs = 0;
+        int agree = 0, rows = 0;
+        var fromRows = new int[g];
+        void Compare(ReadOnlySpan<float> mine, ReadOnlySpan<float> theirs)
+        {
+            for (int i = 0; i < vocab; i++)
+            {
+                float d = MathF.Abs(mine[i] - theirs[i]);
+                maxAbs = MathF.Max(maxAbs, d);
+                sumAbs += d;
+            }
+            if (ArgMax(mine) == ArgMax(theirs)) agree++;
+            rows++;
+        }
+        for (int t = 0; t < n; t++) Compare(logits.AsSpan(t * vocab, vocab), prompt.AsSpan(t * vocab, vocab));
+        fromRows[0] = ArgMax(logits.AsSpan((n - 1) * vocab, vocab));
+        var step = new float[vocab];
+        for (int k = 0; k < g; k++)
+        {
+            model.Forward(state, [greedyIds[k]], step); // teacher forcing
+            Compare(step, gen.AsSpan(k * vocab, vocab));
+            if (k + 1 < g) fromRows[k + 1] = ArgMax(step);
+        }
+        return (maxAbs, sumAbs / ((double)rows * vocab), agree, rows, fromRows);
+    }
+
+    [GoldenTheory]
+    [InlineData("deepseek2-lite-tiny-f32", MlaAttentionMode.Absorbed)]
+    [InlineData("deepseek3-tiny-f32", MlaAttentionMode.Absorbed)]
+    [InlineData("deepseek3-tiny-f32", MlaAttentionMode.Decompressed)]
+    public void LlamaCppF32MatchesExactly(string name, MlaAttentionMode mode)
+    {
+        using var source = OpenGguf(Golden.File("llamacpp", name + ".gguf")!);
+        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, mode);
+        var manifest = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", name + ".json")!)).RootElement;
+        var r = RunLlamaCpp(model, name);
+        output.WriteLine($"{name} ({mode}): max-abs {r.MaxAbs:E2}, mean-abs {r.MeanAbs:E2}, top-1 {r.Top1Agree}/{r.Rows}");
+        Assert.True(r.MaxAbs < 1e-3, $"max-abs diff {r.MaxAbs}");
+        Assert.Equal(r.Rows, r.Top1Agree);
+        Assert.Equal(Ints(manifest.GetProperty("greedy").GetProperty("ids")), r.GreedyFromRows);
+    }
+
+    [GoldenFact]
+    public void LlamaCppQ8_0MatchesStatistically()
+    {
+        const string name = "deepseek2-lite-tiny-q8_0";
+        using var source = OpenGguf(Golden.File("llamacpp", name + ".gguf")!);
+        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, MlaAttentionMode.Absorbed);
+        Assert.True(model.Description.WeightBytesByType.ContainsKey(DType.Q8_0));
+        var r = RunLlamaCpp(model, name);
+        output.WriteLine($"{name}: max-abs {r.MaxAbs:E2}, mean-abs {r.MeanAbs:E3}, top-1 {r.Top1Agree}/{r.Rows}");
+        Assert.True(r.MeanAbs <= 0.25, $"mean-abs diff {r.MeanAbs}");
+        Assert.True(r.Top1Agree >= 0.9 * r.Rows, $"top-1 agreement {r.Top1Agree}/{r.Rows}");
+    }
+}
