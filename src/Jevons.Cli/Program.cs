@@ -28,7 +28,7 @@ namespace Jevons.Cli
         public static ICommand[] Commands { get; } =
         [
             new RunCommand(), new ChatCommand(), new InspectCommand(), new TokenizeCommand(),
-            new EvalLogitsCommand(), new SynthCommand(), new BenchCommand(), new DemoCommand(),
+            new EvalLogitsCommand(), new BenchCommand(),
         ];
 
         public static int Run(string[] args)

@@ -10,9 +10,7 @@ public class CommandLineTests
     [InlineData("inspect")]
     [InlineData("tokenize")]
     [InlineData("eval-logits")]
-    [InlineData("synth")]
     [InlineData("bench")]
-    [InlineData("demo")]
     public void EveryCommandHasHelp(string command)
     {
         var r = CliHarness.Run(command, "--help");
