@@ -117,6 +117,17 @@ public sealed class LlamaSynthTests
             float worst = 0;
             for (int i = 0; i < a.Length; i++) worst = MathF.Max(worst, MathF.Abs(a[i] - b[i]));
             Assert.True(worst < 0.05f, $"F16 vs F32 max |diff| {worst}");
+
+            // Q8_0 through Quantization.QuantizeRow: llama-quantize-style blocks, still the same model.
+            string q8 = Path.Combine(dir.FullName, "tiny-q8_0.gguf");
+            s.WriteGguf(q8, DType.Q8_0, threads: 2);
+            var c = Run(q8, out var m8);
+            using (m8)
+                Assert.Equal(DType.Q8_0, m8.Description.WeightBytesByType.MaxBy(kv => kv.Value).Key);
+            int agree = 0;
+            for (int p = 0; p < ids.Length; p++)
+                if (LlamaGoldenTests.Argmax(a.AsSpan(p * 2048, 2048)) == LlamaGoldenTests.Argmax(c.AsSpan(p * 2048, 2048))) agree++;
+            Assert.True(agree >= 3, $"Q8_0 top-1 agrees with F32 at {agree}/4 positions");
         }
         finally
         {
