@@ -29,6 +29,8 @@ namespace Jevons.Cli
         [
             new RunCommand(), new ChatCommand(), new InspectCommand(), new TokenizeCommand(),
             new EvalLogitsCommand(), new BenchCommand(),
+            new SynthCommand(),
+            new DemoCommand(),
         ];
 
         public static int Run(string[] args)

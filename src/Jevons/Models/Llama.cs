@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using Jevons.Formats;
 using Jevons.Models.Blocks;
+using Jevons.Models.Synthesis;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
 
@@ -538,7 +539,7 @@ public sealed record LlamaSynthPreset(
     float RmsEps,
     bool QkvBias,
     bool TiedEmbeddings,
-    RopeScaling RopeScaling)
+    RopeScaling RopeScaling) : ISynthPreset
 {
     public int HeadDim => HiddenSize / Heads;
 
@@ -548,7 +549,7 @@ public sealed record LlamaSynthPreset(
     /// <summary>Presets: a tiny demo model and two real shapes.</summary>
     public static IReadOnlyList<LlamaSynthPreset> All { get; } =
     [
-        new("tiny", "tiny qwen2-style model (hidden 256, 4 layers, 8 heads / 2 KV heads, vocab 2048) for demos and tests",
+        new("tiny", "tiny qwen2-architecture model (hidden 256, 4 layers, 8 heads / 2 KV heads, vocab 2048) for the demo and tests",
             "qwen2", 256, 4, 8, 2, 768, 2048, 4096, 10000, 1e-6f, QkvBias: true, TiedEmbeddings: false, RopeScaling.None),
         new("r1-distill-qwen-1.5b", "DeepSeek-R1-Distill-Qwen-1.5B shapes (qwen2, 1.78B parameters)",
             "qwen2", 1536, 28, 12, 2, 8960, 151936, 131072, 10000, 1e-6f, QkvBias: true, TiedEmbeddings: false, RopeScaling.None),
@@ -557,249 +558,119 @@ public sealed record LlamaSynthPreset(
             new RopeScaling(RopeScalingKind.Llama3, 8, 1, 4, 8192)),
     ];
 
-    public static LlamaSynthPreset? Find(string name) => All.FirstOrDefault(p => p.Name == name);
-}
-
-/// <summary>What a synthesized tensor holds, which decides how its values are drawn.</summary>
-public enum SynthTensorKind
-{
-    /// <summary>token_embd: N(0, 1).</summary>
-    Embedding,
-    /// <summary>A projection W[out, in]: N(0, 1/in).</summary>
-    Matrix,
-    /// <summary>The output projection: N(0, (2/sqrt(in))²), so logits spread over a few units.</summary>
-    Output,
-    /// <summary>An RMSNorm weight: 1 + N(0, 0.1²).</summary>
-    Norm,
-    /// <summary>A bias: N(0, 0.2²).</summary>
-    Bias,
-    /// <summary>rope_freqs.weight: the llama3 factors, not random.</summary>
-    RopeFactors,
-}
-
-/// <summary>One tensor of a synthesized model. <see cref="Shape"/> is outermost first ([out, in]); GGUF writes it reversed.</summary>
-public sealed record SynthTensor(string Name, long[] Shape, SynthTensorKind Kind)
-{
-    public long Rows => Shape.Length == 1 ? 1 : Shape[0];
-    public long Columns => Shape[^1];
-    public long ElementCount => Rows * Columns;
-    /// <summary>Matrices take the requested storage type; norms, biases and rope factors stay F32 (as llama-quantize leaves them).</summary>
-    public bool IsWeightMatrix => Kind is SynthTensorKind.Embedding or SynthTensorKind.Matrix or SynthTensorKind.Output;
-}
-
-/// <summary>
-/// The plan of a random-weight model: GGUF metadata (without the tokenizer, which the vocabulary adds),
-/// the tensor list and a deterministic generator. Every row is drawn from its own seeded stream
-/// (seed, tensor name, row), so a writer can stream rows in any order and never hold a whole model.
-/// </summary>
-public sealed class LlamaSynthesis
-{
-    public LlamaSynthesis(LlamaSynthPreset preset, ulong seed)
+    /// <summary>GGUF metadata as llama.cpp's converter writes it, config.json as transformers does, and the tensors in both names.</summary>
+    public SynthPlan Plan()
     {
-        Preset = preset;
-        Seed = seed;
-        var p = preset;
-        string a = p.Architecture;
+        string a = Architecture;
         var meta = new List<KeyValuePair<string, GgufValue>>
         {
             new("general.architecture", GgufValue.String(a)),
-            new("general.name", GgufValue.String($"jevons-synth-{p.Name}")),
-            new($"{a}.context_length", GgufValue.UInt32((uint)p.ContextLength)),
-            new($"{a}.embedding_length", GgufValue.UInt32((uint)p.HiddenSize)),
-            new($"{a}.block_count", GgufValue.UInt32((uint)p.Layers)),
-            new($"{a}.feed_forward_length", GgufValue.UInt32((uint)p.IntermediateSize)),
-            new($"{a}.attention.head_count", GgufValue.UInt32((uint)p.Heads)),
-            new($"{a}.attention.head_count_kv", GgufValue.UInt32((uint)p.KvHeads)),
-            new($"{a}.attention.layer_norm_rms_epsilon", GgufValue.Float32(p.RmsEps)),
-            new($"{a}.rope.freq_base", GgufValue.Float32((float)p.RopeTheta)),
+            new("general.name", GgufValue.String($"jevons-synth-{Name}")),
+            new($"{a}.context_length", GgufValue.UInt32((uint)ContextLength)),
+            new($"{a}.embedding_length", GgufValue.UInt32((uint)HiddenSize)),
+            new($"{a}.block_count", GgufValue.UInt32((uint)Layers)),
+            new($"{a}.feed_forward_length", GgufValue.UInt32((uint)IntermediateSize)),
+            new($"{a}.attention.head_count", GgufValue.UInt32((uint)Heads)),
+            new($"{a}.attention.head_count_kv", GgufValue.UInt32((uint)KvHeads)),
+            new($"{a}.attention.layer_norm_rms_epsilon", GgufValue.Float32(RmsEps)),
+            new($"{a}.rope.freq_base", GgufValue.Float32((float)RopeTheta)),
         };
         if (a == "llama")
         {
-            meta.Add(new($"{a}.vocab_size", GgufValue.UInt32((uint)p.VocabSize)));
-            meta.Add(new($"{a}.rope.dimension_count", GgufValue.UInt32((uint)p.HeadDim)));
+            meta.Add(new($"{a}.vocab_size", GgufValue.UInt32((uint)VocabSize)));
+            meta.Add(new($"{a}.rope.dimension_count", GgufValue.UInt32((uint)HeadDim)));
         }
-        if (p.RopeScaling.Kind == RopeScalingKind.Linear)
+        if (RopeScaling.Kind == RopeScalingKind.Linear)
         {
             meta.Add(new($"{a}.rope.scaling.type", GgufValue.String("linear")));
-            meta.Add(new($"{a}.rope.scaling.factor", GgufValue.Float32((float)p.RopeScaling.Factor)));
+            meta.Add(new($"{a}.rope.scaling.factor", GgufValue.Float32((float)RopeScaling.Factor)));
         }
-        Metadata = meta;
 
-        int h = p.HiddenSize, q = p.Heads * p.HeadDim, kv = p.KvHeads * p.HeadDim, ff = p.IntermediateSize;
-        var t = new List<SynthTensor> { new("token_embd.weight", [p.VocabSize, h], SynthTensorKind.Embedding) };
-        if (p.RopeScaling.Kind == RopeScalingKind.Llama3)
-            t.Add(new("rope_freqs.weight", [p.HeadDim / 2], SynthTensorKind.RopeFactors));
-        for (int l = 0; l < p.Layers; l++)
+        var config = new System.Text.Json.Nodes.JsonObject
         {
-            string b = $"blk.{l}.";
-            t.Add(new(b + "attn_norm.weight", [h], SynthTensorKind.Norm));
-            t.Add(new(b + "attn_q.weight", [q, h], SynthTensorKind.Matrix));
-            t.Add(new(b + "attn_k.weight", [kv, h], SynthTensorKind.Matrix));
-            t.Add(new(b + "attn_v.weight", [kv, h], SynthTensorKind.Matrix));
-            if (p.QkvBias)
+            ["architectures"] = new System.Text.Json.Nodes.JsonArray(a == "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM"),
+            ["model_type"] = a,
+            ["_name_or_path"] = $"jevons-synth-{Name}",
+            ["vocab_size"] = VocabSize,
+            ["hidden_size"] = HiddenSize,
+            ["intermediate_size"] = IntermediateSize,
+            ["num_hidden_layers"] = Layers,
+            ["num_attention_heads"] = Heads,
+            ["num_key_value_heads"] = KvHeads,
+            ["max_position_embeddings"] = ContextLength,
+            ["rms_norm_eps"] = (double)RmsEps,
+            ["rope_theta"] = RopeTheta,
+            ["hidden_act"] = "silu",
+            ["tie_word_embeddings"] = TiedEmbeddings,
+        };
+        if (a == "llama") config["attention_bias"] = QkvBias;
+        var ropeScaling = RopeScaling.Kind switch
+        {
+            RopeScalingKind.Linear => new System.Text.Json.Nodes.JsonObject { ["rope_type"] = "linear", ["factor"] = RopeScaling.Factor },
+            RopeScalingKind.Llama3 => new System.Text.Json.Nodes.JsonObject
             {
-                t.Add(new(b + "attn_q.bias", [q], SynthTensorKind.Bias));
-                t.Add(new(b + "attn_k.bias", [kv], SynthTensorKind.Bias));
-                t.Add(new(b + "attn_v.bias", [kv], SynthTensorKind.Bias));
+                ["rope_type"] = "llama3",
+                ["factor"] = RopeScaling.Factor,
+                ["low_freq_factor"] = RopeScaling.LowFreqFactor,
+                ["high_freq_factor"] = RopeScaling.HighFreqFactor,
+                ["original_max_position_embeddings"] = RopeScaling.OriginalContext,
+            },
+            _ => null,
+        };
+        if (ropeScaling is not null) config["rope_scaling"] = ropeScaling;
+
+        int h = HiddenSize, q = Heads * HeadDim, kv = KvHeads * HeadDim, ff = IntermediateSize;
+        var t = new SynthTensorList();
+        string G(TensorNames.Role r) => TensorNames.Global(ModelFormat.Gguf, r);
+        string H(TensorNames.Role r) => TensorNames.Global(ModelFormat.HuggingFace, r);
+        t.Add(G(TensorNames.Embed), H(TensorNames.Embed), [VocabSize, h], SynthKind.Embedding);
+        if (RopeScaling.Kind == RopeScalingKind.Llama3)
+            t.Add(G(TensorNames.RopeFreqs), null, [HeadDim / 2], SynthKind.Fixed, RopeFactors());
+        for (int l = 0; l < Layers; l++)
+        {
+            void Add(TensorNames.Role r, long[] shape, SynthKind kind, string suffix = "weight") =>
+                t.Add(TensorNames.Layer(ModelFormat.Gguf, l, r, suffix), TensorNames.Layer(ModelFormat.HuggingFace, l, r, suffix), shape, kind);
+            Add(TensorNames.AttnNorm, [h], SynthKind.Norm);
+            Add(TensorNames.Q, [q, h], SynthKind.Matrix);
+            Add(TensorNames.K, [kv, h], SynthKind.Matrix);
+            Add(TensorNames.V, [kv, h], SynthKind.Matrix);
+            if (QkvBias)
+            {
+                Add(TensorNames.Q, [q], SynthKind.Bias, "bias");
+                Add(TensorNames.K, [kv], SynthKind.Bias, "bias");
+                Add(TensorNames.V, [kv], SynthKind.Bias, "bias");
             }
-            t.Add(new(b + "attn_output.weight", [h, q], SynthTensorKind.Matrix));
-            t.Add(new(b + "ffn_norm.weight", [h], SynthTensorKind.Norm));
-            t.Add(new(b + "ffn_gate.weight", [ff, h], SynthTensorKind.Matrix));
-            t.Add(new(b + "ffn_up.weight", [ff, h], SynthTensorKind.Matrix));
-            t.Add(new(b + "ffn_down.weight", [h, ff], SynthTensorKind.Matrix));
+            Add(TensorNames.O, [h, q], SynthKind.Matrix);
+            Add(TensorNames.FfnNorm, [h], SynthKind.Norm);
+            Add(TensorNames.Gate, [ff, h], SynthKind.Matrix);
+            Add(TensorNames.Up, [ff, h], SynthKind.Matrix);
+            Add(TensorNames.Down, [h, ff], SynthKind.Matrix);
         }
-        t.Add(new("output_norm.weight", [h], SynthTensorKind.Norm));
-        if (!p.TiedEmbeddings)
-            t.Add(new("output.weight", [p.VocabSize, h], SynthTensorKind.Output));
-        Tensors = t;
-    }
+        t.Add(G(TensorNames.OutputNorm), H(TensorNames.OutputNorm), [h], SynthKind.Norm);
+        if (!TiedEmbeddings)
+            t.Add(G(TensorNames.Output), H(TensorNames.Output), [VocabSize, h], SynthKind.Output);
 
-    public LlamaSynthPreset Preset { get; }
-    public ulong Seed { get; }
-
-    /// <summary>GGUF metadata of the architecture (general.* and &lt;arch&gt;.*), typed as llama.cpp's converter writes them.</summary>
-    public IReadOnlyList<KeyValuePair<string, GgufValue>> Metadata { get; }
-
-    public IReadOnlyList<SynthTensor> Tensors { get; }
-
-    public long Parameters => Tensors.Where(t => t.Kind != SynthTensorKind.RopeFactors).Sum(t => t.ElementCount);
-
-    /// <summary>A synthesized model of a named preset, or a JevonsException listing the presets.</summary>
-    public static LlamaSynthesis Create(string preset, ulong seed = 0) =>
-        new(LlamaSynthPreset.Find(preset) ?? JevonsException.Throw<LlamaSynthPreset>(
-            $"unknown preset '{preset}' (dense presets: {string.Join(", ", LlamaSynthPreset.All.Select(p => p.Name))})"), seed);
-
-    /// <summary>Fills <paramref name="dst"/> (a whole number of rows) with rows firstRow, firstRow+1, ... of <paramref name="tensor"/>.</summary>
-    public void FillRows(SynthTensor tensor, long firstRow, Span<float> dst)
-    {
-        int cols = checked((int)tensor.Columns);
-        if (dst.Length % cols != 0)
-            throw new ArgumentException($"{dst.Length} values is not a whole number of {cols}-value rows", nameof(dst));
-        if (tensor.Kind == SynthTensorKind.RopeFactors)
+        return new SynthPlan
         {
-            RopeFactors(Preset, dst);
-            return;
-        }
-        ulong nameHash = Fnv1a(tensor.Name);
-        for (int r = 0; r < dst.Length / cols; r++)
-        {
-            var row = dst.Slice(r * cols, cols);
-            var rng = new SplitMix64(Seed ^ nameHash ^ ((ulong)(firstRow + r) * 0x9E3779B97F4A7C15UL));
-            (double mean, double std) = tensor.Kind switch
-            {
-                SynthTensorKind.Embedding => (0.0, 1.0),
-                SynthTensorKind.Matrix => (0.0, 1.0 / Math.Sqrt(cols)),
-                SynthTensorKind.Output => (0.0, 2.0 / Math.Sqrt(cols)),
-                SynthTensorKind.Norm => (1.0, 0.1),
-                _ => (0.0, 0.2),
-            };
-            for (int i = 0; i < cols; i++)
-                row[i] = (float)(mean + std * rng.NextNormal());
-        }
+            Preset = Name,
+            Architecture = a,
+            VocabSize = VocabSize,
+            PreTokenizer = PreTokenizer,
+            GgufMetadata = meta,
+            HfConfig = config,
+            GgufTensors = t.Gguf,
+            HfTensors = t.Hf,
+        };
     }
-
-    /// <summary>
-    /// Streams the model into a GGUF file that llama.cpp loads: weight matrices in <paramref name="type"/>, norms,
-    /// biases and rope factors in F32; <paramref name="tokenizer"/> adds tokenizer.ggml.* (e.g.
-    /// <c>SyntheticVocabulary.Create(preset.VocabSize, preset.PreTokenizer).WriteTo</c>). Rows are generated in parallel blocks of about 4 MB, so memory stays flat.
-    /// </summary>
-    public void WriteGguf(string path, DType type, Action<GgufWriter>? tokenizer = null, int threads = 0, IProgress<WriteProgress>? progress = null)
-    {
-        if ((int)type >= 100 || !Quantization.CanQuantize(type))
-            JevonsException.Throw($"type {type.Name()} cannot be written to GGUF weights (use F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K ... Q6_K)");
-        var writer = new GgufWriter();
-        foreach (var kv in Metadata) writer.Set(kv.Key, kv.Value);
-        writer.Set("general.file_type", GgufValue.UInt32(FileType(type)));
-        if (type.BlockSize() > 1) writer.Set("general.quantization_version", GgufValue.UInt32(2));
-        tokenizer?.Invoke(writer);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
-        foreach (var t in Tensors)
-        {
-            var tensorType = t.IsWeightMatrix ? type : DType.F32;
-            if (t.Columns % tensorType.BlockSize() != 0)
-                JevonsException.Throw($"{t.Columns} columns is not a multiple of the {tensorType.Name()} block size {tensorType.BlockSize()}", path, t.Name);
-            writer.AddTensor(t.Name, tensorType, t.Shape, stream => StreamTensor(t, tensorType, stream, options));
-        }
-        writer.Write(path, progress);
-    }
-
-    void StreamTensor(SynthTensor t, DType type, Stream stream, ParallelOptions options)
-    {
-        int cols = checked((int)t.Columns);
-        int rowBytes = checked((int)type.ByteCount(cols));
-        int block = (int)Math.Clamp((1 << 20) / cols, 1, t.Rows); // rows per block: ~4 MB of floats
-        var values = new float[block * cols];
-        var bytes = new byte[block * rowBytes];
-        for (long first = 0; first < t.Rows; first += block)
-        {
-            int n = (int)Math.Min(block, t.Rows - first);
-            Parallel.For(0, n, options, r =>
-            {
-                var row = values.AsSpan(r * cols, cols);
-                FillRows(t, first + r, row);
-                Quantization.QuantizeRow(type, row, bytes.AsSpan(r * rowBytes, rowBytes));
-            });
-            stream.Write(bytes, 0, n * rowBytes);
-        }
-    }
-
-    /// <summary>llama.cpp's general.file_type (LLAMA_FTYPE_*) for a file whose matrices are all <paramref name="type"/>.</summary>
-    static uint FileType(DType type) => type switch
-    {
-        DType.F32 => 0,
-        DType.F16 => 1,
-        DType.Q4_0 => 2,
-        DType.Q4_1 => 3,
-        DType.Q8_0 => 7,
-        DType.Q5_0 => 8,
-        DType.Q5_1 => 9,
-        DType.Q2_K => 10,
-        DType.Q3_K => 11,  // Q3_K_S
-        DType.Q4_K => 14,  // Q4_K_S
-        DType.Q5_K => 16,  // Q5_K_S
-        DType.Q6_K => 18,
-        DType.BF16 => 32,
-        _ => 0,
-    };
 
     /// <summary>llama3 rope factors as convert_hf_to_gguf writes rope_freqs.weight: freq / scaled freq per pair.</summary>
-    static void RopeFactors(LlamaSynthPreset p, Span<float> dst)
+    float[] RopeFactors()
     {
-        var plain = RopeFrequencies.Create(p.HeadDim, p.RopeTheta, RopeScaling.None, [], neox: false);
-        var scaled = RopeFrequencies.Create(p.HeadDim, p.RopeTheta, p.RopeScaling, [], neox: false);
-        for (int i = 0; i < dst.Length; i++)
-            dst[i] = (float)(plain.InverseFrequency(i) / scaled.InverseFrequency(i));
-    }
-
-    static ulong Fnv1a(string s)
-    {
-        ulong h = 14695981039346656037UL;
-        foreach (char c in s) { h ^= c; h *= 1099511628211UL; }
-        return h;
-    }
-
-    /// <summary>SplitMix64 with Box-Muller normals: small, fast, and the same on every platform.</summary>
-    struct SplitMix64(ulong state)
-    {
-        ulong state = state;
-        double spare = double.NaN;
-
-        ulong Next()
-        {
-            ulong z = state += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
-
-        double NextUniform() => ((Next() >> 11) + 0.5) * (1.0 / (1UL << 53)); // (0, 1)
-
-        public double NextNormal()
-        {
-            if (!double.IsNaN(spare)) { var s = spare; spare = double.NaN; return s; }
-            double r = Math.Sqrt(-2 * Math.Log(NextUniform())), a = 2 * Math.PI * NextUniform();
-            spare = r * Math.Sin(a);
-            return r * Math.Cos(a);
-        }
+        var plain = RopeFrequencies.Create(HeadDim, RopeTheta, RopeScaling.None, [], neox: false);
+        var scaled = RopeFrequencies.Create(HeadDim, RopeTheta, RopeScaling, [], neox: false);
+        var factors = new float[HeadDim / 2];
+        for (int i = 0; i < factors.Length; i++)
+            factors[i] = (float)(plain.InverseFrequency(i) / scaled.InverseFrequency(i));
+        return factors;
     }
 }

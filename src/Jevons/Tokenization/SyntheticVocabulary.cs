@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using Jevons.Formats;
 
 namespace Jevons.Tokenization;
@@ -141,6 +143,128 @@ public sealed class SyntheticVocabulary
         writer.Set("tokenizer.ggml.padding_token_id", GgufValue.UInt32((uint)PadId));
         writer.Set("tokenizer.ggml.add_bos_token", GgufValue.Bool(AddBos));
         writer.Set("tokenizer.ggml.add_eos_token", GgufValue.Bool(AddEos));
+    }
+
+    /// <summary>
+    /// Writes tokenizer.json and tokenizer_config.json into <paramref name="directory"/> as the Hugging Face
+    /// tokenizers library stores a byte-level BPE: the same vocabulary, merges and special tokens as
+    /// <see cref="WriteTo"/>, the pre-tokenizer's regexes as Split steps before a ByteLevel step, and BOS added.
+    /// </summary>
+    public void WriteHuggingFace(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var options = new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        using (var stream = File.Create(Path.Combine(directory, "tokenizer.json")))
+        using (var json = new Utf8JsonWriter(stream, options))
+        {
+            json.WriteStartObject();
+            json.WriteString("version", "1.0");
+            json.WriteNull("truncation");
+            json.WriteNull("padding");
+            json.WriteStartArray("added_tokens");
+            for (int id = BosId; id < Tokens.Length; id++)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("id", id);
+                json.WriteString("content", Tokens[id]);
+                json.WriteBoolean("single_word", false);
+                json.WriteBoolean("lstrip", false);
+                json.WriteBoolean("rstrip", false);
+                json.WriteBoolean("normalized", false);
+                json.WriteBoolean("special", TokenTypes[id] == 3);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteNull("normalizer");
+            json.WriteStartObject("pre_tokenizer");
+            json.WriteString("type", "Sequence");
+            json.WriteStartArray("pretokenizers");
+            foreach (var regex in PreTokenizerPresets.ForGguf(PreTokenizer)!)
+            {
+                json.WriteStartObject();
+                json.WriteString("type", "Split");
+                json.WriteStartObject("pattern");
+                json.WriteString("Regex", regex);
+                json.WriteEndObject();
+                json.WriteString("behavior", "Isolated");
+                json.WriteBoolean("invert", false);
+                json.WriteEndObject();
+            }
+            json.WriteStartObject();
+            json.WriteString("type", "ByteLevel");
+            json.WriteBoolean("add_prefix_space", false);
+            json.WriteBoolean("trim_offsets", true);
+            json.WriteBoolean("use_regex", false);
+            json.WriteEndObject();
+            json.WriteEndArray();
+            json.WriteEndObject();
+            json.WriteStartObject("post_processor");
+            json.WriteString("type", "TemplateProcessing");
+            json.WriteStartArray("single");
+            json.WriteStartObject();
+            json.WriteStartObject("SpecialToken");
+            json.WriteString("id", Tokens[BosId]);
+            json.WriteNumber("type_id", 0);
+            json.WriteEndObject();
+            json.WriteEndObject();
+            json.WriteStartObject();
+            json.WriteStartObject("Sequence");
+            json.WriteString("id", "A");
+            json.WriteNumber("type_id", 0);
+            json.WriteEndObject();
+            json.WriteEndObject();
+            json.WriteEndArray();
+            json.WriteStartObject("special_tokens");
+            json.WriteStartObject(Tokens[BosId]);
+            json.WriteString("id", Tokens[BosId]);
+            json.WriteStartArray("ids");
+            json.WriteNumberValue(BosId);
+            json.WriteEndArray();
+            json.WriteStartArray("tokens");
+            json.WriteStringValue(Tokens[BosId]);
+            json.WriteEndArray();
+            json.WriteEndObject();
+            json.WriteEndObject();
+            json.WriteEndObject();
+            json.WriteStartObject("decoder");
+            json.WriteString("type", "ByteLevel");
+            json.WriteBoolean("add_prefix_space", true);
+            json.WriteBoolean("trim_offsets", true);
+            json.WriteBoolean("use_regex", true);
+            json.WriteEndObject();
+            json.WriteStartObject("model");
+            json.WriteString("type", "BPE");
+            json.WriteNull("dropout");
+            json.WriteNull("unk_token");
+            json.WriteNull("continuing_subword_prefix");
+            json.WriteNull("end_of_word_suffix");
+            json.WriteBoolean("fuse_unk", false);
+            json.WriteBoolean("byte_fallback", false);
+            json.WriteBoolean("ignore_merges", false);
+            json.WriteStartObject("vocab");
+            for (int id = 0; id < BosId; id++) json.WriteNumber(Tokens[id], id);
+            json.WriteEndObject();
+            json.WriteStartArray("merges");
+            foreach (var m in Merges) json.WriteStringValue(m);
+            json.WriteEndArray();
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        using (var stream = File.Create(Path.Combine(directory, "tokenizer_config.json")))
+        using (var json = new Utf8JsonWriter(stream, options))
+        {
+            json.WriteStartObject();
+            json.WriteBoolean("add_bos_token", AddBos);
+            json.WriteBoolean("add_eos_token", AddEos);
+            json.WriteString("bos_token", Tokens[BosId]);
+            json.WriteString("eos_token", Tokens[EosId]);
+            json.WriteString("pad_token", Tokens[PadId]);
+            json.WriteBoolean("clean_up_tokenization_spaces", false);
+            json.WriteBoolean("legacy", true);
+            json.WriteNumber("model_max_length", 16384);
+            json.WriteString("tokenizer_class", "LlamaTokenizerFast");
+            json.WriteEndObject();
+        }
     }
 
     /// <summary>The entries as GGUF-style metadata, for <see cref="Tokenizer.FromGguf"/>.</summary>
