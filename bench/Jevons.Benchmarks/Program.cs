@@ -1,1 +1,3 @@
-return;
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Jevons.Benchmarks.MatVecBenchmarks).Assembly).Run(args);

@@ -382,7 +382,13 @@ public sealed unsafe class GgufFile : IWeightSource
     {
         var result = new string[count];
         for (long i = 0; i < count; i++)
-            result[i] = ReadString(ref cur, $"element {i} of metadata key '{key}'");
+        {
+            // Vocabularies hold ~150k strings: build the message only when an element is bad.
+            if (cur.Remaining < 8 || cur.Peek<ulong>() > (ulong)(cur.Remaining - 8))
+                ReadString(ref cur, $"element {i} of metadata key '{key}'");
+            ulong length = cur.Read<ulong>("string length");
+            result[i] = cur.ReadUtf8((long)length, "string");
+        }
         return result;
     }
 

@@ -134,6 +134,9 @@ internal unsafe struct HeaderCursor
         return v;
     }
 
+    /// <summary>The value at the current position, without advancing; the caller has checked the length.</summary>
+    public readonly T Peek<T>() where T : unmanaged => System.Runtime.CompilerServices.Unsafe.ReadUnaligned<T>(_base + Position);
+
     /// <summary>Reads <paramref name="count"/> values into a new array; the caller has bounded count.</summary>
     public T[] ReadArray<T>(long count, string what) where T : unmanaged
     {

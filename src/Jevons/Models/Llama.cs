@@ -542,6 +542,9 @@ public sealed record LlamaSynthPreset(
 {
     public int HeadDim => HiddenSize / Heads;
 
+    /// <summary>tokenizer.ggml.pre of the synthetic vocabulary: R1-Distill-Qwen's or Llama-3's pre-tokenizer.</summary>
+    public string PreTokenizer => Architecture == "llama" ? "llama-bpe" : "deepseek-r1-qwen";
+
     /// <summary>Presets: a tiny demo model and two real shapes.</summary>
     public static IReadOnlyList<LlamaSynthPreset> All { get; } =
     [
@@ -597,28 +600,28 @@ public sealed class LlamaSynthesis
         Seed = seed;
         var p = preset;
         string a = p.Architecture;
-        var meta = new List<KeyValuePair<string, object>>
+        var meta = new List<KeyValuePair<string, GgufValue>>
         {
-            new("general.architecture", a),
-            new("general.name", $"jevons-synth-{p.Name}"),
-            new($"{a}.context_length", (uint)p.ContextLength),
-            new($"{a}.embedding_length", (uint)p.HiddenSize),
-            new($"{a}.block_count", (uint)p.Layers),
-            new($"{a}.feed_forward_length", (uint)p.IntermediateSize),
-            new($"{a}.attention.head_count", (uint)p.Heads),
-            new($"{a}.attention.head_count_kv", (uint)p.KvHeads),
-            new($"{a}.attention.layer_norm_rms_epsilon", p.RmsEps),
-            new($"{a}.rope.freq_base", (float)p.RopeTheta),
+            new("general.architecture", GgufValue.String(a)),
+            new("general.name", GgufValue.String($"jevons-synth-{p.Name}")),
+            new($"{a}.context_length", GgufValue.UInt32((uint)p.ContextLength)),
+            new($"{a}.embedding_length", GgufValue.UInt32((uint)p.HiddenSize)),
+            new($"{a}.block_count", GgufValue.UInt32((uint)p.Layers)),
+            new($"{a}.feed_forward_length", GgufValue.UInt32((uint)p.IntermediateSize)),
+            new($"{a}.attention.head_count", GgufValue.UInt32((uint)p.Heads)),
+            new($"{a}.attention.head_count_kv", GgufValue.UInt32((uint)p.KvHeads)),
+            new($"{a}.attention.layer_norm_rms_epsilon", GgufValue.Float32(p.RmsEps)),
+            new($"{a}.rope.freq_base", GgufValue.Float32((float)p.RopeTheta)),
         };
         if (a == "llama")
         {
-            meta.Add(new($"{a}.vocab_size", (uint)p.VocabSize));
-            meta.Add(new($"{a}.rope.dimension_count", (uint)p.HeadDim));
+            meta.Add(new($"{a}.vocab_size", GgufValue.UInt32((uint)p.VocabSize)));
+            meta.Add(new($"{a}.rope.dimension_count", GgufValue.UInt32((uint)p.HeadDim)));
         }
         if (p.RopeScaling.Kind == RopeScalingKind.Linear)
         {
-            meta.Add(new($"{a}.rope.scaling.type", "linear"));
-            meta.Add(new($"{a}.rope.scaling.factor", (float)p.RopeScaling.Factor));
+            meta.Add(new($"{a}.rope.scaling.type", GgufValue.String("linear")));
+            meta.Add(new($"{a}.rope.scaling.factor", GgufValue.Float32((float)p.RopeScaling.Factor)));
         }
         Metadata = meta;
 
@@ -654,8 +657,8 @@ public sealed class LlamaSynthesis
     public LlamaSynthPreset Preset { get; }
     public ulong Seed { get; }
 
-    /// <summary>GGUF metadata of the architecture (general.* and &lt;arch&gt;.*), typed as GGUF stores them (uint, float, string).</summary>
-    public IReadOnlyList<KeyValuePair<string, object>> Metadata { get; }
+    /// <summary>GGUF metadata of the architecture (general.* and &lt;arch&gt;.*), typed as llama.cpp's converter writes them.</summary>
+    public IReadOnlyList<KeyValuePair<string, GgufValue>> Metadata { get; }
 
     public IReadOnlyList<SynthTensor> Tensors { get; }
 
@@ -694,6 +697,70 @@ public sealed class LlamaSynthesis
                 row[i] = (float)(mean + std * rng.NextNormal());
         }
     }
+
+    /// <summary>
+    /// Streams the model into a GGUF file that llama.cpp loads: weight matrices in <paramref name="type"/>, norms,
+    /// biases and rope factors in F32; <paramref name="tokenizer"/> adds tokenizer.ggml.* (e.g.
+    /// <c>SyntheticVocabulary.Create(preset.VocabSize, preset.PreTokenizer).WriteTo</c>). Rows are generated in parallel blocks of about 4 MB, so memory stays flat.
+    /// </summary>
+    public void WriteGguf(string path, DType type, Action<GgufWriter>? tokenizer = null, int threads = 0, IProgress<WriteProgress>? progress = null)
+    {
+        if ((int)type >= 100 || !Quantization.CanQuantize(type))
+            JevonsException.Throw($"type {type.Name()} cannot be written to GGUF weights (use F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K ... Q6_K)");
+        var writer = new GgufWriter();
+        foreach (var kv in Metadata) writer.Set(kv.Key, kv.Value);
+        writer.Set("general.file_type", GgufValue.UInt32(FileType(type)));
+        if (type.BlockSize() > 1) writer.Set("general.quantization_version", GgufValue.UInt32(2));
+        tokenizer?.Invoke(writer);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
+        foreach (var t in Tensors)
+        {
+            var tensorType = t.IsWeightMatrix ? type : DType.F32;
+            if (t.Columns % tensorType.BlockSize() != 0)
+                JevonsException.Throw($"{t.Columns} columns is not a multiple of the {tensorType.Name()} block size {tensorType.BlockSize()}", path, t.Name);
+            writer.AddTensor(t.Name, tensorType, t.Shape, stream => StreamTensor(t, tensorType, stream, options));
+        }
+        writer.Write(path, progress);
+    }
+
+    void StreamTensor(SynthTensor t, DType type, Stream stream, ParallelOptions options)
+    {
+        int cols = checked((int)t.Columns);
+        int rowBytes = checked((int)type.ByteCount(cols));
+        int block = (int)Math.Clamp((1 << 20) / cols, 1, t.Rows); // rows per block: ~4 MB of floats
+        var values = new float[block * cols];
+        var bytes = new byte[block * rowBytes];
+        for (long first = 0; first < t.Rows; first += block)
+        {
+            int n = (int)Math.Min(block, t.Rows - first);
+            Parallel.For(0, n, options, r =>
+            {
+                var row = values.AsSpan(r * cols, cols);
+                FillRows(t, first + r, row);
+                Quantization.QuantizeRow(type, row, bytes.AsSpan(r * rowBytes, rowBytes));
+            });
+            stream.Write(bytes, 0, n * rowBytes);
+        }
+    }
+
+    /// <summary>llama.cpp's general.file_type (LLAMA_FTYPE_*) for a file whose matrices are all <paramref name="type"/>.</summary>
+    static uint FileType(DType type) => type switch
+    {
+        DType.F32 => 0,
+        DType.F16 => 1,
+        DType.Q4_0 => 2,
+        DType.Q4_1 => 3,
+        DType.Q8_0 => 7,
+        DType.Q5_0 => 8,
+        DType.Q5_1 => 9,
+        DType.Q2_K => 10,
+        DType.Q3_K => 11,  // Q3_K_S
+        DType.Q4_K => 14,  // Q4_K_S
+        DType.Q5_K => 16,  // Q5_K_S
+        DType.Q6_K => 18,
+        DType.BF16 => 32,
+        _ => 0,
+    };
 
     /// <summary>llama3 rope factors as convert_hf_to_gguf writes rope_freqs.weight: freq / scaled freq per pair.</summary>
     static void RopeFactors(LlamaSynthPreset p, Span<float> dst)

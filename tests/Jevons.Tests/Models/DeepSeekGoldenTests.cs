@@ -189,3 +189,29 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
         Assert.True(r.Top1Agree >= 0.9 * r.Rows, $"top-1 agreement {r.Top1Agree}/{r.Rows}");
     }
 }
+
+/// <summary>The golden checkpoints through the engine's own loader (mmap safetensors + config.json, GGUF).</summary>
+public sealed class DeepSeekLoaderTests(ITestOutputHelper output)
+{
+    [GoldenTheory]
+    [InlineData("hf/v3_fp8", "prompt_a.logits.f32")]
+    [InlineData("hf/v2lite_bf16", "prompt_a.logits.f32")]
+    [InlineData("llamacpp/deepseek3-tiny-f32.gguf", "deepseek3-tiny-f32.logits.f32")]
+    public void ModelLoaderOpensAndRunsTheGoldens(string relative, string logitsFile)
+    {
+        var path = Path.Combine(Golden.Root!, relative);
+        using var source = ModelLoader.Open(path);
+        Assert.True(DeepSeek.Serves(source.Architecture));
+        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 });
+        int[] ids = relative.EndsWith(".gguf")
+            ? JsonDocument.Parse(File.ReadAllText(path[..^5] + ".json")).RootElement.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray()
+            : JsonDocument.Parse(File.ReadAllText(Path.Combine(path, "golden.json"))).RootElement.GetProperty("cases")[0].GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+        var logits = new float[ids.Length * model.VocabSize];
+        model.Forward(model.CreateState(ids.Length), ids, logits);
+        var golden = Golden.ReadF32(Path.Combine(relative.EndsWith(".gguf") ? Path.GetDirectoryName(path)! : path, logitsFile));
+        float max = 0;
+        for (int i = 0; i < logits.Length; i++) max = MathF.Max(max, MathF.Abs(logits[i] - golden[i]));
+        output.WriteLine($"{relative} via ModelLoader: max-abs {max:E2}");
+        Assert.True(max < 1e-3, $"max-abs {max}");
+    }
+}

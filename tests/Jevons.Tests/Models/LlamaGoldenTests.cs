@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Jevons.Formats;
 using Jevons.Models;
 using Jevons.Tests.Support;
 using Xunit;
@@ -26,8 +27,11 @@ public sealed class LlamaGoldenTests(ITestOutputHelper output)
             Golden.ReadF32(Path.Combine(dir, name + ".gen_logits.f32")));
     }
 
-    internal static Model Open(string name, int threads = 2) =>
-        Llama.Create(LlamaTestGguf.Open(Golden.File("llamacpp", name + ".gguf")!), new ModelOptions { Threads = threads });
+    internal static ModelSource OpenSource(string path) => ModelLoader.Open(path);
+
+    /// <summary>A golden model by name, or any GGUF by path.</summary>
+    internal static Model Open(string nameOrPath, int threads = 2) =>
+        Llama.Create(OpenSource(nameOrPath.EndsWith(".gguf") ? nameOrPath : Golden.File("llamacpp", nameOrPath + ".gguf")!), new ModelOptions { Threads = threads });
 
     internal static int Argmax(ReadOnlySpan<float> v)
     {
@@ -142,8 +146,9 @@ public sealed class LlamaGoldenTests(ITestOutputHelper output)
             Compare(step, g.GenLogits.AsSpan(s * v, v));
         }
         double mean = sum / ((double)rows * v), agreement = (double)agree / rows;
-        output.WriteLine($"{name}: mean |diff| {mean:F4}, max |diff| {max:F4}, top-1 agreement {agreement:P1} over {rows} rows");
-        Assert.True(mean <= 0.25, $"mean |diff| {mean}");
+        output.WriteLine($"{name}: mean |diff| {mean:E2}, max |diff| {max:E2}, top-1 agreement {agreement:P1} over {rows} rows");
+        // The kernels reproduce llama.cpp's Q8_0 activation quantisation, so the README's tighter bound applies.
+        Assert.True(mean <= 0.05, $"mean |diff| {mean}");
         Assert.True(agreement >= 0.90, $"top-1 agreement {agreement}");
     }
 }

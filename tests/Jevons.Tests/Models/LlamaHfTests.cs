@@ -1,5 +1,8 @@
 using System.Text.Json;
+using Jevons.Formats;
 using Jevons.Models;
+using Jevons.Numerics;
+using Jevons.Tests.Formats;
 using Jevons.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
@@ -12,47 +15,73 @@ namespace Jevons.Tests.Models;
 /// </summary>
 public sealed class LlamaHfTests(ITestOutputHelper output)
 {
-    /// <summary>The HF checkpoint equivalent to a golden GGUF: tensors renamed, llama q/k rows un-permuted, config.json keys.</summary>
-    internal static (LlamaTestSource Source, string Architecture) ConvertToHf(string name)
+    /// <summary>
+    /// Writes the HF checkpoint equivalent to a golden GGUF into <paramref name="dir"/>: config.json (real HF keys,
+    /// llama3 rope_scaling instead of rope_freqs) and model.safetensors (HF names, llama q/k rows un-permuted),
+    /// with matrices stored as <paramref name="storage"/> (norms and biases stay F32).
+    /// </summary>
+    internal static void ConvertToHf(string name, string dir, DType storage = DType.F32)
     {
-        using var gguf = LlamaTestGguf.Open(Golden.File("llamacpp", name + ".gguf")!);
+        using var gguf = LlamaGoldenTests.OpenSource(Golden.File("llamacpp", name + ".gguf")!);
         using var doc = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", name + ".json")!));
         var hp = doc.RootElement.GetProperty("hparams");
         bool llama = gguf.Architecture == "llama";
         int heads = hp.GetProperty("n_head").GetInt32(), kvHeads = hp.GetProperty("n_head_kv").GetInt32();
         int hidden = hp.GetProperty("n_embd").GetInt32(), headDim = hidden / heads;
 
-        var hf = new LlamaTestSource(Path.Combine(Path.GetTempPath(), name + "-hf"));
+        var writer = new SafetensorsWriter();
         foreach (var tensorName in gguf.Weights.TensorNames)
         {
             var t = gguf.Weights.Get(tensorName);
-            var values = t.ToFloatArray();
             string? target = HfName(tensorName);
             if (target is null) continue; // rope_freqs: HF computes the factors from rope_scaling
+            var values = t.ToFloatArray();
             if (llama && (tensorName.Contains(".attn_q.") || tensorName.Contains(".attn_k.")))
                 values = Unpermute(values, tensorName.Contains(".attn_q.") ? heads : kvHeads, headDim, (int)(t.ElementCount / t.Shape[0]));
-            hf.Add(target, t.Shape, values);
+            var type = t.Rank == 2 ? storage : DType.F32;
+            var bytes = new byte[type.ByteCount(values.Length)];
+            Quantization.QuantizeRow(type, values, bytes);
+            writer.AddTensor(target, type, t.Shape, bytes);
         }
-        hf.Set("hidden_size", (long)hidden)
-          .Set("num_hidden_layers", hp.GetProperty("n_layer").GetInt64())
-          .Set("num_attention_heads", (long)heads)
-          .Set("num_key_value_heads", (long)kvHeads)
-          .Set("intermediate_size", hp.GetProperty("n_ff").GetInt64())
-          .Set("vocab_size", hp.GetProperty("n_vocab").GetInt64())
-          .Set("max_position_embeddings", hp.GetProperty("n_ctx_train").GetInt64())
-          .Set("rms_norm_eps", hp.GetProperty("rms_eps").GetDouble())
-          .Set("rope_theta", hp.GetProperty("rope_theta").GetDouble())
-          .Set("tie_word_embeddings", false)
-          .Set("use_sliding_window", false);
+        writer.Write(Path.Combine(dir, "model.safetensors"));
+
+        var config = new Dictionary<string, object>
+        {
+            ["architectures"] = new[] { llama ? "LlamaForCausalLM" : "Qwen2ForCausalLM" },
+            ["model_type"] = llama ? "llama" : "qwen2",
+            ["hidden_size"] = hidden,
+            ["num_hidden_layers"] = hp.GetProperty("n_layer").GetInt32(),
+            ["num_attention_heads"] = heads,
+            ["num_key_value_heads"] = kvHeads,
+            ["intermediate_size"] = hp.GetProperty("n_ff").GetInt32(),
+            ["vocab_size"] = hp.GetProperty("n_vocab").GetInt32(),
+            ["max_position_embeddings"] = hp.GetProperty("n_ctx_train").GetInt32(),
+            ["rms_norm_eps"] = hp.GetProperty("rms_eps").GetDouble(),
+            ["rope_theta"] = hp.GetProperty("rope_theta").GetDouble(),
+            ["tie_word_embeddings"] = false,
+            ["torch_dtype"] = storage == DType.BF16 ? "bfloat16" : "float32",
+        };
+        if (llama)
+        {
+            config["attention_bias"] = false;
+            config["mlp_bias"] = false;
+        }
+        else
+        {
+            config["use_sliding_window"] = false;
+        }
         if (hp.TryGetProperty("llama3_rope", out var r))
         {
-            hf.Set("rope_scaling.rope_type", "llama3")
-              .Set("rope_scaling.factor", r.GetProperty("factor").GetDouble())
-              .Set("rope_scaling.low_freq_factor", r.GetProperty("low").GetDouble())
-              .Set("rope_scaling.high_freq_factor", r.GetProperty("high").GetDouble())
-              .Set("rope_scaling.original_max_position_embeddings", r.GetProperty("old_ctx").GetInt64());
+            config["rope_scaling"] = new Dictionary<string, object>
+            {
+                ["rope_type"] = "llama3",
+                ["factor"] = r.GetProperty("factor").GetDouble(),
+                ["low_freq_factor"] = r.GetProperty("low").GetDouble(),
+                ["high_freq_factor"] = r.GetProperty("high").GetDouble(),
+                ["original_max_position_embeddings"] = r.GetProperty("old_ctx").GetInt32(),
+            };
         }
-        return (hf, llama ? "LlamaForCausalLM" : "Qwen2ForCausalLM");
+        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }));
     }
 
     static string? HfName(string gguf)
@@ -92,45 +121,84 @@ public sealed class LlamaHfTests(ITestOutputHelper output)
         return hf;
     }
 
+    static (float[] Logits, Llama Model) RunHf(string name, string dir, LlamaGoldenTests.Manifest g, int capacity = 64)
+    {
+        var model = (Llama)Llama.Create(ModelLoader.Open(dir), new ModelOptions { Threads = 2 });
+        var logits = new float[g.PromptIds.Length * g.Vocab];
+        model.Forward(model.CreateState(capacity), g.PromptIds, logits);
+        return (logits, model);
+    }
+
     [GoldenTheory]
     [InlineData("qwen2-tiny-f32")]
     [InlineData("llama-tiny-f32")]
-    public void HfLayoutGivesTheSameLogits(string name)
+    public void HfCheckpointGivesTheSameLogits(string name)
     {
+        using var dir = new TempDir();
+        ConvertToHf(name, dir.Path);
         var g = LlamaGoldenTests.Load(name);
-        var (hf, arch) = ConvertToHf(name);
-        using var model = (Llama)Llama.Create(hf.ToModelSource(ModelFormat.HuggingFace, arch), new ModelOptions { Threads = 2 });
-        Assert.True(model.Config.RopeNeox);
-        Assert.False(model.Config.TiedEmbeddings);
-        var state = model.CreateState(64);
-        int n = g.PromptIds.Length, v = g.Vocab;
-        var logits = new float[n * v];
-        model.Forward(state, g.PromptIds, logits);
-
-        using var ggufModel = LlamaGoldenTests.Open(name);
-        var ggufLogits = new float[n * v];
-        ggufModel.Forward(ggufModel.CreateState(64), g.PromptIds, ggufLogits);
-
-        float vsGolden = 0, vsGguf = 0;
-        for (int i = 0; i < logits.Length; i++)
+        var (logits, model) = RunHf(name, dir.Path, g);
+        using (model)
         {
-            vsGolden = MathF.Max(vsGolden, MathF.Abs(logits[i] - g.Logits[i]));
-            vsGguf = MathF.Max(vsGguf, MathF.Abs(logits[i] - ggufLogits[i]));
-        }
-        output.WriteLine($"{name} via HF layout: max |diff| {vsGolden:E2} vs llama.cpp, {vsGguf:E2} vs the GGUF path");
-        Assert.True(vsGolden < 1e-3f, $"vs llama.cpp {vsGolden}");
-        Assert.True(vsGguf < 1e-4f, $"vs GGUF path {vsGguf}");
+            Assert.True(model.Config.RopeNeox);
+            Assert.False(model.Config.TiedEmbeddings);
+            Assert.Equal(name.StartsWith("llama") ? "LlamaForCausalLM" : "Qwen2ForCausalLM", model.Description.Architecture);
 
-        var step = new float[v];
-        model.Forward(state, [g.Greedy[0]], step);
-        LlamaTests.AssertClose(g.GenLogits.AsSpan(0, v), step, 1e-3f);
+            int n = g.PromptIds.Length, v = g.Vocab;
+            using var ggufModel = LlamaGoldenTests.Open(name);
+            var ggufLogits = new float[n * v];
+            ggufModel.Forward(ggufModel.CreateState(64), g.PromptIds, ggufLogits);
+
+            float vsGolden = 0, vsGguf = 0;
+            for (int i = 0; i < logits.Length; i++)
+            {
+                vsGolden = MathF.Max(vsGolden, MathF.Abs(logits[i] - g.Logits[i]));
+                vsGguf = MathF.Max(vsGguf, MathF.Abs(logits[i] - ggufLogits[i]));
+            }
+            output.WriteLine($"{name} as an HF checkpoint: max |diff| {vsGolden:E2} vs llama.cpp, {vsGguf:E2} vs the GGUF path");
+            Assert.True(vsGolden < 1e-3f, $"vs llama.cpp {vsGolden}");
+            Assert.True(vsGguf < 1e-4f, $"vs GGUF path {vsGguf}");
+            for (int p = 0; p < n; p++)
+                Assert.Equal(g.Argmax[p], LlamaGoldenTests.Argmax(logits.AsSpan(p * v, v)));
+
+            // The decode path through the same HF weights.
+            var state = model.CreateState(64);
+            var last = new float[v];
+            model.Forward(state, g.PromptIds, last);
+            model.Forward(state, [g.Greedy[0]], last);
+            LlamaTests.AssertClose(g.GenLogits.AsSpan(0, v), last, 1e-3f);
+        }
+    }
+
+    [GoldenFact]
+    public void Bf16CheckpointStaysCloseToLlamaCpp()
+    {
+        const string name = "llama-tiny-f32";
+        using var dir = new TempDir();
+        ConvertToHf(name, dir.Path, DType.BF16);
+        var g = LlamaGoldenTests.Load(name);
+        var (logits, model) = RunHf(name, dir.Path, g);
+        using (model)
+        {
+            Assert.True(model.Description.WeightBytesByType[DType.BF16] > 0);
+            int v = g.Vocab, agree = 0;
+            double sum = 0;
+            for (int p = 0; p < g.PromptIds.Length; p++)
+                if (LlamaGoldenTests.Argmax(logits.AsSpan(p * v, v)) == g.Argmax[p]) agree++;
+            for (int i = 0; i < logits.Length; i++) sum += Math.Abs(logits[i] - g.Logits[i]);
+            double mean = sum / logits.Length;
+            output.WriteLine($"{name} rounded to BF16: mean |diff| {mean:F4}, top-1 {agree}/{g.PromptIds.Length}");
+            Assert.True(mean < 0.05, $"mean |diff| {mean}"); // 8-bit mantissas: a few hundredths at most on O(1) logits
+            Assert.True(agree >= g.PromptIds.Length * 0.8, $"top-1 agreement {agree}/{g.PromptIds.Length}");
+        }
     }
 
     [GoldenFact]
     public void HfConfigKeysAreRead()
     {
-        var (hf, arch) = ConvertToHf("llama-tiny-f32");
-        using var model = (Llama)Llama.Create(hf.ToModelSource(ModelFormat.HuggingFace, arch), new ModelOptions { Threads = 1 });
+        using var dir = new TempDir();
+        ConvertToHf("llama-tiny-f32", dir.Path);
+        using var model = (Llama)Llama.Create(ModelLoader.Open(dir.Path), new ModelOptions { Threads = 1 });
         var c = model.Config;
         Assert.Equal(DenseFamily.Llama, c.Family);
         Assert.Equal((96, 3, 3, 1, 32, 256, 8192), (c.HiddenSize, c.Layers, c.Heads, c.KvHeads, c.HeadDim, c.IntermediateSize, c.ContextLength));
@@ -138,5 +206,17 @@ public sealed class LlamaHfTests(ITestOutputHelper output)
         Assert.Equal(new Jevons.Models.Blocks.RopeScaling(Jevons.Models.Blocks.RopeScalingKind.Llama3, 8, 1, 4, 8192), c.RopeScaling);
         Assert.False(c.QkvBias);
         Assert.Equal(1e-5f, c.RmsEps);
+        Assert.Contains(model.Description.Details, kv => kv.Key == "rope scaling" && kv.Value.StartsWith("llama3 (factor 8"));
+    }
+
+    [GoldenFact]
+    public void HfCheckpointMissingAWeightNamesIt()
+    {
+        using var dir = new TempDir();
+        ConvertToHf("qwen2-tiny-f32", dir.Path);
+        var src = LlamaTestSource.Wrap(ModelLoader.Open(dir.Path)).Hide("model.layers.1.self_attn.v_proj.bias");
+        var ex = Assert.Throws<JevonsException>(() => Llama.Create(src.ToModelSource(ModelFormat.HuggingFace, "Qwen2ForCausalLM"), new ModelOptions { Threads = 1 }));
+        Assert.Contains("'model.layers.1.self_attn.v_proj.bias'", ex.Message);
+        Assert.Contains(dir.Path, ex.Message);
     }
 }

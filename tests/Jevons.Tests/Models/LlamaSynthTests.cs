@@ -1,4 +1,6 @@
+using Jevons.Formats;
 using Jevons.Models;
+using Jevons.Numerics;
 using Jevons.Models.Blocks;
 using Xunit;
 
@@ -22,14 +24,14 @@ public sealed class LlamaSynthTests
     {
         var s = LlamaSynthesis.Create("r1-distill-qwen-1.5b");
         var meta = s.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
-        Assert.Equal("qwen2", meta["general.architecture"]);
-        Assert.Equal(1536u, meta["qwen2.embedding_length"]);
-        Assert.Equal(28u, meta["qwen2.block_count"]);
-        Assert.Equal(12u, meta["qwen2.attention.head_count"]);
-        Assert.Equal(2u, meta["qwen2.attention.head_count_kv"]);
-        Assert.Equal(8960u, meta["qwen2.feed_forward_length"]);
-        Assert.Equal(131072u, meta["qwen2.context_length"]);
-        Assert.Equal(10000f, meta["qwen2.rope.freq_base"]);
+        Assert.Equal(GgufValue.String("qwen2"), meta["general.architecture"]);
+        Assert.Equal(GgufValue.UInt32(1536), meta["qwen2.embedding_length"]);
+        Assert.Equal(GgufValue.UInt32(28), meta["qwen2.block_count"]);
+        Assert.Equal(GgufValue.UInt32(12), meta["qwen2.attention.head_count"]);
+        Assert.Equal(GgufValue.UInt32(2), meta["qwen2.attention.head_count_kv"]);
+        Assert.Equal(GgufValue.UInt32(8960), meta["qwen2.feed_forward_length"]);
+        Assert.Equal(GgufValue.UInt32(131072), meta["qwen2.context_length"]);
+        Assert.Equal(GgufValue.Float32(10000f), meta["qwen2.rope.freq_base"]);
         var byName = s.Tensors.ToDictionary(t => t.Name);
         Assert.Equal([256L, 1536], byName["blk.27.attn_k.weight"].Shape);
         Assert.Equal([256L], byName["blk.0.attn_v.bias"].Shape);
@@ -77,32 +79,70 @@ public sealed class LlamaSynthTests
     }
 
     [Fact]
-    public void TinyPresetLoadsAndRuns()
+    public void TinyPresetWrittenAsGgufLoadsAndRuns()
     {
-        var s = LlamaSynthesis.Create("tiny", seed: 1);
-        var src = new LlamaTestSource("tiny-synth");
-        foreach (var t in s.Tensors)
+        var dir = Directory.CreateTempSubdirectory("jevons-llama-synth-");
+        try
         {
-            var values = new float[t.ElementCount];
-            s.FillRows(t, 0, values);
-            src.Add(t.Name, t.Shape, values);
-        }
-        foreach (var kv in s.Metadata)
-            src.Set(kv.Key, kv.Value);
-        using var model = Llama.Create(src.ToModelSource(ModelFormat.Gguf, "qwen2"), new ModelOptions { Threads = 2 });
-        Assert.Equal(s.Parameters, model.Description.TotalParameters);
-        Assert.Equal(2048, model.VocabSize);
-        Assert.Equal(4 * 2 * 2 * 32 * 4, model.Description.KvBytesPerToken);
+            var s = LlamaSynthesis.Create("tiny", seed: 1);
+            string f32 = Path.Combine(dir.FullName, "tiny-f32.gguf"), f16 = Path.Combine(dir.FullName, "tiny-f16.gguf");
+            s.WriteGguf(f32, DType.F32, threads: 2);
+            s.WriteGguf(f16, DType.F16, threads: 2);
 
-        var state = model.CreateState(16);
-        int[] ids = [1, 100, 2000, 42];
-        var logits = new float[ids.Length * model.VocabSize];
-        model.Forward(state, ids, logits);
-        Assert.All(logits, v => Assert.True(float.IsFinite(v)));
-        double std = Math.Sqrt(logits.Average(v => (double)v * v));
-        Assert.InRange(std, 0.3, 10); // O(1) logits: neither collapsed nor exploding
-        var last = new float[model.VocabSize];
-        model.Forward(model.CreateState(16), ids, last);
-        Assert.Equal(logits.AsSpan(3 * 2048).ToArray(), last);
+            int[] ids = [1, 100, 2000, 42];
+            float[] Run(string path, out Model model)
+            {
+                model = LlamaGoldenTests.Open(path);
+                var logits = new float[ids.Length * model.VocabSize];
+                model.Forward(model.CreateState(16), ids, logits);
+                return logits;
+            }
+            var a = Run(f32, out var m32);
+            using (m32)
+            {
+                Assert.Equal(s.Parameters, m32.Description.TotalParameters);
+                Assert.Equal(s.Parameters * 4, m32.Description.WeightBytes);
+                Assert.Equal(2048, m32.VocabSize);
+                Assert.Equal(4 * 2 * 2 * 32 * 4, m32.Description.KvBytesPerToken);
+                Assert.Equal("jevons-synth-tiny", m32.Description.Name);
+            }
+            Assert.All(a, v => Assert.True(float.IsFinite(v)));
+            double std = Math.Sqrt(a.Average(v => (double)v * v));
+            Assert.InRange(std, 0.3, 10); // O(1) logits: neither collapsed nor exploding
+
+            // The same numbers stored as F16 give nearly the same logits, through the same writer and loader.
+            var b = Run(f16, out var m16);
+            using (m16)
+                Assert.True(m16.Description.WeightBytesByType[DType.F16] > 0);
+            float worst = 0;
+            for (int i = 0; i < a.Length; i++) worst = MathF.Max(worst, MathF.Abs(a[i] - b[i]));
+            Assert.True(worst < 0.05f, $"F16 vs F32 max |diff| {worst}");
+
+            // Q8_0 through Quantization.QuantizeRow: llama-quantize-style blocks, still the same model.
+            string q8 = Path.Combine(dir.FullName, "tiny-q8_0.gguf");
+            s.WriteGguf(q8, DType.Q8_0, threads: 2);
+            var c = Run(q8, out var m8);
+            using (m8)
+                Assert.Equal(DType.Q8_0, m8.Description.WeightBytesByType.MaxBy(kv => kv.Value).Key);
+            int agree = 0;
+            for (int p = 0; p < ids.Length; p++)
+                if (LlamaGoldenTests.Argmax(a.AsSpan(p * 2048, 2048)) == LlamaGoldenTests.Argmax(c.AsSpan(p * 2048, 2048))) agree++;
+            Assert.True(agree >= 3, $"Q8_0 top-1 agrees with F32 at {agree}/4 positions");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void UnknownPresetAndUnstorableTypeAreErrors()
+    {
+        var ex = Assert.Throws<JevonsException>(() => LlamaSynthesis.Create("gpt-5"));
+        Assert.Contains("'gpt-5'", ex.Message);
+        Assert.Contains("r1-distill-qwen-1.5b", ex.Message);
+        var s = LlamaSynthesis.Create("tiny");
+        Assert.Throws<JevonsException>(() => s.WriteGguf(Path.Combine(Path.GetTempPath(), "never.gguf"), DType.F8_E4M3));
+        Assert.Throws<JevonsException>(() => s.WriteGguf(Path.Combine(Path.GetTempPath(), "never.gguf"), DType.I32));
     }
 }

@@ -14,7 +14,7 @@ public sealed class LlamaTests
 
     static string GoldenPath(string name) => Golden.File("llamacpp", name + ".gguf")!;
 
-    static LlamaTestSource Wrap(string name) => LlamaTestSource.Wrap(LlamaTestGguf.Open(GoldenPath(name)));
+    static LlamaTestSource Wrap(string name) => LlamaTestSource.Wrap(LlamaGoldenTests.OpenSource(GoldenPath(name)));
 
     static JevonsException LoadFails(LlamaTestSource src, string arch = "qwen2")
     {
@@ -245,7 +245,7 @@ public sealed class LlamaBlocksTests
     public void Llama3ScalingReproducesTheGgufRopeFreqsFactors()
     {
         // llama-tiny-f32 stores llama.cpp's rope_freqs (factor 8, low 1, high 4, original 8192, theta 5e5, head_dim 32).
-        using var src = LlamaTestGguf.Open(Golden.File("llamacpp", "llama-tiny-f32.gguf")!);
+        using var src = LlamaGoldenTests.OpenSource(Golden.File("llamacpp", "llama-tiny-f32.gguf")!);
         var factors = src.Weights.Get("rope_freqs.weight").ToFloatArray();
         var fromFactors = RopeFrequencies.Create(32, 500000, RopeScaling.None, factors, neox: false);
         var fromConfig = RopeFrequencies.Create(32, 500000, new RopeScaling(RopeScalingKind.Llama3, 8, 1, 4, 8192), [], neox: true);
@@ -268,5 +268,27 @@ public sealed class LlamaBlocksTests
         cache.Key(1, 4).Fill(1);
         Assert.Equal(1, cache.Keys(1)[4 * 8 + 7]);
         Assert.Equal(0, cache.Keys(0)[4 * 8 + 7]);
+    }
+}
+
+/// <summary>The decode loop allocates nothing: KV cache and scratch live in the state.</summary>
+public sealed class LlamaAllocationTests
+{
+    // One worker thread: the pool's cross-thread wake-ups (outside this model) occasionally allocate a few bytes.
+    [GoldenTheory]
+    [InlineData("qwen2-tiny-f32")]
+    [InlineData("qwen2-tiny-q8_0")]
+    [InlineData("llama-tiny-f32")]
+    public void DecodeStepsAllocateNothing(string name)
+    {
+        using var model = LlamaGoldenTests.Open(name, threads: 1);
+        var state = model.CreateState(64);
+        var logits = new float[model.VocabSize];
+        model.Forward(state, [1, 2, 3, 4, 5], logits);
+        for (int i = 0; i < 8; i++) model.Forward(state, [7 + i], logits); // warm up (JIT, tiering)
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 32; i++) model.Forward(state, [100 + i], logits);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
     }
 }

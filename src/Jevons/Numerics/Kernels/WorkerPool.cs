@@ -122,7 +122,7 @@ public sealed unsafe class WorkerPool : IDisposable
     {
         if (_disposed) return;
         Volatile.Write(ref _disposed, true);
-        _start.Release(_threads.Length);
+        if (_threads.Length > 0) _start.Release(_threads.Length);
         foreach (var t in _threads) t.Join();
         _start.Dispose();
         _done.Dispose();

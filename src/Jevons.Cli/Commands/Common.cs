@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using Jevons.Inference;
+using Jevons.Models;
+
+namespace Jevons.Cli.Commands;
+
+/// <summary>Options and steps several commands share.</summary>
+static class Common
+{
+    public static readonly OptionSpec Model = new("--model", "model: a .gguf file, or a Hugging Face directory (config.json + *.safetensors)", "PATH", "-m");
+    public static readonly OptionSpec Threads = new("--threads", "worker threads (default: all cores)", "N", "-t");
+    public static readonly OptionSpec Context = new("--ctx-size", "context (KV cache) length in tokens (default: prompt + generation, capped by the model)", "N", "-c");
+
+    public static readonly OptionSpec[] Sampling =
+    [
+        new("--temperature", "sampling temperature; 0 = greedy (default 0.8)", "T"),
+        new("--top-k", "top-k sampling, 0 = off (default 40)", "K"),
+        new("--top-p", "top-p (nucleus) sampling, 1 = off (default 0.95)", "P"),
+        new("--min-p", "min-p sampling, 0 = off (default 0.05)", "P"),
+        new("--repeat-penalty", "repetition penalty, 1 = off (default 1)", "R"),
+        new("--presence-penalty", "presence penalty (default 0)", "P"),
+        new("--frequency-penalty", "frequency penalty (default 0)", "F"),
+        new("--repeat-last-n", "tokens the penalties look back at, -1 = all (default 64)", "N"),
+        new("--seed", "random seed: same seed, same output (default: random)", "S"),
+    ];
+
+    public static ModelOptions ModelOptions(ParsedArgs a) =>
+        new() { Threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024) };
+
+    public static SamplerOptions SamplerOptions(ParsedArgs a)
+    {
+        var d = new SamplerOptions();
+        var options = new SamplerOptions
+        {
+            Temperature = a.GetFloat("--temperature", d.Temperature),
+            TopK = a.GetInt("--top-k", d.TopK),
+            TopP = a.GetFloat("--top-p", d.TopP),
+            MinP = a.GetFloat("--min-p", d.MinP),
+            RepetitionPenalty = a.GetFloat("--repeat-penalty", d.RepetitionPenalty),
+            PresencePenalty = a.GetFloat("--presence-penalty", d.PresencePenalty),
+            FrequencyPenalty = a.GetFloat("--frequency-penalty", d.FrequencyPenalty),
+            PenaltyLastN = a.GetInt("--repeat-last-n", d.PenaltyLastN, -1),
+            Seed = a.GetSeed("--seed") ?? (ulong)Random.Shared.NextInt64(),
+        };
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>Loads a model, telling the user what and how long on stderr.</summary>
+    public static LoadedModel Load(ParsedArgs a, CliContext c, bool tokenizer = true)
+    {
+        var path = a.Require("--model");
+        var watch = Stopwatch.StartNew();
+        c.Error.WriteLine($"loading {path} ...");
+        var loaded = LoadedModel.Load(path, ModelOptions(a), tokenizer);
+        var d = loaded.Model.Description;
+        c.Error.WriteLine($"loaded {d.Architecture} {(d.Name.Length > 0 ? "'" + d.Name + "' " : "")}" +
+            $"({Format.Count(d.TotalParameters)} parameters, {Format.Bytes(d.WeightBytes)}) in {watch.Elapsed.TotalSeconds:F1} s");
+        return loaded;
+    }
+
+    /// <summary>Context length: the option, else what the job needs, never more than the model allows.</summary>
+    public static int ContextFor(ParsedArgs a, Model model, int needed)
+    {
+        int max = model.Description.ContextLength > 0 ? model.Description.ContextLength : int.MaxValue;
+        int ctx = a.GetInt("--ctx-size", Math.Min(needed, max), 1);
+        if (ctx > max)
+            throw new JevonsException($"--ctx-size {ctx} exceeds the model's context length {max}");
+        return ctx;
+    }
+}
+
+/// <summary>Human-readable numbers.</summary>
+static class Format
+{
+    public static string Bytes(long b) => b switch
+    {
+        >= 1L << 30 => $"{b / (double)(1L << 30):F2} GiB",
+        >= 1L << 20 => $"{b / (double)(1L << 20):F2} MiB",
+        >= 1L << 10 => $"{b / 1024.0:F2} KiB",
+        _ => $"{b} B",
+    };
+
+    public static string Count(long n) => n switch
+    {
+        >= 1_000_000_000 => $"{n / 1e9:F2} B",
+        >= 1_000_000 => $"{n / 1e6:F2} M",
+        >= 1_000 => $"{n / 1e3:F2} K",
+        _ => n.ToString(),
+    };
+}

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using Jevons.Numerics;
+
+namespace Jevons.Cli.Commands;
+
+/// <summary>`jevons inspect`: architecture, parameters, dtypes, weight and KV-cache bytes, context.</summary>
+sealed class InspectCommand : ICommand
+{
+    public CommandSpec Spec { get; } = new("inspect",
+        "show a model's architecture, parameters (total and active per token), dtypes, weight bytes, KV-cache bytes per token, context length",
+    [
+        Common.Model,
+        new("--json", "print one JSON object instead of text"),
+    ]);
+
+    public int Run(ParsedArgs a, CliContext c)
+    {
+        using var loaded = Common.Load(a, c, tokenizer: true);
+        var d = loaded.Model.Description;
+        var tok = loaded.Tokenizer;
+        if (a.Has("--json"))
+        {
+            var obj = new Dictionary<string, object?>
+            {
+                ["path"] = loaded.Source.Path,
+                ["format"] = loaded.Source.Format.ToString(),
+                ["architecture"] = d.Architecture,
+                ["name"] = d.Name,
+                ["layers"] = d.Layers,
+                ["hidden_size"] = d.HiddenSize,
+                ["vocab_size"] = d.VocabSize,
+                ["context_length"] = d.ContextLength,
+                ["total_parameters"] = d.TotalParameters,
+                ["active_parameters"] = d.ActiveParameters,
+                ["weight_bytes"] = d.WeightBytes,
+                ["weight_bytes_by_type"] = d.WeightBytesByType.ToDictionary(kv => kv.Key.Name(), kv => kv.Value),
+                ["kv_bytes_per_token"] = d.KvBytesPerToken,
+                ["mha_kv_bytes_per_token"] = d.EquivalentMhaKvBytesPerToken,
+                ["details"] = d.Details.ToDictionary(kv => kv.Key, kv => kv.Value),
+                ["tokenizer"] = tok is null ? null : new { vocab_size = tok.VocabSize, bos = tok.BosId, eos = tok.EosIds },
+            };
+            c.Out.WriteLine(JsonSerializer.Serialize(obj, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        var w = c.Out;
+        w.WriteLine($"path:                {loaded.Source.Path}");
+        w.WriteLine($"format:              {loaded.Source.Format}");
+        w.WriteLine($"architecture:        {d.Architecture}{(d.Name.Length > 0 ? $" ({d.Name})" : "")}");
+        w.WriteLine($"layers:              {d.Layers}");
+        w.WriteLine($"hidden size:         {d.HiddenSize}");
+        w.WriteLine($"vocabulary:          {d.VocabSize}");
+        w.WriteLine($"context length:      {d.ContextLength}");
+        w.WriteLine($"parameters:          {d.TotalParameters:N0} total ({Format.Count(d.TotalParameters)})");
+        w.WriteLine($"active per token:    {d.ActiveParameters:N0} ({100.0 * d.ActiveParameters / Math.Max(1, d.TotalParameters):F1}%)");
+        w.WriteLine($"weight bytes:        {d.WeightBytes:N0} ({Format.Bytes(d.WeightBytes)})");
+        foreach (var (type, bytes) in d.WeightBytesByType.OrderByDescending(kv => kv.Value))
+            w.WriteLine($"  {type.Name(),-8}           {bytes:N0} ({Format.Bytes(bytes)})");
+        w.WriteLine($"KV cache per token:  {d.KvBytesPerToken:N0} bytes" + (d.EquivalentMhaKvBytesPerToken > 0
+            ? $" (a plain multi-head cache would take {d.EquivalentMhaKvBytesPerToken:N0}: {(double)d.EquivalentMhaKvBytesPerToken / Math.Max(1, d.KvBytesPerToken):F1}x more)"
+            : ""));
+        foreach (var (key, value) in d.Details)
+            w.WriteLine($"{key + ":",-20} {value}");
+        if (tok is not null)
+            w.WriteLine($"tokenizer:           {tok.VocabSize} tokens, BOS {tok.BosId?.ToString() ?? "none"}, EOS [{string.Join(", ", tok.EosIds)}]");
+        else
+            w.WriteLine("tokenizer:           none in these files");
+        return 0;
+    }
+}

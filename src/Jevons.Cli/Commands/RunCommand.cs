@@ -1,0 +1,75 @@
+using System.Text.Json;
+using Jevons.Inference;
+
+namespace Jevons.Cli.Commands;
+
+/// <summary>`jevons run`: generate from a prompt (or token ids) and stream the text.</summary>
+sealed class RunCommand : ICommand
+{
+    public CommandSpec Spec { get; } = new("run", "generate text from a prompt (or token ids), streamed to stdout",
+    [
+        Common.Model,
+        new("--ids", "prompt as token ids instead of text: 1,2,3", "IDS"),
+        new("--n-predict", "tokens to generate (default 128)", "N", "-n"),
+        new("--ignore-eos", "keep generating past end-of-sequence tokens"),
+        new("--print-ids", "print only the generated ids, as one JSON array on stdout"),
+        new("--stop", "stop when this text appears (repeatable)", "TEXT", Repeatable: true),
+        new("--no-bos", "do not add the BOS token the tokenizer config asks for"),
+        .. Common.Sampling,
+        Common.Threads,
+        Common.Context,
+    ], "PROMPT");
+
+    public int Run(ParsedArgs a, CliContext c)
+    {
+        var ids = a.GetIds("--ids");
+        string? prompt = a.Positionals.Count > 0 ? string.Join(" ", a.Positionals) : null;
+        if (ids is null && prompt is null)
+            throw new JevonsException("jevons run: give a prompt or --ids (see jevons run --help)");
+        if (ids is not null && prompt is not null)
+            throw new JevonsException("jevons run: give either a prompt or --ids, not both");
+        int n = a.GetInt("--n-predict", 128, 0);
+        var sampling = Common.SamplerOptions(a);
+        bool printIds = a.Has("--print-ids");
+
+        using var loaded = Common.Load(a, c, tokenizer: ids is null || !printIds);
+        var tokenizer = loaded.Tokenizer;
+        if (ids is null)
+        {
+            tokenizer = loaded.RequireTokenizer();
+            ids = tokenizer.Encode(prompt!, addSpecialTokens: !a.Has("--no-bos"));
+        }
+        var model = loaded.Model;
+        int ctx = Common.ContextFor(a, model, ids.Length + Math.Max(n, 1));
+        var state = model.CreateState(ctx);
+        var generator = new Generator(model, tokenizer);
+        var options = new GenerationOptions
+        {
+            MaxTokens = n,
+            Sampling = sampling,
+            IgnoreEos = a.Has("--ignore-eos"),
+            StopSequences = a.GetAll("--stop"),
+        };
+        var stats = new GenerationStats();
+        var generated = new List<int>();
+        if (!printIds && prompt is not null) c.Out.Write(prompt);
+        if (n > 0)
+        {
+            foreach (var token in generator.Generate(state, ids, options, stats, c.Cancel))
+            {
+                generated.Add(token.Id);
+                if (!printIds && token.Text.Length > 0)
+                {
+                    c.Out.Write(token.Text);
+                    c.Out.Flush();
+                }
+            }
+        }
+        if (printIds) c.Out.WriteLine(JsonSerializer.Serialize(generated));
+        else c.Out.WriteLine();
+        c.Error.WriteLine($"prompt: {stats.PromptTokens} tokens in {stats.PromptTime.TotalMilliseconds:F0} ms ({stats.PromptTokensPerSecond:F1} tok/s); " +
+            $"generated: {stats.GeneratedTokens} tokens in {stats.GenerationTime.TotalMilliseconds:F0} ms ({stats.GenerationTokensPerSecond:F1} tok/s); " +
+            $"stop: {stats.FinishReason}");
+        return 0;
+    }
+}
