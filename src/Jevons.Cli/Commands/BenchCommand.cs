@@ -17,6 +17,7 @@ sealed class BenchCommand : ICommand
         new("--repetitions", "repeats of each test (default 5)", "N", "-r"),
         Common.Threads,
         new("--json", "print the results as JSON"),
+        new("--no-roofline", "skip the memory-bandwidth measurement"),
     ]);
 
     public sealed record Result(string Test, int Tokens, double MedianTokensPerSecond, double StdDevTokensPerSecond,
@@ -61,6 +62,11 @@ sealed class BenchCommand : ICommand
             }, warmup: () => { state.Truncate(0); one[0] = RandomId(); model.Forward(state, one, logits); }));
         }
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
+        // Decode roofline: bytes of weights a token reads / measured read bandwidth.
+        double bandwidth = a.Has("--no-roofline") ? 0 : MemoryBandwidth.Measure(threads);
+        long bytesPerToken = d.TotalParameters > 0 ? (long)((double)d.WeightBytes * d.ActiveParameters / d.TotalParameters) : d.WeightBytes;
+        double roofline = bandwidth > 0 ? bandwidth / bytesPerToken : 0;
+        var tg = results.FirstOrDefault(x => x.Test.StartsWith("tg", StringComparison.Ordinal));
         if (a.Has("--json"))
         {
             c.Out.WriteLine(JsonSerializer.Serialize(new
@@ -72,6 +78,10 @@ sealed class BenchCommand : ICommand
                 weight_bytes = d.WeightBytes,
                 threads,
                 peak_working_set_bytes = peak,
+                memory_bandwidth_bytes_per_second = bandwidth,
+                weight_bytes_per_token = bytesPerToken,
+                decode_roofline_tps = roofline,
+                decode_roofline_fraction = tg is null || roofline == 0 ? 0 : tg.MedianTokensPerSecond / roofline,
                 results = results.Select(x => new
                 {
                     test = x.Test, tokens = x.Tokens, median_tps = x.MedianTokensPerSecond, stddev_tps = x.StdDevTokensPerSecond,
@@ -86,6 +96,9 @@ sealed class BenchCommand : ICommand
             c.Out.WriteLine($"| {d.Architecture} | {Format.Bytes(d.WeightBytes)} | {Format.Count(d.TotalParameters)} | {threads} | {x.Test} | " +
                 $"{x.MedianTokensPerSecond:F2} ± {x.StdDevTokensPerSecond:F2} | {x.MinTokensPerSecond:F2}..{x.MaxTokensPerSecond:F2} |");
         c.Out.WriteLine($"peak memory (working set): {Format.Bytes(peak)}; repetitions: {r}");
+        if (bandwidth > 0)
+            c.Out.WriteLine($"decode roofline: {Format.Bytes(bytesPerToken)} of weights per token / {bandwidth / 1e9:F1} GB/s measured read bandwidth = " +
+                $"{roofline:F2} tok/s" + (tg is null ? "" : $"; tg reaches {100 * tg.MedianTokensPerSecond / roofline:F0}% of it"));
         return 0;
     }
 
@@ -106,5 +119,28 @@ sealed class BenchCommand : ICommand
         double mean = rates.Average();
         double sd = repetitions > 1 ? Math.Sqrt(rates.Sum(v => (v - mean) * (v - mean)) / (repetitions - 1)) : 0;
         return new Result(test, tokens, median, sd, rates[0], rates[^1], repetitions);
+    }
+}
+
+/// <summary>Measures sustained memory read bandwidth: threads summing disjoint slices of a buffer far larger than the caches.</summary>
+static class MemoryBandwidth
+{
+    public static double Measure(int threads, long bytes = 1L << 30)
+    {
+        int n = (int)(bytes / sizeof(float));
+        var buffer = GC.AllocateUninitializedArray<float>(n);
+        buffer.AsSpan().Fill(1f);
+        double best = 0;
+        for (int rep = 0; rep < 3; rep++)
+        {
+            var w = Stopwatch.StartNew();
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                int start = (int)((long)n * t / threads), end = (int)((long)n * (t + 1) / threads);
+                System.Numerics.Tensors.TensorPrimitives.Sum(buffer.AsSpan(start, end - start));
+            });
+            best = Math.Max(best, bytes / w.Elapsed.TotalSeconds);
+        }
+        return best;
     }
 }

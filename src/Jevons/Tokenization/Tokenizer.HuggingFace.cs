@@ -48,33 +48,10 @@ public sealed partial class Tokenizer
         // Vocabulary.
         if (!model.TryGetProperty("vocab", out var vocabJson) || vocabJson.ValueKind != JsonValueKind.Object)
             JevonsException.Throw("missing 'model.vocab'", file);
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        int maxId = -1;
-        foreach (var p in vocabJson.EnumerateObject())
-        {
-            if (!p.Value.TryGetInt32(out var id) || id < 0) JevonsException.Throw($"model.vocab['{p.Name}'] is not a valid id", file);
-            vocab[p.Name] = id;
-            maxId = Math.Max(maxId, id);
-        }
+        var vocab = ReadVocab(vocabJson, file, out int maxId);
 
         // Merges: "a b" strings or [a, b] arrays.
-        var merges = new List<(string, string)>();
-        if (model.TryGetProperty("merges", out var mergesJson) && mergesJson.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var m in mergesJson.EnumerateArray())
-            {
-                if (m.ValueKind == JsonValueKind.String)
-                {
-                    var s = m.GetString()!;
-                    int sp = s.IndexOf(' ', 1);
-                    if (sp < 0) JevonsException.Throw($"malformed merge '{s}' (expected 'left right')", file);
-                    merges.Add((s[..sp], s[(sp + 1)..]));
-                }
-                else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
-                    merges.Add((m[0].GetString() ?? "", m[1].GetString() ?? ""));
-                else JevonsException.Throw("malformed entry in model.merges", file);
-            }
-        }
+        var merges = model.TryGetProperty("merges", out var mergesJson) && mergesJson.ValueKind == JsonValueKind.Array ? ReadMerges(mergesJson, file) : [];
 
         // Added tokens.
         var added = new List<AddedToken>();
@@ -148,6 +125,41 @@ public sealed partial class Tokenizer
 
         return new Tokenizer(file, tokens, vocab, merges, Bool(model, "ignore_merges") ?? false, added, addedTokensDecodeRaw: false,
             steps, normalize, prefix.ToArray(), suffix.ToArray(), bos, eos.Distinct().ToArray(), pad, chatTemplate);
+    }
+
+    // One-shot loops over 100k+ entries: AggressiveOptimization skips the slow first JIT tier.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    static Dictionary<string, int> ReadVocab(JsonElement vocabJson, string file, out int maxId)
+    {
+        var vocab = new Dictionary<string, int>(vocabJson.GetPropertyCount(), StringComparer.Ordinal);
+        maxId = -1;
+        foreach (var p in vocabJson.EnumerateObject())
+        {
+            if (!p.Value.TryGetInt32(out var id) || id < 0) JevonsException.Throw($"model.vocab['{p.Name}'] is not a valid id", file);
+            vocab[p.Name] = id;
+            maxId = Math.Max(maxId, id);
+        }
+        return vocab;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    static List<(string, string)> ReadMerges(JsonElement mergesJson, string file)
+    {
+        var merges = new List<(string, string)>(mergesJson.GetArrayLength());
+        foreach (var m in mergesJson.EnumerateArray())
+        {
+            if (m.ValueKind == JsonValueKind.String)
+            {
+                var s = m.GetString()!;
+                int sp = s.IndexOf(' ', 1);
+                if (sp < 0) JevonsException.Throw($"malformed merge '{s}' (expected 'left right')", file);
+                merges.Add((s[..sp], s[(sp + 1)..]));
+            }
+            else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
+                merges.Add((m[0].GetString() ?? "", m[1].GetString() ?? ""));
+            else JevonsException.Throw("malformed entry in model.merges", file);
+        }
+        return merges;
     }
 
     static JsonDocument ParseJson(string path)

@@ -15,7 +15,8 @@ public sealed partial class Tokenizer
     readonly bool[] _special;                  // id -> dropped by skip-special decoding
     readonly bool[] _rawText;                  // id -> decodes to its own UTF-8 text, not through the byte alphabet
     readonly byte[]?[] _bytes;                 // id -> decoded bytes, filled lazily
-    readonly Dictionary<string, int> _ids;     // vocabulary string -> id (model vocabulary and added tokens)
+    readonly Dictionary<string, int> _vocab;   // vocabulary string -> id (model vocabulary)
+    readonly Dictionary<string, int> _added;   // added token content -> id
     readonly BytePairEncoding _bpe;
     readonly PreTokenizer[] _preTokenizers;
     readonly Func<string, string>? _normalize;
@@ -34,12 +35,13 @@ public sealed partial class Tokenizer
         _special = new bool[tokens.Length];
         _rawText = new bool[tokens.Length];
         _bytes = new byte[]?[tokens.Length];
-        _ids = new Dictionary<string, int>(modelVocab, StringComparer.Ordinal);
+        _vocab = modelVocab;
+        _added = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var t in addedTokens)
         {
             _special[t.Id] = t.Special;
             _rawText[t.Id] = addedTokensDecodeRaw;
-            _ids[t.Content] = t.Id;
+            _added[t.Content] = t.Id;
         }
         AddedTokens = addedTokens;
         _bpe = new BytePairEncoding(modelVocab, merges, ignoreMerges);
@@ -91,7 +93,7 @@ public sealed partial class Tokenizer
     public bool IsSpecial(int id) => _special[CheckId(id)];
 
     /// <summary>The id of a vocabulary string or added token, or null.</summary>
-    public int? TokenId(string text) => _ids.TryGetValue(text, out var id) ? id : null;
+    public int? TokenId(string text) => _added.TryGetValue(text, out var id) || _vocab.TryGetValue(text, out id) ? id : null;
 
     /// <summary>
     /// Text to ids. <paramref name="addSpecialTokens"/> adds what the model adds around a
