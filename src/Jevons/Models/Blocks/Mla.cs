@@ -1,5 +1,6 @@
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Quants;
 
 namespace Jevons.Models.Blocks;
 
@@ -67,6 +68,7 @@ public sealed class Mla
     readonly float[] _kvANorm;
     readonly Linear[]? _kB, _vB;
     readonly float _eps;
+    readonly DType _latentActivation;
 
     public Mla(MlaShape shape, float eps, float[] inverseFrequencies, float softmaxScale,
         Linear? q, Linear? qA, float[]? qANorm, Linear? qB,
@@ -84,7 +86,30 @@ public sealed class Mla
             throw new ArgumentException("MLA needs kv_b_proj or both split k_b and v_b");
         if (inverseFrequencies.Length * 2 != shape.QkRopeHeadDim)
             throw new ArgumentException("inverse frequencies must cover qk_rope_head_dim / 2 pairs");
+        _latentActivation = kvB is null ? DType.F32 : ActivationTypeOf(kvB.Type);
+        if (_latentActivation != DType.F32 && shape.KvLoraRank % _latentActivation.BlockSize() != 0)
+            _latentActivation = DType.F32;
     }
+
+    /// <summary>
+    /// The block type llama.cpp's CPU backend quantises activations to before an integer dot with weights of
+    /// type <paramref name="weight"/>: Q8_K for k-quants, Q8_0 for the 32-element formats, F32 (none) for floats.
+    /// </summary>
+    public static DType ActivationTypeOf(DType weight) => weight switch
+    {
+        DType.F32 or DType.F16 or DType.BF16 or DType.F8_E4M3 => DType.F32,
+        DType.Q2_K or DType.Q3_K or DType.Q4_K or DType.Q5_K or DType.Q6_K => DType.Q8_K,
+        _ => DType.Q8_0,
+    };
+
+    /// <summary>
+    /// The type the cached latent is rounded through (F32: none). llama.cpp evaluates MLA expanded:
+    /// k_nope|v = kv_b · c, an integer dot against c quantised to Q8_0/Q8_K blocks. Since that dot equals
+    /// the float dot of the dequantised weights with the dequantised activation blocks, caching c through the
+    /// same round trip makes the absorbed form (and the decompressed one) compute llama.cpp's expanded values
+    /// up to float summation order, without materialising per-head keys and values.
+    /// </summary>
+    public DType LatentActivation => _latentActivation;
 
     public MlaShape Shape { get; }
     int RowScratch => Math.Max(Shape.KvLoraRank, Math.Max(Shape.QkNopeHeadDim, Shape.VHeadDim));
@@ -110,6 +135,7 @@ public sealed class Mla
     public sealed class Workspace
     {
         public float[] Q = [], QA = [], KvA = [], Heads = [], HeadScratch = [], Expanded = [];
+        public byte[] LatentBlocks = [];
 
         internal static Span<float> Ensure(ref float[] buffer, long size)
         {
@@ -153,6 +179,7 @@ public sealed class Mla
             int pos = pos0 + t;
             var c = latent.AsSpan(pos * s.KvLoraRank, s.KvLoraRank);
             Ops.RmsNorm(kva.Slice(t * kvADim, s.KvLoraRank), _kvANorm, _eps, c);
+            if (_latentActivation != DType.F32) RoundTrip(_latentActivation, c, ws);
             var kpe = ropeKey.AsSpan(pos * s.QkRopeHeadDim, s.QkRopeHeadDim);
             kva.Slice(t * kvADim + s.KvLoraRank, s.QkRopeHeadDim).CopyTo(kpe);
             Ops.Rope(kpe, pos, InverseFrequencies, neox: false);
@@ -309,6 +336,17 @@ public sealed class Mla
             Ops.Axpy(c[i], kRow, k);
         }
         ExpandValue(h, c, kv[nope..], row);
+    }
+
+    /// <summary>x = dequantise(quantise(x)) through activation blocks of <paramref name="type"/>.</summary>
+    static unsafe void RoundTrip(DType type, Span<float> x, Workspace ws)
+    {
+        int bytes = ActivationQuant.ByteCount(type, x.Length);
+        if (ws.LatentBlocks.Length < bytes) ws.LatentBlocks = new byte[bytes];
+        fixed (float* px = x)
+        fixed (byte* pq = ws.LatentBlocks)
+            ActivationQuant.Quantize(type, px, pq, x.Length);
+        Quantization.Dequantize(type, ws.LatentBlocks.AsSpan(0, bytes), x);
     }
 
     /// <summary>y = W·x on the calling thread (W small: one head's slice), decoding rows into <paramref name="row"/>.</summary>
