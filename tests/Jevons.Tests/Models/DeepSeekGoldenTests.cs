@@ -199,6 +199,29 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
         Assert.True(r.PromptMaxAbs <= 0.5, $"prompt max-abs diff {r.PromptMaxAbs}");
         Assert.True(r.Top1Agree >= 0.95 * r.Rows, $"top-1 agreement {r.Top1Agree}/{r.Rows}");
     }
+
+    /// <summary>After warm-up a one-token decode step allocates (next to) nothing on the calling thread.</summary>
+    [GoldenTheory]
+    [InlineData("llamacpp/deepseek3-tiny-f32.gguf", MlaAttentionMode.Absorbed)]
+    [InlineData("llamacpp/deepseek2-lite-tiny-q8_0.gguf", MlaAttentionMode.Absorbed)]
+    [InlineData("llamacpp/deepseek3-tiny-f32.gguf", MlaAttentionMode.Decompressed)]
+    [InlineData("hf/v3_fp8", MlaAttentionMode.Absorbed)]
+    public void DecodeStepAllocatesNothing(string relative, MlaAttentionMode mode)
+    {
+        using var source = ModelLoader.Open(Path.Combine(Golden.Root!, relative));
+        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, mode);
+        var state = model.CreateState(64);
+        var logits = new float[model.VocabSize];
+        int[] prompt = [1, 2, 3, 4, 5];
+        model.Forward(state, prompt, logits);
+        var token = new int[1];
+        for (int i = 0; i < 3; i++) { token[0] = 10 + i; model.Forward(state, token, logits); } // warm-up
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 8; i++) { token[0] = 20 + i; model.Forward(state, token, logits); }
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        output.WriteLine($"{relative} ({mode}): {bytes} bytes allocated over 8 decode steps");
+        Assert.True(bytes <= 256, $"{bytes} bytes allocated over 8 decode steps");
+    }
 }
 
 /// <summary>The golden checkpoints through the engine's own loader (mmap safetensors + config.json, GGUF).</summary>
