@@ -120,7 +120,7 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
         return new ModelSource(path, ModelFormat.Gguf, file.Metadata.GetString("general.architecture")!, file, file.Metadata);
     }
 
-    static (float MaxAbs, double MeanAbs, int Top1Agree, int Rows, int[] GreedyFromRows) RunLlamaCpp(DeepSeek model, string name)
+    static (float MaxAbs, double MeanAbs, int Top1Agree, int Rows, int[] GreedyFromRows, float PromptMaxAbs) RunLlamaCpp(DeepSeek model, string name)
     {
         var manifest = JsonDocument.Parse(File.ReadAllText(Golden.File("llamacpp", name + ".json")!)).RootElement;
         var ids = Ints(manifest.GetProperty("prompt_ids"));
@@ -149,6 +149,7 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
             rows++;
         }
         for (int t = 0; t < n; t++) Compare(logits.AsSpan(t * vocab, vocab), prompt.AsSpan(t * vocab, vocab));
+        float promptMax = maxAbs;
         fromRows[0] = ArgMax(logits.AsSpan((n - 1) * vocab, vocab));
         var step = new float[vocab];
         for (int k = 0; k < g; k++)
@@ -157,7 +158,7 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
             Compare(step, gen.AsSpan(k * vocab, vocab));
             if (k + 1 < g) fromRows[k + 1] = ArgMax(step);
         }
-        return (maxAbs, sumAbs / ((double)rows * vocab), agree, rows, fromRows);
+        return (maxAbs, sumAbs / ((double)rows * vocab), agree, rows, fromRows, promptMax);
     }
 
     [GoldenTheory]
@@ -176,17 +177,50 @@ public sealed class DeepSeekGoldenTests(ITestOutputHelper output)
         Assert.Equal(Ints(manifest.GetProperty("greedy").GetProperty("ids")), r.GreedyFromRows);
     }
 
-    [GoldenFact]
-    public void LlamaCppQ8_0MatchesStatistically()
+    /// <summary>
+    /// llama.cpp quantises activations before every Q8_0 product, kv_b · c_kv included (it evaluates MLA
+    /// expanded). The engine reproduces that: MatMul in ActivationMode.LlamaCpp and the cached latent rounded
+    /// through Q8_0 blocks. Measured: prompt rows bit-identical, teacher-forced decode steps max 0.23, mean over
+    /// all 55 rows 0.011, top-1 55/55 (without the latent rounding: max 1.26, mean 0.146, top-1 17/23 prompt).
+    /// </summary>
+    [GoldenTheory]
+    [InlineData(MlaAttentionMode.Absorbed)]
+    [InlineData(MlaAttentionMode.Decompressed)]
+    public void LlamaCppQ8_0MatchesStatistically(MlaAttentionMode mode)
     {
         const string name = "deepseek2-lite-tiny-q8_0";
         using var source = OpenGguf(Golden.File("llamacpp", name + ".gguf")!);
-        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, MlaAttentionMode.Absorbed);
+        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, mode);
         Assert.True(model.Description.WeightBytesByType.ContainsKey(DType.Q8_0));
         var r = RunLlamaCpp(model, name);
-        output.WriteLine($"{name}: max-abs {r.MaxAbs:E2}, mean-abs {r.MeanAbs:E3}, top-1 {r.Top1Agree}/{r.Rows}");
-        Assert.True(r.MeanAbs <= 0.25, $"mean-abs diff {r.MeanAbs}");
-        Assert.True(r.Top1Agree >= 0.9 * r.Rows, $"top-1 agreement {r.Top1Agree}/{r.Rows}");
+        output.WriteLine($"{name} ({mode}): max-abs {r.MaxAbs:E2}, mean-abs {r.MeanAbs:E3}, top-1 {r.Top1Agree}/{r.Rows}, prompt max-abs {r.PromptMaxAbs:E2}");
+        Assert.True(r.MeanAbs <= 0.05, $"mean-abs diff {r.MeanAbs}");
+        Assert.True(r.MaxAbs <= 1.0, $"max-abs diff {r.MaxAbs}");
+        Assert.True(r.PromptMaxAbs <= 0.5, $"prompt max-abs diff {r.PromptMaxAbs}");
+        Assert.True(r.Top1Agree >= 0.95 * r.Rows, $"top-1 agreement {r.Top1Agree}/{r.Rows}");
+    }
+
+    /// <summary>After warm-up a one-token decode step allocates (next to) nothing on the calling thread.</summary>
+    [GoldenTheory]
+    [InlineData("llamacpp/deepseek3-tiny-f32.gguf", MlaAttentionMode.Absorbed)]
+    [InlineData("llamacpp/deepseek2-lite-tiny-q8_0.gguf", MlaAttentionMode.Absorbed)]
+    [InlineData("llamacpp/deepseek3-tiny-f32.gguf", MlaAttentionMode.Decompressed)]
+    [InlineData("hf/v3_fp8", MlaAttentionMode.Absorbed)]
+    public void DecodeStepAllocatesNothing(string relative, MlaAttentionMode mode)
+    {
+        using var source = ModelLoader.Open(Path.Combine(Golden.Root!, relative));
+        using var model = DeepSeek.Create(source, new ModelOptions { Threads = 2 }, mode);
+        var state = model.CreateState(64);
+        var logits = new float[model.VocabSize];
+        int[] prompt = [1, 2, 3, 4, 5];
+        model.Forward(state, prompt, logits);
+        var token = new int[1];
+        for (int i = 0; i < 3; i++) { token[0] = 10 + i; model.Forward(state, token, logits); } // warm-up
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 8; i++) { token[0] = 20 + i; model.Forward(state, token, logits); }
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        output.WriteLine($"{relative} ({mode}): {bytes} bytes allocated over 8 decode steps");
+        Assert.True(bytes <= 256, $"{bytes} bytes allocated over 8 decode steps");
     }
 }
 

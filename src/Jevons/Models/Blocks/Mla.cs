@@ -1,5 +1,6 @@
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Quants;
 
 namespace Jevons.Models.Blocks;
 
@@ -67,6 +68,7 @@ public sealed class Mla
     readonly float[] _kvANorm;
     readonly Linear[]? _kB, _vB;
     readonly float _eps;
+    readonly DType _latentActivation;
 
     public Mla(MlaShape shape, float eps, float[] inverseFrequencies, float softmaxScale,
         Linear? q, Linear? qA, float[]? qANorm, Linear? qB,
@@ -84,7 +86,30 @@ public sealed class Mla
             throw new ArgumentException("MLA needs kv_b_proj or both split k_b and v_b");
         if (inverseFrequencies.Length * 2 != shape.QkRopeHeadDim)
             throw new ArgumentException("inverse frequencies must cover qk_rope_head_dim / 2 pairs");
+        _latentActivation = kvB is null ? DType.F32 : ActivationTypeOf(kvB.Type);
+        if (_latentActivation != DType.F32 && shape.KvLoraRank % _latentActivation.BlockSize() != 0)
+            _latentActivation = DType.F32;
     }
+
+    /// <summary>
+    /// The block type llama.cpp's CPU backend quantises activations to before an integer dot with weights of
+    /// type <paramref name="weight"/>: Q8_K for k-quants, Q8_0 for the 32-element formats, F32 (none) for floats.
+    /// </summary>
+    public static DType ActivationTypeOf(DType weight) => weight switch
+    {
+        DType.F32 or DType.F16 or DType.BF16 or DType.F8_E4M3 => DType.F32,
+        DType.Q2_K or DType.Q3_K or DType.Q4_K or DType.Q5_K or DType.Q6_K => DType.Q8_K,
+        _ => DType.Q8_0,
+    };
+
+    /// <summary>
+    /// The type the cached latent is rounded through (F32: none). llama.cpp evaluates MLA expanded:
+    /// k_nope|v = kv_b · c, an integer dot against c quantised to Q8_0/Q8_K blocks. Since that dot equals
+    /// the float dot of the dequantised weights with the dequantised activation blocks, caching c through the
+    /// same round trip makes the absorbed form (and the decompressed one) compute llama.cpp's expanded values
+    /// up to float summation order, without materialising per-head keys and values.
+    /// </summary>
+    public DType LatentActivation => _latentActivation;
 
     public MlaShape Shape { get; }
     int RowScratch => Math.Max(Shape.KvLoraRank, Math.Max(Shape.QkNopeHeadDim, Shape.VHeadDim));
@@ -106,15 +131,39 @@ public sealed class Mla
         }
     }
 
-    /// <summary>Scratch for <see cref="Forward"/>; grows to the largest batch and context seen, then stays.</summary>
+    /// <summary>
+    /// Scratch for <see cref="Forward"/>; grows to the largest batch and context seen, then stays. It also
+    /// carries the call in progress to the parallel head loops through delegates made once, so a decode step
+    /// allocates nothing.
+    /// </summary>
     public sealed class Workspace
     {
         public float[] Q = [], QA = [], KvA = [], Heads = [], HeadScratch = [], Expanded = [];
+        public byte[] LatentBlocks = [];
+
+        public Workspace()
+        {
+            AbsorbedBody = (h0, h1) => Layer!.AttendAbsorbedHeads(this, h0, h1);
+            ExpandBody = (h0, h1) => Layer!.ExpandHeads(this, h0, h1);
+            DecompressedBody = (h0, h1) => Layer!.AttendDecompressedHeads(this, h0, h1);
+        }
+
+        // The call in progress (set before a parallel loop, cleared after).
+        internal Mla? Layer;
+        internal float[] Latent = [], RopeKey = [];
+        internal int Tokens, Pos0, PerHead, RowLen;
+        internal readonly Action<int, int> AbsorbedBody, ExpandBody, DecompressedBody;
 
         internal static Span<float> Ensure(ref float[] buffer, long size)
         {
             if (buffer.Length < size) buffer = new float[size];
             return buffer.AsSpan(0, checked((int)size));
+        }
+
+        internal void End()
+        {
+            Layer = null;
+            Latent = RopeKey = [];
         }
     }
 
@@ -126,7 +175,7 @@ public sealed class Mla
         Workspace ws, MlaAttentionMode mode, WorkerPool pool)
     {
         var s = Shape;
-        int qDim = s.Heads * s.QkHeadDim, kvADim = s.KvLoraRank + s.QkRopeHeadDim, total = pos0 + n;
+        int qDim = s.Heads * s.QkHeadDim, kvADim = s.KvLoraRank + s.QkRopeHeadDim;
 
         // Query: [n, heads, nope + rope]
         var q = Workspace.Ensure(ref ws.Q, (long)n * qDim);
@@ -153,6 +202,7 @@ public sealed class Mla
             int pos = pos0 + t;
             var c = latent.AsSpan(pos * s.KvLoraRank, s.KvLoraRank);
             Ops.RmsNorm(kva.Slice(t * kvADim, s.KvLoraRank), _kvANorm, _eps, c);
+            if (_latentActivation != DType.F32) RoundTrip(_latentActivation, c, ws);
             var kpe = ropeKey.AsSpan(pos * s.QkRopeHeadDim, s.QkRopeHeadDim);
             kva.Slice(t * kvADim + s.KvLoraRank, s.QkRopeHeadDim).CopyTo(kpe);
             Ops.Rope(kpe, pos, InverseFrequencies, neox: false);
@@ -162,93 +212,120 @@ public sealed class Mla
 
         var heads = Workspace.Ensure(ref ws.Heads, (long)n * s.Heads * s.VHeadDim); // [n, heads, v]
         if (mode == MlaAttentionMode.Absorbed)
-            AttendAbsorbed(q, heads, n, pos0, latent, ropeKey, ws, pool);
+            AttendAbsorbed(n, pos0, cache.Capacity, latent, ropeKey, ws, pool);
         else
-            AttendDecompressed(q, heads, n, pos0, total, latent, ropeKey, ws, pool);
+            AttendDecompressed(n, pos0, cache.Capacity, latent, ropeKey, ws, pool);
 
         MatMul.Gemm(_o, heads, y, n, pool);
     }
 
     /// <summary>
     /// Per head: q_lat = W_UKᵀ·q_nope (kv_lora), score_s = (q_lat·c_s + q_pe·kpe_s)·scale, o_lat = Σ p_s c_s,
-    /// out = W_UV·o_lat.
+    /// out = W_UV·o_lat. One parallel loop over heads per call; each head walks the call's tokens.
     /// </summary>
-    void AttendAbsorbed(Span<float> q, Span<float> heads, int n, int pos0, float[] latent, float[] ropeKey, Workspace ws, WorkerPool pool)
+    void AttendAbsorbed(int n, int pos0, int capacity, float[] latent, float[] ropeKey, Workspace ws, WorkerPool pool)
     {
         var s = Shape;
-        int r = s.KvLoraRank, total = pos0 + n, rowLen = RowScratch;
-        int perHead = 2 * r + rowLen + total; // qLat, oLat, a decoded row, scores
+        int r = s.KvLoraRank, rowLen = RowScratch;
+        int perHead = 2 * r + rowLen + capacity; // qLat, oLat, a decoded row, scores (sized once per cache)
         Workspace.Ensure(ref ws.HeadScratch, (long)s.Heads * perHead);
-        float[] scratch = ws.HeadScratch, qArr = ws.Q, outArr = ws.Heads;
-        int qDim = s.Heads * s.QkHeadDim;
-        for (int t = 0; t < n; t++)
+        ws.Layer = this;
+        ws.Latent = latent;
+        ws.RopeKey = ropeKey;
+        ws.Tokens = n;
+        ws.Pos0 = pos0;
+        ws.PerHead = perHead;
+        ws.RowLen = rowLen;
+        try { pool.For(s.Heads, ws.AbsorbedBody); }
+        finally { ws.End(); }
+    }
+
+    void AttendAbsorbedHeads(Workspace ws, int h0, int h1)
+    {
+        var s = Shape;
+        int r = s.KvLoraRank, rowLen = ws.RowLen, perHead = ws.PerHead, qDim = s.Heads * s.QkHeadDim, rope = s.QkRopeHeadDim;
+        float[] latent = ws.Latent, ropeKey = ws.RopeKey;
+        for (int h = h0; h < h1; h++)
         {
-            int tt = t, len = pos0 + t + 1;
-            pool.For(s.Heads, (h0, h1) =>
+            var hs = ws.HeadScratch.AsSpan(h * perHead, perHead);
+            var qLat = hs[..r];
+            var oLat = hs.Slice(r, r);
+            var row = hs.Slice(2 * r, rowLen);
+            for (int t = 0; t < ws.Tokens; t++)
             {
-                for (int h = h0; h < h1; h++)
-                {
-                    var hs = scratch.AsSpan(h * perHead, perHead);
-                    var qLat = hs[..r];
-                    var oLat = hs.Slice(r, r);
-                    var row = hs.Slice(2 * r, rowLen);
-                    var scores = hs.Slice(2 * r + rowLen, len);
-                    var qh = qArr.AsSpan(tt * qDim + h * s.QkHeadDim, s.QkHeadDim);
-                    var qNope = qh[..s.QkNopeHeadDim];
-                    var qPe = qh[s.QkNopeHeadDim..];
-                    AbsorbKey(h, qNope, qLat, row);
-                    for (int j = 0; j < len; j++)
-                        scores[j] = (Ops.Dot(qLat, latent.AsSpan(j * r, r)) + Ops.Dot(qPe, ropeKey.AsSpan(j * s.QkRopeHeadDim, s.QkRopeHeadDim))) * SoftmaxScale;
-                    Ops.Softmax(scores);
-                    oLat.Clear();
-                    for (int j = 0; j < len; j++) Ops.Axpy(scores[j], latent.AsSpan(j * r, r), oLat);
-                    ExpandValue(h, oLat, outArr.AsSpan((tt * s.Heads + h) * s.VHeadDim, s.VHeadDim), row);
-                }
-            });
+                int len = ws.Pos0 + t + 1;
+                var scores = hs.Slice(2 * r + rowLen, len);
+                var qh = ws.Q.AsSpan(t * qDim + h * s.QkHeadDim, s.QkHeadDim);
+                var qPe = qh[s.QkNopeHeadDim..];
+                AbsorbKey(h, qh[..s.QkNopeHeadDim], qLat, row);
+                for (int j = 0; j < len; j++)
+                    scores[j] = (Ops.Dot(qLat, latent.AsSpan(j * r, r)) + Ops.Dot(qPe, ropeKey.AsSpan(j * rope, rope))) * SoftmaxScale;
+                Ops.Softmax(scores);
+                oLat.Clear();
+                for (int j = 0; j < len; j++) Ops.Axpy(scores[j], latent.AsSpan(j * r, r), oLat);
+                ExpandValue(h, oLat, ws.Heads.AsSpan((t * s.Heads + h) * s.VHeadDim, s.VHeadDim), row);
+            }
         }
     }
 
     /// <summary>The reference: expand every cached latent to per-head [k_nope | v], then plain attention.</summary>
-    void AttendDecompressed(Span<float> q, Span<float> heads, int n, int pos0, int total, float[] latent, float[] ropeKey, Workspace ws, WorkerPool pool)
+    void AttendDecompressed(int n, int pos0, int capacity, float[] latent, float[] ropeKey, Workspace ws, WorkerPool pool)
     {
         var s = Shape;
-        int r = s.KvLoraRank, kvDim = s.QkNopeHeadDim + s.VHeadDim;
-        var expanded = Workspace.Ensure(ref ws.Expanded, (long)total * s.Heads * kvDim); // [total, heads, nope + v]
-        int rowLen = RowScratch, perHead = rowLen + total;
+        int kvDim = s.QkNopeHeadDim + s.VHeadDim;
+        Workspace.Ensure(ref ws.Expanded, (long)capacity * s.Heads * kvDim); // [capacity, heads, nope + v]
+        int rowLen = RowScratch, perHead = rowLen + capacity;
         Workspace.Ensure(ref ws.HeadScratch, (long)s.Heads * perHead);
-        float[] exArr = ws.Expanded, scratch = ws.HeadScratch, qArr = ws.Q, outArr = ws.Heads;
-        pool.For(s.Heads, (h0, h1) =>
+        ws.Layer = this;
+        ws.Latent = latent;
+        ws.RopeKey = ropeKey;
+        ws.Tokens = n;
+        ws.Pos0 = pos0;
+        ws.PerHead = perHead;
+        ws.RowLen = rowLen;
+        try
         {
-            for (int h = h0; h < h1; h++)
-            {
-                var row = scratch.AsSpan(h * perHead, rowLen);
-                for (int j = 0; j < total; j++)
-                    ExpandKeyValue(h, latent.AsSpan(j * r, r), exArr.AsSpan((j * s.Heads + h) * kvDim, kvDim), row);
-            }
-        });
-        int qDim = s.Heads * s.QkHeadDim;
-        for (int t = 0; t < n; t++)
+            pool.For(s.Heads, ws.ExpandBody);
+            pool.For(s.Heads, ws.DecompressedBody);
+        }
+        finally { ws.End(); }
+    }
+
+    void ExpandHeads(Workspace ws, int h0, int h1)
+    {
+        var s = Shape;
+        int r = s.KvLoraRank, kvDim = s.QkNopeHeadDim + s.VHeadDim, total = ws.Pos0 + ws.Tokens;
+        for (int h = h0; h < h1; h++)
         {
-            int tt = t, len = pos0 + t + 1;
-            pool.For(s.Heads, (h0, h1) =>
+            var row = ws.HeadScratch.AsSpan(h * ws.PerHead, ws.RowLen);
+            for (int j = 0; j < total; j++)
+                ExpandKeyValue(h, ws.Latent.AsSpan(j * r, r), ws.Expanded.AsSpan((j * s.Heads + h) * kvDim, kvDim), row);
+        }
+    }
+
+    void AttendDecompressedHeads(Workspace ws, int h0, int h1)
+    {
+        var s = Shape;
+        int kvDim = s.QkNopeHeadDim + s.VHeadDim, qDim = s.Heads * s.QkHeadDim, nope = s.QkNopeHeadDim, rope = s.QkRopeHeadDim;
+        float[] ex = ws.Expanded, ropeKey = ws.RopeKey;
+        for (int h = h0; h < h1; h++)
+        {
+            for (int t = 0; t < ws.Tokens; t++)
             {
-                for (int h = h0; h < h1; h++)
+                int len = ws.Pos0 + t + 1;
+                var scores = ws.HeadScratch.AsSpan(h * ws.PerHead + ws.RowLen, len);
+                var qh = ws.Q.AsSpan(t * qDim + h * s.QkHeadDim, s.QkHeadDim);
+                for (int j = 0; j < len; j++)
                 {
-                    var scores = scratch.AsSpan(h * perHead + rowLen, len);
-                    var qh = qArr.AsSpan(tt * qDim + h * s.QkHeadDim, s.QkHeadDim);
-                    for (int j = 0; j < len; j++)
-                    {
-                        var kv = exArr.AsSpan((j * s.Heads + h) * kvDim, kvDim);
-                        scores[j] = (Ops.Dot(qh[..s.QkNopeHeadDim], kv[..s.QkNopeHeadDim])
-                            + Ops.Dot(qh[s.QkNopeHeadDim..], ropeKey.AsSpan(j * s.QkRopeHeadDim, s.QkRopeHeadDim))) * SoftmaxScale;
-                    }
-                    Ops.Softmax(scores);
-                    var o = outArr.AsSpan((tt * s.Heads + h) * s.VHeadDim, s.VHeadDim);
-                    o.Clear();
-                    for (int j = 0; j < len; j++)
-                        Ops.Axpy(scores[j], exArr.AsSpan((j * s.Heads + h) * kvDim + s.QkNopeHeadDim, s.VHeadDim), o);
+                    var kv = ex.AsSpan((j * s.Heads + h) * kvDim, kvDim);
+                    scores[j] = (Ops.Dot(qh[..nope], kv[..nope]) + Ops.Dot(qh[nope..], ropeKey.AsSpan(j * rope, rope))) * SoftmaxScale;
                 }
-            });
+                Ops.Softmax(scores);
+                var o = ws.Heads.AsSpan((t * s.Heads + h) * s.VHeadDim, s.VHeadDim);
+                o.Clear();
+                for (int j = 0; j < len; j++)
+                    Ops.Axpy(scores[j], ex.AsSpan((j * s.Heads + h) * kvDim + nope, s.VHeadDim), o);
+            }
         }
     }
 
@@ -263,10 +340,7 @@ public sealed class Mla
         qLat.Clear();
         int baseRow = h * (Shape.QkNopeHeadDim + Shape.VHeadDim);
         for (int d = 0; d < Shape.QkNopeHeadDim; d++)
-        {
-            MatMul.DecodeRow(_kvB!, baseRow + d, row);
-            Ops.Axpy(qNope[d], row, qLat);
-        }
+            Ops.Axpy(qNope[d], KvBRow(baseRow + d, row), qLat);
     }
 
     /// <summary>out[v] = W_UV[h] · oLat[kv_lora].</summary>
@@ -279,10 +353,16 @@ public sealed class Mla
         }
         int baseRow = h * (Shape.QkNopeHeadDim + Shape.VHeadDim) + Shape.QkNopeHeadDim;
         for (int j = 0; j < Shape.VHeadDim; j++)
-        {
-            MatMul.DecodeRow(_kvB!, baseRow + j, row);
-            output[j] = Ops.Dot(row, oLat);
-        }
+            output[j] = Ops.Dot(KvBRow(baseRow + j, row), oLat);
+    }
+
+    /// <summary>Row i of kv_b as float32: the mapped row itself for F32 weights, else decoded into <paramref name="row"/>.</summary>
+    unsafe ReadOnlySpan<float> KvBRow(int i, Span<float> row)
+    {
+        var w = _kvB!;
+        if (w.Type == DType.F32) return new ReadOnlySpan<float>(w.Row(i), w.InFeatures);
+        MatMul.DecodeRow(w, i, row);
+        return row[..w.InFeatures];
     }
 
     /// <summary>kv[nope + v] = [W_UK[h]·c | W_UV[h]·c].</summary>
@@ -293,10 +373,7 @@ public sealed class Mla
         {
             int baseRow = h * (nope + Shape.VHeadDim);
             for (int j = 0; j < kv.Length; j++)
-            {
-                MatMul.DecodeRow(_kvB, baseRow + j, row);
-                kv[j] = Ops.Dot(row, c);
-            }
+                kv[j] = Ops.Dot(KvBRow(baseRow + j, row), c);
             return;
         }
         // Split form: k_b[h] is [kv_lora, nope] (its transpose is W_UK[h]); v_b[h] is [v, kv_lora].
@@ -309,6 +386,17 @@ public sealed class Mla
             Ops.Axpy(c[i], kRow, k);
         }
         ExpandValue(h, c, kv[nope..], row);
+    }
+
+    /// <summary>x = dequantise(quantise(x)) through activation blocks of <paramref name="type"/>.</summary>
+    static unsafe void RoundTrip(DType type, Span<float> x, Workspace ws)
+    {
+        int bytes = ActivationQuant.ByteCount(type, x.Length);
+        if (ws.LatentBlocks.Length < bytes) ws.LatentBlocks = new byte[bytes];
+        fixed (float* px = x)
+        fixed (byte* pq = ws.LatentBlocks)
+            ActivationQuant.Quantize(type, px, pq, x.Length);
+        Quantization.Dequantize(type, ws.LatentBlocks.AsSpan(0, bytes), x);
     }
 
     /// <summary>y = W·x on the calling thread (W small: one head's slice), decoding rows into <paramref name="row"/>.</summary>

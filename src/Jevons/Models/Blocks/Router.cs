@@ -127,7 +127,6 @@ public sealed class Router
                 if (keep[g] == 0) choice.Slice(g * per, per).Fill(float.NegativeInfinity);
         }
 
-        float sum = 0;
         for (int k = 0; k < TopK; k++)
         {
             int best = -1;
@@ -140,10 +139,17 @@ public sealed class Router
             }
             experts[k] = best;
             weights[k] = scores[best];
-            sum += scores[best];
             choice[best] = float.NaN;
         }
-        float scale = NormalizeTopK ? ScalingFactor / (sum + 1e-20f) : ScalingFactor;
-        for (int k = 0; k < TopK; k++) weights[k] *= scale;
+        // As llama.cpp (and the references): divide by the sum (accumulated in double, as ggml_sum_rows), then scale.
+        if (NormalizeTopK)
+        {
+            double total = 0;
+            for (int k = 0; k < TopK; k++) total += weights[k];
+            float denominator = (float)total + 1e-20f;
+            for (int k = 0; k < TopK; k++) weights[k] /= denominator;
+        }
+        if (ScalingFactor != 1f)
+            for (int k = 0; k < TopK; k++) weights[k] *= ScalingFactor;
     }
 }
