@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Jevons.Inference;
+using Jevons.Tokenization;
 
 namespace Jevons.Cli.Commands;
 
@@ -9,6 +10,9 @@ sealed class RunCommand : ICommand
     public CommandSpec Spec { get; } = new("run", "generate text from a prompt (or token ids), streamed to stdout",
     [
         Common.Model,
+        new("--prompt", "the prompt text (or give it as the argument)", "TEXT", "-p"),
+        new("--file", "read the prompt text from a file", "FILE", "-f"),
+        new("--chat", "wrap the prompt as a user message in the model's chat format"),
         new("--ids", "prompt as token ids instead of text: 1,2,3", "IDS"),
         new("--n-predict", "tokens to generate (default 128)", "N", "-n"),
         new("--ignore-eos", "keep generating past end-of-sequence tokens"),
@@ -23,11 +27,17 @@ sealed class RunCommand : ICommand
     public int Run(ParsedArgs a, CliContext c)
     {
         var ids = a.GetIds("--ids");
-        string? prompt = a.Positionals.Count > 0 ? string.Join(" ", a.Positionals) : null;
-        if (ids is null && prompt is null)
-            throw new JevonsException("jevons run: give a prompt or --ids (see jevons run --help)");
-        if (ids is not null && prompt is not null)
-            throw new JevonsException("jevons run: give either a prompt or --ids, not both");
+        var sources = new[]
+        {
+            a.Positionals.Count > 0 ? string.Join(" ", a.Positionals) : null,
+            a.Get("--prompt"),
+            a.Get("--file") is string f ? ReadPromptFile(f) : null,
+        }.Where(s => s is not null).ToArray();
+        if (sources.Length + (ids is null ? 0 : 1) != 1)
+            throw new JevonsException("jevons run: give exactly one of a prompt, --prompt, --file or --ids (see jevons run --help)");
+        string? prompt = sources.FirstOrDefault();
+        if (a.Has("--chat") && prompt is null)
+            throw new JevonsException("jevons run: --chat needs a text prompt, not --ids");
         int n = a.GetInt("--n-predict", 128, 0);
         var sampling = Common.SamplerOptions(a);
         bool printIds = a.Has("--print-ids");
@@ -37,7 +47,16 @@ sealed class RunCommand : ICommand
         if (ids is null)
         {
             tokenizer = loaded.RequireTokenizer();
-            ids = tokenizer.Encode(prompt!, addSpecialTokens: !a.Has("--no-bos"));
+            if (a.Has("--chat"))
+            {
+                var format = ChatFormat.For(tokenizer);
+                prompt = format.Render([new ChatMessage("user", prompt!)], addGenerationPrompt: true);
+                ids = tokenizer.Encode(prompt, addSpecialTokens: false);
+            }
+            else
+            {
+                ids = tokenizer.Encode(prompt!, addSpecialTokens: !a.Has("--no-bos"));
+            }
         }
         var model = loaded.Model;
         int ctx = Common.ContextFor(a, model, ids.Length + Math.Max(n, 1));
@@ -52,7 +71,7 @@ sealed class RunCommand : ICommand
         };
         var stats = new GenerationStats();
         var generated = new List<int>();
-        if (!printIds && prompt is not null) c.Out.Write(prompt);
+        if (!printIds && prompt is not null && !a.Has("--chat")) c.Out.Write(prompt);
         if (n > 0)
         {
             foreach (var token in generator.Generate(state, ids, options, stats, c.Cancel))
@@ -71,5 +90,11 @@ sealed class RunCommand : ICommand
             $"generated: {stats.GeneratedTokens} tokens in {stats.GenerationTime.TotalMilliseconds:F0} ms ({stats.GenerationTokensPerSecond:F1} tok/s); " +
             $"stop: {stats.FinishReason}");
         return 0;
+    }
+
+    static string ReadPromptFile(string path)
+    {
+        if (!File.Exists(path)) throw new JevonsException("prompt file not found", path);
+        return File.ReadAllText(path);
     }
 }
