@@ -88,6 +88,7 @@ public static unsafe class MatMul
             pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
         }
+        if (GemmTiles.TryInt8<T>(w, x, y, bias, n, pool)) return;
         int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
         byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
         try
