@@ -28,6 +28,11 @@ internal static unsafe class GemmTiles
         if (typeof(T) == typeof(Q8_0Format)) return Legacy<Q8_0Format>(w, x, y, bias, n, pool, width);
         if (typeof(T) == typeof(Q4_0Format)) return Legacy<Q4_0Format>(w, x, y, bias, n, pool, width);
         if (typeof(T) == typeof(Q5_0Format)) return Legacy<Q5_0Format>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q4_KFormat)) return KQuant<Q4_KFormat>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q6_KFormat)) return KQuant<Q6_KFormat>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q5_KFormat)) return KQuant<Q5_KFormat>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q3_KFormat)) return KQuant<Q3_KFormat>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q2_KFormat)) return KQuant<Q2_KFormat>(w, x, y, bias, n, pool, width);
         return false;
     }
 
@@ -234,5 +239,201 @@ internal static unsafe class GemmTiles
             a2.Store(lanes + (2 * Tokens + h) * 8); b2.Store(lanes + (2 * Tokens + h + 1) * 8);
             a3.Store(lanes + (3 * Tokens + h) * 8); b3.Store(lanes + (3 * Tokens + h + 1) * 8);
         }
+    }
+
+    // ---------------------------------------------------------------- k-quant super-blocks vs Q8_K
+
+    // A weight row's super-block unpacked once per row tile: 256 unsigned values, the madd multipliers
+    // (for 32-value chunk k: 8 × sc[2k] then 8 × sc[2k+1]), 16 mins, d, dmin.
+    const int KStride = 576, KScv = 256, KMn = 512, KD = 544;
+
+    struct KJob
+    {
+        public byte* W;
+        public long RowBytes;
+        public int Out, Blocks, N, NPad;
+        public sbyte* Xs;      // [block][pair][chunk 0..7][token 0..1][32] int8
+        public short* Bsums;   // [block][pair][token 0..1][16]
+        public float* Dx;      // [block][token]
+        public float* Y, Bias;
+        public int Width;
+    }
+
+    static bool KQuant<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool, int width)
+        where T : struct, IBlockFormat, IKBlock
+    {
+        int inF = w.InFeatures, blocks = inF / 256;
+        int nPad = (n + Tokens - 1) / Tokens * Tokens, pairs = nPad / 2;
+        int qBytes = 292 * blocks;
+        long xsBytes = (long)blocks * nPad * 256, bsBytes = (long)blocks * nPad * 32, dxBytes = (long)blocks * nPad * 4;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(checked((int)(xsBytes + bsBytes + dxBytes + qBytes + 64)));
+        try
+        {
+            fixed (byte* buf = rented)
+            {
+                byte* xs = (byte*)(((nint)buf + 63) & ~(nint)63);
+                short* bs = (short*)(xs + xsBytes);
+                float* dx = (float*)((byte*)bs + bsBytes);
+                byte* q = (byte*)(dx + (long)blocks * nPad);
+                for (int t = 0; t < nPad; t++)
+                {
+                    if (t < n) ActivationQuant.QuantizeQ8_K(x + (long)t * inF, q, inF);
+                    else new Span<byte>(q, qBytes).Clear();
+                    int p = t >> 1, h = t & 1;
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        byte* src = q + 292 * b;
+                        dx[(long)b * nPad + t] = *(float*)src;
+                        byte* dst = xs + ((long)b * pairs + p) * 512 + h * 32;
+                        for (int k = 0; k < 8; k++) Buffer.MemoryCopy(src + 4 + 32 * k, dst + 64 * k, 32, 32);
+                        Buffer.MemoryCopy(src + 260, bs + (((long)b * pairs + p) * 2 + h) * 16, 32, 32);
+                    }
+                }
+                var job = new KJob
+                {
+                    W = w.Data, RowBytes = w.RowBytes, Out = w.OutFeatures, Blocks = blocks, N = n, NPad = nPad,
+                    Xs = (sbyte*)xs, Bsums = bs, Dx = dx, Y = y, Bias = bias, Width = width,
+                };
+                pool.Run((w.OutFeatures + Rows - 1) / Rows, &KTiles<T>, &job);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+        return true;
+    }
+
+    static void KTiles<T>(void* ctx, int start, int end) where T : struct, IKBlock
+    {
+        ref KJob j = ref *(KJob*)ctx;
+        int stride = j.Blocks * KStride;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(Rows * stride + 64);
+        float* sums = stackalloc float[Rows * Tokens];
+        short* sc = stackalloc short[16];
+        try
+        {
+            fixed (byte* raw = rented)
+            {
+                byte* scratch = (byte*)(((nint)raw + 63) & ~(nint)63);
+                for (int tile = start; tile < end; tile++)
+                {
+                    int r0 = tile * Rows, nr = Math.Min(Rows, j.Out - r0);
+                    for (int i = 0; i < nr; i++)
+                    {
+                        byte* row = j.W + (r0 + i) * j.RowBytes;
+                        for (int b = 0; b < j.Blocks; b++)
+                        {
+                            byte* o = scratch + (long)i * stride + (long)b * KStride;
+                            T.Unpack(row + b * T.Bytes, o, sc, (short*)(o + KMn), out float d, out float dmin, true);
+                            ((float*)(o + KD))[0] = d;
+                            ((float*)(o + KD))[1] = dmin;
+                            short* m = (short*)(o + KScv);
+                            for (int g = 0; g < 16; g++)
+                                for (int e = 0; e < 8; e++) m[8 * g + e] = sc[g];
+                        }
+                    }
+                    for (int t0 = 0; t0 < j.N; t0 += Tokens)
+                    {
+                        for (int i = 0; i < nr; i++)
+                        {
+                            Vector128<float> s = j.Width == 512
+                                ? KRow512(scratch + (long)i * stride, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0)
+                                : KRow256(scratch + (long)i * stride, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0);
+                            s.Store(sums + i * Tokens);
+                        }
+                        int nt = Math.Min(Tokens, j.N - t0);
+                        for (int i = 0; i < nr; i++)
+                        {
+                            float b = j.Bias == null ? 0 : j.Bias[r0 + i];
+                            for (int t = 0; t < nt; t++) j.Y[(long)(t0 + t) * j.Out + r0 + i] = sums[i * Tokens + t] + b;
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>[Σi(a), Σi(b), Σi(c), Σi(e)] for four vectors of 8 int32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<int> Sum4(Vector256<int> a, Vector256<int> b, Vector256<int> c, Vector256<int> e)
+    {
+        var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(a, b), Avx2.HorizontalAdd(c, e));
+        return h.GetLower() + h.GetUpper();
+    }
+
+    /// <summary>
+    /// The sequential float sum over super-blocks of one weight row against 4 tokens, per token exactly
+    /// Int8Dot.DotQ8_K's sum += dx·(d·sumi − dmin·summ) (elementwise vector maths, no fusing).
+    /// </summary>
+    static Vector128<float> KRow512(byte* row, int blocks, sbyte* xs, short* bsums, float* dxs, int nPad, int t0)
+    {
+        int pairs = nPad / 2, p0 = t0 / 2;
+        var sum = Vector128<float>.Zero;
+        for (int b = 0; b < blocks; b++, row += KStride)
+        {
+            sbyte* x0 = xs + ((long)b * pairs + p0) * 512, x1 = x0 + 512;
+            var acc0 = Vector512<int>.Zero;
+            var acc1 = Vector512<int>.Zero;
+            for (int k = 0; k < 8; k++)
+            {
+                var u = Vector512.Create(Vector256.Load(row + 32 * k));
+                var s = Vector512.Create(Vector256.Load((short*)(row + KScv) + 16 * k));
+                acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(x0 + 64 * k)), s);
+                acc1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(x1 + 64 * k)), s);
+            }
+            var mn = Vector512.Create(Vector256.Load((short*)(row + KMn)));
+            short* bs = bsums + ((long)b * pairs + p0) * 32;
+            var m0 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs));
+            var m1 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 32));
+            var r0 = Sum4(acc0.GetLower(), acc0.GetUpper(), m0.GetLower(), m0.GetUpper()); // sumi t0, t1, summ t0, t1
+            var r1 = Sum4(acc1.GetLower(), acc1.GetUpper(), m1.GetLower(), m1.GetUpper());
+            var sumi = Sse2.UnpackLow(r0.AsInt64(), r1.AsInt64()).AsInt32();
+            var summ = Sse2.UnpackHigh(r0.AsInt64(), r1.AsInt64()).AsInt32();
+            sum = KCombine(sum, row, sumi, summ, dxs + (long)b * nPad + t0);
+        }
+        return sum;
+    }
+
+    static Vector128<float> KRow256(byte* row, int blocks, sbyte* xs, short* bsums, float* dxs, int nPad, int t0)
+    {
+        int pairs = nPad / 2, p0 = t0 / 2;
+        var sum = Vector128<float>.Zero;
+        for (int b = 0; b < blocks; b++, row += KStride)
+        {
+            sbyte* x0 = xs + ((long)b * pairs + p0) * 512, x1 = x0 + 512;
+            var a0 = Vector256<int>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            for (int k = 0; k < 8; k++)
+            {
+                var u = Vector256.Load(row + 32 * k);
+                var s = Vector256.Load((short*)(row + KScv) + 16 * k);
+                a0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x0 + 64 * k)), s);
+                a1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x0 + 64 * k + 32)), s);
+                a2 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x1 + 64 * k)), s);
+                a3 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x1 + 64 * k + 32)), s);
+            }
+            var mn = Vector256.Load((short*)(row + KMn));
+            short* bs = bsums + ((long)b * pairs + p0) * 32;
+            var r0 = Sum4(a0, a1, Avx2.MultiplyAddAdjacent(mn, Vector256.Load(bs)), Avx2.MultiplyAddAdjacent(mn, Vector256.Load(bs + 16)));
+            var r1 = Sum4(a2, a3, Avx2.MultiplyAddAdjacent(mn, Vector256.Load(bs + 32)), Avx2.MultiplyAddAdjacent(mn, Vector256.Load(bs + 48)));
+            var sumi = Sse2.UnpackLow(r0.AsInt64(), r1.AsInt64()).AsInt32();
+            var summ = Sse2.UnpackHigh(r0.AsInt64(), r1.AsInt64()).AsInt32();
+            sum = KCombine(sum, row, sumi, summ, dxs + (long)b * nPad + t0);
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<float> KCombine(Vector128<float> sum, byte* row, Vector128<int> sumi, Vector128<int> summ, float* dx)
+    {
+        var d = Vector128.Create(((float*)(row + KD))[0]);
+        var dmin = Vector128.Create(((float*)(row + KD))[1]);
+        var fi = Sse2.ConvertToVector128Single(sumi);
+        var fm = Sse2.ConvertToVector128Single(summ);
+        return Sse.Add(sum, Sse.Multiply(Vector128.Load(dx), Sse.Subtract(Sse.Multiply(d, fi), Sse.Multiply(dmin, fm))));
     }
 }
