@@ -68,6 +68,32 @@ public unsafe class GemmTests
             }
     }
 
+    [Theory]
+    [InlineData(DType.F32)]
+    [InlineData(DType.F16)]
+    [InlineData(DType.BF16)]
+    [InlineData(DType.F8_E4M3)]
+    public void FloatTypesWithRaggedLengthsGiveTheBitsOfMatVec(DType type)
+    {
+        // 237 columns: full 4-vector steps, single vectors and a scalar tail on every width; for FP8 the last
+        // 128-column scale segment is partial (109), and 6 rows leave a partial row tile
+        const int inF = 237, outF = 6, n = 9;
+        using var w = new Weight(type, outF, inF, 40 + (int)type, null);
+        var x = TestData.Normal(n * inF, 41);
+        foreach (var path in new[] { KernelPath.Scalar, KernelPath.V128, KernelPath.V256, KernelPath.V512 })
+        {
+            using var pool = new WorkerPool(2, path);
+            var y = new float[n * outF];
+            MatMul.Gemm(w.Linear, x, y, n, pool);
+            for (int t = 0; t < n; t++)
+            {
+                var yt = new float[outF];
+                MatMul.MatVec(w.Linear, x.AsSpan(t * inF, inF), yt, pool);
+                Assert.Equal(yt, y.AsSpan(t * outF, outF).ToArray());
+            }
+        }
+    }
+
     [Fact]
     public void ManyRowsAndThreadsGiveTheSameBits()
     {

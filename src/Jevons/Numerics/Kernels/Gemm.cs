@@ -19,10 +19,13 @@ internal static unsafe class GemmTiles
     const int Rows = 4;      // weight rows per tile
     const int Tokens = 4;    // tokens per tile (two pairs of two: a 512-bit vector holds one block of two tokens)
 
+    /// <summary>False when JEVONS_GEMM_TILES=0: Gemm then runs one dot per (row, token) (for A/B timing and diagnosis).</summary>
+    internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("JEVONS_GEMM_TILES") != "0";
+
     /// <summary>Runs the tiled int8 Gemm when this format/path has one; false leaves the work to the caller.</summary>
     public static bool TryInt8<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) where T : struct, IBlockFormat
     {
-        if (n < 2) return false;
+        if (n < 2 || !Enabled) return false;
         int width = Width(pool.Path);
         if (width == 0) return false;
         if (typeof(T) == typeof(Q8_0Format)) return Legacy<Q8_0Format>(w, x, y, bias, n, pool, width);
@@ -435,5 +438,149 @@ internal static unsafe class GemmTiles
         var fi = Sse2.ConvertToVector128Single(sumi);
         var fm = Sse2.ConvertToVector128Single(summ);
         return Sse.Add(sum, Sse.Multiply(Vector128.Load(dx), Sse.Subtract(Sse.Multiply(d, fi), Sse.Multiply(dmin, fm))));
+    }
+
+    // ---------------------------------------------------------------- float activations
+
+    /// <summary>
+    /// Tiled float Gemm (float weights, or any weights with <see cref="ActivationMode.Float"/>): rows are
+    /// decoded to float32 once per row tile, then 4 rows × 4 tokens are dotted together. Each (row, token)
+    /// keeps FloatDot.Dot's structure (4 interleaved accumulators, then one, V.Sum, scalar tail; FP8 scale
+    /// segments summed in order), so the bits equal one MatVec per token.
+    /// </summary>
+    public static bool TryFloat<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) where T : struct, IBlockFormat
+    {
+        if (n < 2 || !Enabled) return false;
+        var job = new FloatJob
+        {
+            W = w.Data, RowBytes = w.RowBytes, In = w.InFeatures, Out = w.OutFeatures, Blocks = w.InFeatures / T.BlockSize, N = n,
+            X = x, Y = y, Bias = bias, Scale = w.ScaleInv, ScaleRows = w.ScaleBlockRows, ScaleCols = w.ScaleBlockCols,
+            ScaleColumns = w.ScaleColumns,
+        };
+        int tiles = (w.OutFeatures + Rows - 1) / Rows;
+        switch (pool.Path)
+        {
+            case KernelPath.V512: pool.Run(tiles, &FloatTiles<T, Vec512>, &job); return true;
+            case KernelPath.V256: pool.Run(tiles, &FloatTiles<T, Vec256>, &job); return true;
+            case KernelPath.V128: pool.Run(tiles, &FloatTiles<T, Vec128>, &job); return true;
+            default: return false;
+        }
+    }
+
+    struct FloatJob
+    {
+        public byte* W;
+        public long RowBytes;
+        public int In, Out, Blocks, N;
+        public float* X, Y, Bias;
+        public float* Scale;
+        public int ScaleRows, ScaleCols, ScaleColumns;
+    }
+
+    static void FloatTiles<T, V>(void* ctx, int start, int end) where T : struct, IBlockFormat where V : unmanaged, IVec<V>
+    {
+        ref FloatJob j = ref *(FloatJob*)ctx;
+        bool direct = T.Type == DType.F32;
+        float[]? rented = direct ? null : ArrayPool<float>.Shared.Rent(Rows * j.In + 16);
+        float** wr = stackalloc float*[Rows];
+        float** xr = stackalloc float*[Tokens];
+        float* part = stackalloc float[Rows * Tokens];
+        float* sums = stackalloc float[Rows * Tokens];
+        V* accs = stackalloc V[4 * Rows * Tokens];
+        var path = V.Count == 16 ? KernelPath.V512 : V.Count == 8 ? KernelPath.V256 : KernelPath.V128;
+        try
+        {
+            fixed (float* scratch = rented)
+            {
+                for (int tile = start; tile < end; tile++)
+                {
+                    int r0 = tile * Rows, nr = Math.Min(Rows, j.Out - r0);
+                    for (int i = 0; i < Rows; i++)
+                    {
+                        int r = Math.Min(r0 + i, j.Out - 1);
+                        if (direct) wr[i] = (float*)(j.W + r * j.RowBytes);
+                        else
+                        {
+                            wr[i] = scratch + (long)i * j.In;
+                            if (i < nr) T.Dequantize(j.W + r * j.RowBytes, wr[i], j.Blocks, path);
+                            else wr[i] = wr[nr - 1];
+                        }
+                    }
+                    for (int t0 = 0; t0 < j.N; t0 += Tokens)
+                    {
+                        int nt = Math.Min(Tokens, j.N - t0);
+                        for (int t = 0; t < Tokens; t++) xr[t] = j.X + (long)Math.Min(t0 + t, j.N - 1) * j.In;
+                        if (j.Scale == null)
+                            TileDot<V>(wr, xr, 0, j.In, accs, sums);
+                        else
+                        {
+                            // Σ over scale segments of scale·dot(segment), in order
+                            new Span<float>(sums, Rows * Tokens).Clear();
+                            for (int c = 0, k = 0; c < j.In; c += j.ScaleCols, k++)
+                            {
+                                TileDot<V>(wr, xr, c, Math.Min(j.ScaleCols, j.In - c), accs, part);
+                                for (int i = 0; i < Rows; i++)
+                                {
+                                    float sc = j.Scale[(Math.Min(r0 + i, j.Out - 1) / j.ScaleRows) * j.ScaleColumns + k];
+                                    for (int t = 0; t < Tokens; t++) sums[i * Tokens + t] += sc * part[i * Tokens + t];
+                                }
+                            }
+                        }
+                        for (int i = 0; i < nr; i++)
+                        {
+                            float b = j.Bias == null ? 0 : j.Bias[r0 + i];
+                            for (int t = 0; t < nt; t++) j.Y[(long)(t0 + t) * j.Out + r0 + i] = sums[i * Tokens + t] + b;
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// out[i·4 + t] = FloatDot.Dot(w[i] + c0, x[t] + c0, len) for a 4 × 4 tile. FloatDot's 4 accumulators
+    /// each see every 4th vector, so each is computed as its own pass with one register per (row, token).
+    /// </summary>
+    static void TileDot<V>(float** w, float** x, int c0, int len, V* accs, float* result) where V : unmanaged, IVec<V>
+    {
+        int c = V.Count;
+        int full = len / (4 * c);          // iterations of the 4-accumulator loop
+        int single = (len - full * 4 * c) / c; // further vectors into accumulator 0
+        float* w0 = w[0] + c0, w1 = w[1] + c0, w2 = w[2] + c0, w3 = w[3] + c0;
+        float* x0 = x[0] + c0, x1 = x[1] + c0, x2 = x[2] + c0, x3 = x[3] + c0;
+        for (int s = 0; s < 4; s++)
+        {
+            V a00 = V.Zero, a01 = V.Zero, a02 = V.Zero, a03 = V.Zero, a10 = V.Zero, a11 = V.Zero, a12 = V.Zero, a13 = V.Zero;
+            V a20 = V.Zero, a21 = V.Zero, a22 = V.Zero, a23 = V.Zero, a30 = V.Zero, a31 = V.Zero, a32 = V.Zero, a33 = V.Zero;
+            int count = full + (s == 0 ? single : 0);
+            for (int k = 0; k < count; k++)
+            {
+                int i = k < full ? 4 * c * k + s * c : 4 * c * full + c * (k - full);
+                V xa = V.Load(x0 + i), xb = V.Load(x1 + i), xc = V.Load(x2 + i), xd = V.Load(x3 + i);
+                V wv = V.Load(w0 + i);
+                a00 = V.Fma(wv, xa, a00); a01 = V.Fma(wv, xb, a01); a02 = V.Fma(wv, xc, a02); a03 = V.Fma(wv, xd, a03);
+                wv = V.Load(w1 + i);
+                a10 = V.Fma(wv, xa, a10); a11 = V.Fma(wv, xb, a11); a12 = V.Fma(wv, xc, a12); a13 = V.Fma(wv, xd, a13);
+                wv = V.Load(w2 + i);
+                a20 = V.Fma(wv, xa, a20); a21 = V.Fma(wv, xb, a21); a22 = V.Fma(wv, xc, a22); a23 = V.Fma(wv, xd, a23);
+                wv = V.Load(w3 + i);
+                a30 = V.Fma(wv, xa, a30); a31 = V.Fma(wv, xb, a31); a32 = V.Fma(wv, xc, a32); a33 = V.Fma(wv, xd, a33);
+            }
+            V* o = accs + 16 * s;
+            o[0] = a00; o[1] = a01; o[2] = a02; o[3] = a03; o[4] = a10; o[5] = a11; o[6] = a12; o[7] = a13;
+            o[8] = a20; o[9] = a21; o[10] = a22; o[11] = a23; o[12] = a30; o[13] = a31; o[14] = a32; o[15] = a33;
+        }
+        int tail = (full * 4 + single) * c;
+        for (int p = 0; p < 16; p++)
+        {
+            float sum = V.Sum(V.Add(V.Add(accs[p], accs[16 + p]), V.Add(accs[32 + p], accs[48 + p])));
+            float* wp = w[p >> 2] + c0, xp = x[p & 3] + c0;
+            for (int i = tail; i < len; i++) sum += wp[i] * xp[i];
+            result[p] = sum;
+        }
     }
 }

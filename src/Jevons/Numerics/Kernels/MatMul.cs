@@ -85,6 +85,7 @@ public static unsafe class MatMul
         bool int8 = mode == ActivationMode.LlamaCpp && T.ActivationType != DType.F32 && w.ScaleInv == null;
         if (!int8)
         {
+            if (GemmTiles.TryFloat<T>(w, x, y, bias, n, pool)) return;
             pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
         }
