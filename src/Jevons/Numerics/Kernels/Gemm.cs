@@ -105,14 +105,22 @@ internal static unsafe class GemmTiles
         ref LegacyJob j = ref *(LegacyJob*)ctx;
         float* lanes = stackalloc float[Rows * Tokens * 8];
         byte** rows = stackalloc byte*[Rows];
+        // the weight scales as float, converted outside the kernels (Half→float is a call, which would
+        // make the JIT spill every accumulator around it)
+        float[] rented = ArrayPool<float>.Shared.Rent(Rows * j.Blocks);
+        fixed (float* dw = rented)
         for (int tile = start; tile < end; tile++)
         {
             int r0 = tile * Rows, nr = Math.Min(Rows, j.Out - r0);
-            for (int i = 0; i < Rows; i++) rows[i] = j.W + Math.Min(r0 + i, j.Out - 1) * j.RowBytes;
+            for (int i = 0; i < Rows; i++)
+            {
+                rows[i] = j.W + Math.Min(r0 + i, j.Out - 1) * j.RowBytes;
+                for (int b = 0; b < j.Blocks; b++) dw[i * j.Blocks + b] = T.Scale(rows[i] + b * T.Bytes);
+            }
             for (int t0 = 0; t0 < j.N; t0 += Tokens)
             {
-                if (j.Width == 512) LegacyTile512<T>(rows, j.Blocks, j.Xs, j.Dx, j.NPad, t0, lanes);
-                else LegacyTile256<T>(rows, j.Blocks, j.Xs, j.Dx, j.NPad, t0, lanes);
+                if (j.Width == 512) LegacyTile512<T>(rows, dw, j.Blocks, j.Xs, j.Dx, j.NPad, t0, lanes);
+                else LegacyTile256<T>(rows, dw, j.Blocks, j.Xs, j.Dx, j.NPad, t0, lanes);
                 int nt = Math.Min(Tokens, j.N - t0);
                 for (int i = 0; i < nr; i++)
                 {
@@ -122,6 +130,7 @@ internal static unsafe class GemmTiles
                 }
             }
         }
+        ArrayPool<float>.Shared.Return(rented);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -134,8 +143,17 @@ internal static unsafe class GemmTiles
         return Avx512F.FusedMultiplyAdd(dw * dx, Avx512F.ConvertToVector512Single(p), acc);
     }
 
+    /// <summary>A block's 32 weights in both halves of a 512-bit vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<sbyte> Weights512<T>(byte* wb) where T : struct, ILegacyBlock
+    {
+        if (typeof(T) == typeof(Q8_0Format)) return Avx512F.BroadcastVector256ToVector512((double*)(wb + 2)).AsSByte();
+        var q = T.Unpack256(wb);
+        return Avx512F.InsertVector256(q.ToVector512Unsafe(), q, 1);
+    }
+
     /// <summary>4 rows × 4 tokens; a 512-bit vector holds one block of two tokens (8 lanes each).</summary>
-    static void LegacyTile512<T>(byte** rows, int blocks, sbyte* xs, float* dxs, int nPad, int t0, float* lanes) where T : struct, ILegacyBlock
+    static void LegacyTile512<T>(byte** rows, float* dws, int blocks, sbyte* xs, float* dxs, int nPad, int t0, float* lanes) where T : struct, ILegacyBlock
     {
         var a00 = Vector512<float>.Zero; var a01 = a00; var a10 = a00; var a11 = a00;
         var a20 = a00; var a21 = a00; var a30 = a00; var a31 = a00;
@@ -148,34 +166,35 @@ internal static unsafe class GemmTiles
             var x1 = Vector512.Load(xb + 64);
             var nx0 = -x0;
             var nx1 = -x1;
-            var d0 = Vector512.Create(Vector256.Create(db[0]), Vector256.Create(db[1]));
-            var d1 = Vector512.Create(Vector256.Create(db[2]), Vector256.Create(db[3]));
+            var d4 = Avx512F.BroadcastVector128ToVector512(db);
+            var d0 = Avx512F.PermuteVar16x32(d4, Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+            var d1 = Avx512F.PermuteVar16x32(d4, Vector512.Create(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
 
-            var q = T.Unpack256(w0);
-            var aw = Vector512.Create(Avx2.Abs(q), Avx2.Abs(q));
-            var ng = Vector512.LessThan(Vector512.Create(q, q), Vector512<sbyte>.Zero);
-            var dw = Vector512.Create(T.Scale(w0));
+            var q = Weights512<T>(w0);
+            var aw = Avx512BW.Abs(q);
+            var ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
+            var dw = Vector512.Create(dws[b]);
             a00 = Step512(a00, aw, ng, x0, nx0, dw, d0);
             a01 = Step512(a01, aw, ng, x1, nx1, dw, d1);
 
-            q = T.Unpack256(w1);
-            aw = Vector512.Create(Avx2.Abs(q), Avx2.Abs(q));
-            ng = Vector512.LessThan(Vector512.Create(q, q), Vector512<sbyte>.Zero);
-            dw = Vector512.Create(T.Scale(w1));
+            q = Weights512<T>(w1);
+            aw = Avx512BW.Abs(q);
+            ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
+            dw = Vector512.Create(dws[1 * blocks + b]);
             a10 = Step512(a10, aw, ng, x0, nx0, dw, d0);
             a11 = Step512(a11, aw, ng, x1, nx1, dw, d1);
 
-            q = T.Unpack256(w2);
-            aw = Vector512.Create(Avx2.Abs(q), Avx2.Abs(q));
-            ng = Vector512.LessThan(Vector512.Create(q, q), Vector512<sbyte>.Zero);
-            dw = Vector512.Create(T.Scale(w2));
+            q = Weights512<T>(w2);
+            aw = Avx512BW.Abs(q);
+            ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
+            dw = Vector512.Create(dws[2 * blocks + b]);
             a20 = Step512(a20, aw, ng, x0, nx0, dw, d0);
             a21 = Step512(a21, aw, ng, x1, nx1, dw, d1);
 
-            q = T.Unpack256(w3);
-            aw = Vector512.Create(Avx2.Abs(q), Avx2.Abs(q));
-            ng = Vector512.LessThan(Vector512.Create(q, q), Vector512<sbyte>.Zero);
-            dw = Vector512.Create(T.Scale(w3));
+            q = Weights512<T>(w3);
+            aw = Avx512BW.Abs(q);
+            ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
+            dw = Vector512.Create(dws[3 * blocks + b]);
             a30 = Step512(a30, aw, ng, x0, nx0, dw, d0);
             a31 = Step512(a31, aw, ng, x1, nx1, dw, d1);
 
@@ -196,7 +215,7 @@ internal static unsafe class GemmTiles
     }
 
     /// <summary>4 rows × 4 tokens with 256-bit vectors, done as two passes of 4 rows × 2 tokens (16 registers).</summary>
-    static void LegacyTile256<T>(byte** rows, int blocks, sbyte* xs, float* dxs, int nPad, int t0, float* lanes) where T : struct, ILegacyBlock
+    static void LegacyTile256<T>(byte** rows, float* dws, int blocks, sbyte* xs, float* dxs, int nPad, int t0, float* lanes) where T : struct, ILegacyBlock
     {
         for (int h = 0; h < Tokens; h += 2)
         {
@@ -213,25 +232,25 @@ internal static unsafe class GemmTiles
 
                 var q = T.Unpack256(w0);
                 var aw = Avx2.Abs(q);
-                float dw = T.Scale(w0);
+                float dw = dws[b];
                 a0 = Step256(a0, aw, q, x0, dw * dx0);
                 b0 = Step256(b0, aw, q, x1, dw * dx1);
 
                 q = T.Unpack256(w1);
                 aw = Avx2.Abs(q);
-                dw = T.Scale(w1);
+                dw = dws[1 * blocks + b];
                 a1 = Step256(a1, aw, q, x0, dw * dx0);
                 b1 = Step256(b1, aw, q, x1, dw * dx1);
 
                 q = T.Unpack256(w2);
                 aw = Avx2.Abs(q);
-                dw = T.Scale(w2);
+                dw = dws[2 * blocks + b];
                 a2 = Step256(a2, aw, q, x0, dw * dx0);
                 b2 = Step256(b2, aw, q, x1, dw * dx1);
 
                 q = T.Unpack256(w3);
                 aw = Avx2.Abs(q);
-                dw = T.Scale(w3);
+                dw = dws[3 * blocks + b];
                 a3 = Step256(a3, aw, q, x0, dw * dx0);
                 b3 = Step256(b3, aw, q, x1, dw * dx1);
 
@@ -384,12 +403,12 @@ internal static unsafe class GemmTiles
             var acc1 = Vector512<int>.Zero;
             for (int k = 0; k < 8; k++)
             {
-                var u = Vector512.Create(Vector256.Load(row + 32 * k));
-                var s = Vector512.Create(Vector256.Load((short*)(row + KScv) + 16 * k));
+                var u = Avx512F.BroadcastVector256ToVector512((double*)(row + 32 * k)).AsByte();
+                var s = Avx512F.BroadcastVector256ToVector512((double*)(row + KScv + 32 * k)).AsInt16();
                 acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(x0 + 64 * k)), s);
                 acc1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(x1 + 64 * k)), s);
             }
-            var mn = Vector512.Create(Vector256.Load((short*)(row + KMn)));
+            var mn = Avx512F.BroadcastVector256ToVector512((double*)(row + KMn)).AsInt16();
             short* bs = bsums + ((long)b * pairs + p0) * 32;
             var m0 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs));
             var m1 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 32));
