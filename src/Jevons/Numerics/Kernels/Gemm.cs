@@ -331,7 +331,7 @@ internal static unsafe class GemmTiles
         ref KJob j = ref *(KJob*)ctx;
         int stride = j.Blocks * KStride;
         byte[] rented = ArrayPool<byte>.Shared.Rent(Rows * stride + 64);
-        float* sums = stackalloc float[Rows * Tokens];
+        float* sums = stackalloc float[Rows * 2 * Tokens];
         short* sc = stackalloc short[16];
         try
         {
@@ -355,21 +355,24 @@ internal static unsafe class GemmTiles
                                 for (int e = 0; e < 8; e++) m[8 * g + e] = sc[g];
                         }
                     }
-                    for (int t0 = 0; t0 < j.N; t0 += Tokens)
+                    for (int t0 = 0; t0 < j.N;)
                     {
+                        // 8 tokens per row pass on AVX-512 where the padded activations hold them, else 4
+                        int tokens = j.Width == 512 && t0 + 2 * Tokens <= j.NPad ? 2 * Tokens : Tokens;
                         for (int i = 0; i < nr; i++)
                         {
-                            Vector128<float> s = j.Width == 512
-                                ? KRow512(scratch + (long)i * stride, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0)
-                                : KRow256(scratch + (long)i * stride, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0);
-                            s.Store(sums + i * Tokens);
+                            byte* row = scratch + (long)i * stride;
+                            if (tokens == 2 * Tokens) KRow512x8(row, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0).Store(sums + i * tokens);
+                            else if (j.Width == 512) KRow512(row, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0).Store(sums + i * tokens);
+                            else KRow256(row, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0).Store(sums + i * tokens);
                         }
-                        int nt = Math.Min(Tokens, j.N - t0);
+                        int nt = Math.Min(tokens, j.N - t0);
                         for (int i = 0; i < nr; i++)
                         {
                             float b = j.Bias == null ? 0 : j.Bias[r0 + i];
-                            for (int t = 0; t < nt; t++) j.Y[(long)(t0 + t) * j.Out + r0 + i] = sums[i * Tokens + t] + b;
+                            for (int t = 0; t < nt; t++) j.Y[(long)(t0 + t) * j.Out + r0 + i] = sums[i * tokens + t] + b;
                         }
+                        t0 += tokens;
                     }
                 }
             }
@@ -417,6 +420,46 @@ internal static unsafe class GemmTiles
             var sumi = Sse2.UnpackLow(r0.AsInt64(), r1.AsInt64()).AsInt32();
             var summ = Sse2.UnpackHigh(r0.AsInt64(), r1.AsInt64()).AsInt32();
             sum = KCombine(sum, row, sumi, summ, dxs + (long)b * nPad + t0);
+        }
+        return sum;
+    }
+
+    /// <summary><see cref="KRow512"/> for 8 tokens (4 pairs): the weight chunks are broadcast once for 4 vectors.</summary>
+    static Vector256<float> KRow512x8(byte* row, int blocks, sbyte* xs, short* bsums, float* dxs, int nPad, int t0)
+    {
+        int pairs = nPad / 2, p0 = t0 / 2;
+        var sum = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++, row += KStride)
+        {
+            sbyte* x0 = xs + ((long)b * pairs + p0) * 512;
+            var acc0 = Vector512<int>.Zero; var acc1 = acc0; var acc2 = acc0; var acc3 = acc0;
+            for (int k = 0; k < 8; k++)
+            {
+                var u = Avx512F.BroadcastVector256ToVector512((double*)(row + 32 * k)).AsByte();
+                var s = Avx512F.BroadcastVector256ToVector512((double*)(row + KScv + 32 * k)).AsInt16();
+                sbyte* xk = x0 + 64 * k;
+                acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk)), s);
+                acc1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk + 512)), s);
+                acc2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk + 1024)), s);
+                acc3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk + 1536)), s);
+            }
+            var mn = Avx512F.BroadcastVector256ToVector512((double*)(row + KMn)).AsInt16();
+            short* bs = bsums + ((long)b * pairs + p0) * 32;
+            var m0 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs));
+            var m1 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 32));
+            var m2 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 64));
+            var m3 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 96));
+            var r0 = Sum4(acc0.GetLower(), acc0.GetUpper(), m0.GetLower(), m0.GetUpper());
+            var r1 = Sum4(acc1.GetLower(), acc1.GetUpper(), m1.GetLower(), m1.GetUpper());
+            var r2 = Sum4(acc2.GetLower(), acc2.GetUpper(), m2.GetLower(), m2.GetUpper());
+            var r3 = Sum4(acc3.GetLower(), acc3.GetUpper(), m3.GetLower(), m3.GetUpper());
+            var sumi = Vector256.Create(Sse2.UnpackLow(r0.AsInt64(), r1.AsInt64()), Sse2.UnpackLow(r2.AsInt64(), r3.AsInt64())).AsInt32();
+            var summ = Vector256.Create(Sse2.UnpackHigh(r0.AsInt64(), r1.AsInt64()), Sse2.UnpackHigh(r2.AsInt64(), r3.AsInt64())).AsInt32();
+            var d = Vector256.Create(((float*)(row + KD))[0]);
+            var dmin = Vector256.Create(((float*)(row + KD))[1]);
+            var fi = Avx.ConvertToVector256Single(sumi);
+            var fm = Avx.ConvertToVector256Single(summ);
+            sum = Avx.Add(sum, Avx.Multiply(Vector256.Load(dxs + (long)b * nPad + t0), Avx.Subtract(Avx.Multiply(d, fi), Avx.Multiply(dmin, fm))));
         }
         return sum;
     }
