@@ -165,3 +165,16 @@ public sealed class SynthTests(ITestOutputHelper output)
             Assert.Equal(rows[i], Quantization.F8E4M3Table[fp8[i]] * scales[i % 130 < 128 ? 0 : 1], 0.07f * MathF.Abs(rows[i]) + 1e-9f);
     }
 }
+
+public class SynthFallbackTests
+{
+    [Theory]
+    [InlineData(Jevons.Numerics.DType.Q4_K, 10944, Jevons.Numerics.DType.Q5_0)]
+    [InlineData(Jevons.Numerics.DType.Q6_K, 1408, Jevons.Numerics.DType.Q8_0)]
+    [InlineData(Jevons.Numerics.DType.Q5_K, 1408, Jevons.Numerics.DType.Q5_1)]
+    [InlineData(Jevons.Numerics.DType.Q3_K, 1408, Jevons.Numerics.DType.Q4_0)]
+    [InlineData(Jevons.Numerics.DType.Q4_K, 2048, Jevons.Numerics.DType.Q4_K)]
+    [InlineData(Jevons.Numerics.DType.Q8_0, 1408, Jevons.Numerics.DType.Q8_0)]
+    public void KQuantRowsThatAreNotWholeBlocksFallBackAsLlamaQuantizeDoes(Jevons.Numerics.DType asked, long columns, Jevons.Numerics.DType expected) =>
+        Xunit.Assert.Equal(expected, Jevons.Models.Synthesis.Synthesis.FallbackFor(asked, columns));
+}

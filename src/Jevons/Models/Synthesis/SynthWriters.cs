@@ -55,6 +55,21 @@ public sealed partial class Synthesis
         : DType.BF16;
 
     /// <summary>
+    /// llama-quantize's fallback for rows that are not a whole number of 256-value k-quant blocks
+    /// (V2-Lite's 10944-wide dense and 1408-wide expert down projections): Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0,
+    /// Q2_K/Q3_K→Q4_0.
+    /// </summary>
+    public static DType FallbackFor(DType type, long columns) =>
+        columns % type.BlockSize() == 0 ? type : type switch
+        {
+            DType.Q4_K => DType.Q5_0,
+            DType.Q5_K => DType.Q5_1,
+            DType.Q6_K => DType.Q8_0,
+            DType.Q2_K or DType.Q3_K => DType.Q4_0,
+            _ => type,
+        };
+
+    /// <summary>
     /// Streams the model into a GGUF file that llama.cpp loads: the plan's metadata, general.file_type,
     /// tokenizer.ggml.* from <see cref="Vocabulary"/>, and every tensor generated in parallel blocks of about 4 MB of floats.
     /// </summary>
@@ -70,7 +85,7 @@ public sealed partial class Synthesis
         var parallel = Parallelism(options);
         foreach (var t in Plan.GgufTensors)
         {
-            var tensorType = GgufTypeOf(t.Kind, type);
+            var tensorType = FallbackFor(GgufTypeOf(t.Kind, type), t.Columns);
             if (t.Columns % tensorType.BlockSize() != 0)
                 JevonsException.Throw($"{t.Columns} columns is not a multiple of the {tensorType.Name()} block size {tensorType.BlockSize()}", path, t.Name);
             writer.AddTensor(t.Name, tensorType, t.Shape, stream => StreamRows(t, tensorType, stream, parallel));
