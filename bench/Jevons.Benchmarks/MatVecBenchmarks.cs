@@ -20,6 +20,12 @@ public unsafe class MatVecBenchmarks
     [Params(ActivationMode.LlamaCpp)]
     public ActivationMode Mode;
 
+    /// <summary>Worker threads (not a BenchmarkDotNet parameter; the quick timer sets it).</summary>
+    public int Threads = Environment.ProcessorCount;
+
+    /// <summary>Weights are uniform in ±WeightScale (not a BenchmarkDotNet parameter).</summary>
+    public float WeightScale = float.TryParse(Environment.GetEnvironmentVariable("JEVONS_BENCH_WSCALE"), out var ws) ? ws : 1f;
+
     Linear _w = null!;
     byte* _data;
     float* _scales;
@@ -37,7 +43,7 @@ public unsafe class MatVecBenchmarks
         var row = new float[inF];
         for (int r = 0; r < outF; r++)
         {
-            for (int i = 0; i < inF; i++) row[i] = (float)(rng.NextDouble() * 2 - 1);
+            for (int i = 0; i < inF; i++) row[i] = WeightScale * (float)(rng.NextDouble() * 2 - 1);
             Quantization.QuantizeRow(Type, row, new Span<byte>(_data + r * rowBytes, (int)rowBytes));
         }
         int sr = (outF + 127) / 128, sc = (inF + 127) / 128;
@@ -48,7 +54,7 @@ public unsafe class MatVecBenchmarks
         _x = new float[inF];
         for (int i = 0; i < inF; i++) _x[i] = (float)(rng.NextDouble() * 2 - 1);
         _y = new float[outF];
-        _pool = new WorkerPool(Environment.ProcessorCount);
+        _pool = new WorkerPool(Threads);
     }
 
     [Benchmark]

@@ -1,3 +1,5 @@
 using BenchmarkDotNet.Running;
 
-BenchmarkSwitcher.FromAssembly(typeof(Jevons.Benchmarks.MatVecBenchmarks).Assembly).Run(args);
+if (args.Length > 0 && args[0] == "quick-dot") Jevons.Benchmarks.QuickDot.Run();
+else if (args.Length > 0 && args[0] == "quick") Jevons.Benchmarks.Quick.Run(args);
+else BenchmarkSwitcher.FromAssembly(typeof(Jevons.Benchmarks.MatVecBenchmarks).Assembly).Run(args);

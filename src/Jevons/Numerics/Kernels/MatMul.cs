@@ -85,7 +85,8 @@ public static unsafe class MatMul
         bool int8 = mode == ActivationMode.LlamaCpp && T.ActivationType != DType.F32 && w.ScaleInv == null;
         if (!int8)
         {
-            pool.Run(w.OutFeatures, &FloatRows<T>, &job);
+            if (T.Type == DType.F8_E4M3 && w.ScaleInv != null) pool.Run(w.OutFeatures, &Fp8ScaledRows, &job);
+            else pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
         }
         int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
@@ -154,6 +155,43 @@ public static unsafe class MatMul
         finally
         {
             if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// FP8 weights with block scales: per row block the scales are folded into the activations once
+    /// (<see cref="FloatDot.PrepareF8"/>), then every row of the block is one plain FP8 dot. Gemm and MatVec
+    /// run the same code per token, so they give the same bits.
+    /// </summary>
+    static void Fp8ScaledRows(void* ctx, int start, int end)
+    {
+        ref Job j = ref *(Job*)ctx;
+        float[] rented = ArrayPool<float>.Shared.Rent(j.N * (j.In + 1));
+        try
+        {
+            fixed (float* scratch = rented)
+            {
+                float* post = scratch + (long)j.N * j.In;
+                int group = -1;
+                for (int r = start; r < end; r++)
+                {
+                    if (r / j.ScaleRows != group)
+                    {
+                        group = r / j.ScaleRows;
+                        float* srow = j.Scale + group * j.ScaleColumns;
+                        for (int t = 0; t < j.N; t++)
+                            post[t] = FloatDot.PrepareF8(j.X + (long)t * j.In, scratch + (long)t * j.In, j.In, j.ScaleCols, srow, j.Path);
+                    }
+                    byte* row = j.Data + r * j.RowBytes;
+                    float b = j.Bias == null ? 0 : j.Bias[r];
+                    for (int t = 0; t < j.N; t++)
+                        j.Y[(long)t * j.Out + r] = FloatDot.DotF8(row, scratch + (long)t * j.In, j.In, j.Path) * post[t] + b;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
         }
     }
 

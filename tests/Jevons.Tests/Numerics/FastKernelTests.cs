@@ -1,0 +1,79 @@
+using Jevons.Numerics;
+using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Quants;
+using Xunit;
+
+namespace Jevons.Tests.Numerics;
+
+/// <summary>The fast decode kernels against their scalar twins.</summary>
+public unsafe class FastKernelTests
+{
+    public static IEnumerable<object[]> Paths() => TestData.VectorPathData();
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Fp8BlockScaledDotMatchesScalarTwin(KernelPath path)
+    {
+        // activation magnitudes 1 (no rescale), 1e3 and 1e30 (x·s ≥ 2^7: the 2^k correction), 1e-30 (tiny)
+        foreach (float xmag in new[] { 1f, 1e3f, 1e30f, 1e-30f })
+            foreach (int blockCols in new[] { 128, 16, 48, 7 })
+                foreach (int n in new[] { 0, 1, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 255, 300, 1000 })
+                {
+                    var x = TestData.Normal(n, n + 1, xmag);
+                    var w = TestData.Normal(n, 2000 + n).Select(Quantization.FloatToF8E4M3).ToArray();
+                    var scales = TestData.Uniform((n + blockCols - 1) / blockCols + 1, n + 7, 0.25f, 4f);
+                    fixed (float* px = x, ps = scales)
+                    fixed (byte* pw = w)
+                    {
+                        double want = 0, mag = 0;
+                        for (int i = 0; i < n; i++)
+                        {
+                            double p = (double)Quantization.F8E4M3Table[w[i]] * scales[i / blockCols] * x[i];
+                            want += p;
+                            mag += Math.Abs(p);
+                        }
+                        float twin = FloatDot.DotF8Scaled(pw, px, n, blockCols, ps, KernelPath.Scalar);
+                        float fast = FloatDot.DotF8Scaled(pw, px, n, blockCols, ps, path);
+                        string what = $"{path} x~{xmag} n={n} b={blockCols}";
+                        TestData.Close((float)want, twin, 1e-5 * mag + 1e-37, "scalar " + what);
+                        TestData.Close(twin, fast, 1e-5 * mag + 1e-37, what);
+                        Assert.True(float.IsFinite(fast), what);
+                    }
+                }
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Fp8DotDecodesEveryByteValue(KernelPath path)
+    {
+        // every finite byte once (NaN bytes excluded), one-hot activations read back each decoded value
+        var bytes = Enumerable.Range(0, 256).Where(b => (b & 0x7F) != 0x7F).Select(b => (byte)b).ToArray();
+        var ones = new float[] { 1, 1 };
+        var x = new float[bytes.Length];
+        fixed (byte* pw = bytes) fixed (float* px = x, po = ones)
+            for (int i = 0; i < bytes.Length; i++)
+            {
+                Array.Clear(x);
+                x[i] = 1;
+                float got = FloatDot.DotF8Scaled(pw, px, bytes.Length, 128, po, path);
+                Assert.Equal(BitConverter.SingleToInt32Bits(Quantization.F8E4M3Table[bytes[i]] + 0f),
+                    BitConverter.SingleToInt32Bits(got + 0f));
+            }
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Fp8NaNBytesGiveNaN(KernelPath path)
+    {
+        foreach (byte nan in new byte[] { 0x7F, 0xFF })
+            foreach (int at in new[] { 0, 40, 199 })
+            {
+                var w = TestData.Normal(200, 3).Select(Quantization.FloatToF8E4M3).ToArray();
+                w[at] = nan;
+                var x = TestData.Normal(200, 4);
+                var s = new float[] { 1, 2 };
+                fixed (byte* pw = w) fixed (float* px = x, ps = s)
+                    Assert.True(float.IsNaN(FloatDot.DotF8Scaled(pw, px, 200, 128, ps, path)), $"{nan:X2} at {at}");
+            }
+    }
+}
