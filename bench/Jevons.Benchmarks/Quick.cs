@@ -138,3 +138,50 @@ internal static unsafe class Vec512Probe
 {
     public static Vector512<float> F8(byte* p) => VecBits.F8FiniteToFloat(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)p)));
 }
+
+/// <summary><c>quick-q</c>: activation quantisation and one-row integer dots, per call.</summary>
+public static unsafe class QuickQ
+{
+    struct Act : Jevons.Numerics.Quants.IFormatAction
+    {
+        public byte* W, X; public int Blocks; public float R;
+        public void Run<T>() where T : struct, Jevons.Numerics.Quants.IBlockFormat => R += T.DotInt8(W, X, Blocks, KernelPath.V512);
+    }
+
+    public static void Run(string[] args)
+    {
+        const int n = 7168;
+        var x = new float[n];
+        var rng = new Random(1);
+        for (int i = 0; i < n; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var q8k = new byte[DType.Q8_K.ByteCount(n)];
+        var q80 = new byte[DType.Q8_0.ByteCount(n)];
+        fixed (float* px = x) fixed (byte* pk = q8k, p0 = q80)
+        {
+            for (int rep = 0; rep < 3; rep++)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int i = 0; i < 2000; i++) Jevons.Numerics.Quants.ActivationQuant.QuantizeQ8_K(px, pk, n);
+                double tk = sw.Elapsed.TotalMilliseconds / 2;
+                sw.Restart();
+                for (int i = 0; i < 2000; i++) Jevons.Numerics.Quants.ActivationQuant.QuantizeQ8_0(px, p0, n);
+                double t0 = sw.Elapsed.TotalMilliseconds / 2;
+                Console.Write($"quantize Q8_K {tk:F2} us, Q8_0 {t0:F2} us;");
+                foreach (var name in (args.Length > 1 ? args[1] : "Q8_0,Q4_K,Q6_K,Q5_K,Q3_K,Q2_K").Split(','))
+                {
+                    var t = Enum.Parse<DType>(name);
+                    var w = new byte[t.ByteCount(n)];
+                    Quantization.QuantizeRow(t, x, w);
+                    fixed (byte* pw = w)
+                    {
+                        var a = new Act { W = pw, X = t.BlockSize() == 256 ? pk : p0, Blocks = n / t.BlockSize() };
+                        sw.Restart();
+                        for (int i = 0; i < 20000; i++) Jevons.Numerics.Quants.BlockFormats.Dispatch(t, ref a);
+                        Console.Write($" {t} {sw.Elapsed.TotalMilliseconds / 20:F3} us");
+                    }
+                }
+                Console.WriteLine();
+            }
+        }
+    }
+}

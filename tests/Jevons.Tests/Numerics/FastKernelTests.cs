@@ -77,3 +77,18 @@ public unsafe class FastKernelTests
             }
     }
 }
+
+public class HalfScalarTests
+{
+    [Fact]
+    public void InlineHalfToFloatIsExactForEveryBitPattern()
+    {
+        for (int h = 0; h < 65536; h++)
+        {
+            float want = (float)BitConverter.UInt16BitsToHalf((ushort)h);
+            float got = Jevons.Numerics.Quants.BlockBits.HalfToFloat((ushort)h);
+            if (float.IsNaN(want)) Assert.True(float.IsNaN(got), $"{h:X4}");
+            else Assert.Equal(BitConverter.SingleToInt32Bits(want), BitConverter.SingleToInt32Bits(got));
+        }
+    }
+}

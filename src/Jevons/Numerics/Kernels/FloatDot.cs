@@ -21,7 +21,7 @@ internal unsafe struct F16Elements : IElementLoader
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V Load<V>(byte* p, int i) where V : struct, IVec<V> => V.LoadHalf((ushort*)p + i);
-    public static float LoadScalar(byte* p, int i) => (float)((Half*)p)[i];
+    public static float LoadScalar(byte* p, int i) => Quants.BlockBits.HalfToFloat(((ushort*)p)[i]);
 }
 
 internal unsafe struct Bf16Elements : IElementLoader
