@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Running;
 
 if (args.Length > 0 && args[0] == "quick-q") Jevons.Benchmarks.QuickQ.Run(args);
-else if (args.Length > 0 && args[0] == "quick-dot") Jevons.Benchmarks.QuickDot.Run();
 else if (args.Length > 0 && args[0] == "quick") Jevons.Benchmarks.Quick.Run(args);
 else BenchmarkSwitcher.FromAssembly(typeof(Jevons.Benchmarks.MatVecBenchmarks).Assembly).Run(args);

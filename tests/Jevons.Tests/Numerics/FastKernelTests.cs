@@ -92,3 +92,25 @@ public class HalfScalarTests
         }
     }
 }
+
+public unsafe class ActivationQuantTwinTests
+{
+    [Fact]
+    public void VectorQ8_0QuantiserMatchesScalarTwin()
+    {
+        const int n = 32 * 64;
+        var x = TestData.Normal(n, 11, 2f);
+        // exact halves after scaling (round-half-even ties), a zero block, a block with one huge value
+        for (int i = 0; i < 32; i++) x[i] = (i - 16) * 0.5f;
+        for (int i = 32; i < 64; i++) x[i] = 0;
+        x[70] = 1e30f;
+        var a = new byte[34 * 64];
+        var b = new byte[34 * 64];
+        fixed (float* px = x) fixed (byte* pa = a, pb = b)
+        {
+            Jevons.Numerics.Quants.ActivationQuant.QuantizeQ8_0Scalar(px, pa, n);
+            Jevons.Numerics.Quants.ActivationQuant.QuantizeQ8_0Vector(px, pb, n);
+        }
+        Assert.Equal(a, b);
+    }
+}

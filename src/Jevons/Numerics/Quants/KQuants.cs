@@ -234,7 +234,8 @@ public unsafe struct Q4_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q4_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ4_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q4_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q5_K: fp16 d, fp16 dmin, 12 bytes of scales/mins, 32 bytes of fifth bits, 128 bytes of nibbles; w = d·sc·q − dmin·m.</summary>
@@ -369,5 +370,6 @@ public unsafe struct Q6_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q6_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ6_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q6_KFormat>(w, xq, blocks, path);
 }

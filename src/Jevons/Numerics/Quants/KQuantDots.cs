@@ -1,0 +1,99 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Jevons.Numerics.Quants;
+
+/// <summary>
+/// Fused AVX2 integer dots for the k-quants of Q4_K_M files (Q4_K, Q6_K) against Q8_K activations: the
+/// weights are unpacked in registers (no scratch), each 32 values meet the activations with maddubs and
+/// their group scales with madd. The integer sums are exact and the float combination per super-block is
+/// the one of <see cref="Int8Dot.DotQ8_K{T}"/>, so the result has the same bits as the generic path
+/// (its scalar twin).
+/// </summary>
+internal static unsafe class KQuantDots
+{
+    public static bool Supported => Avx2.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<short> ScalePair(int a, int b) => Vector256.Create(Vector128.Create((short)a), Vector128.Create((short)b));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Mad(Vector256<byte> u, sbyte* x, Vector256<short> scales) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x)), scales);
+
+    public static float DotQ4_K(byte* w, byte* xq, int blocks)
+    {
+        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+        uint* utmp = stackalloc uint[4];
+        byte* scales = (byte*)utmp, mins = (byte*)(utmp + 2);
+        var low = Vector256.Create((byte)0x0F);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 144 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            float d = BlockBits.F16(wb), dmin = BlockBits.F16(wb + 2);
+            // the 12 packed bytes -> 8 scales (utmp[0..1]) and 8 mins (utmp[2..3]), as llama.cpp unpacks them
+            uint* q = (uint*)(wb + 4);
+            uint u0 = q[0], u1 = q[1], u2 = q[2];
+            utmp[3] = ((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4);
+            utmp[2] = u1 & kmask1;
+            utmp[1] = (u2 & kmask2) | (((u0 >> 6) & kmask3) << 4);
+            utmp[0] = u0 & kmask1;
+            int summ = 0;
+            for (int j = 0; j < 8; j++) summ += mins[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+
+            var acc = Vector256<int>.Zero;
+            byte* qs = wb + 16;
+            for (int j = 0; j < 4; j++)
+            {
+                var q4 = Vector256.Load(qs + 32 * j);
+                acc += Mad(q4 & low, qx + 64 * j, Vector256.Create((short)scales[2 * j]));
+                acc += Mad(Vector256.ShiftRightLogical(q4, 4), qx + 64 * j + 32, Vector256.Create((short)scales[2 * j + 1]));
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - dmin * summ);
+        }
+        return sum;
+    }
+
+    public static float DotQ6_K(byte* w, byte* xq, int blocks)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var three = Vector256.Create((byte)3);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 210 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            byte* ql = wb, qh = wb + 128;
+            sbyte* sc = (sbyte*)(wb + 192);
+            float d = BlockBits.F16(wb + 208);
+            // Σ 32·sc[g]·bsums[g]: the −32 offset of every 6-bit value
+            var sc16 = Avx2.ConvertToVector256Int16(sc);
+            int summ = 32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(sc16, Vector256.Load(bsums)));
+
+            var acc = Vector256<int>.Zero;
+            for (int n = 0; n < 2; n++)
+            {
+                var a = Vector256.Load(ql + 64 * n);
+                var c = Vector256.Load(ql + 64 * n + 32);
+                var hb = Vector256.Load(qh + 32 * n);
+                sbyte* x = qx + 128 * n;
+                int g = 8 * n;
+                acc += Mad((a & low) | ((hb & three) << 4), x, ScalePair(sc[g], sc[g + 1]));
+                acc += Mad((c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4), x + 32, ScalePair(sc[g + 2], sc[g + 3]));
+                acc += Mad(Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4), x + 64, ScalePair(sc[g + 4], sc[g + 5]));
+                acc += Mad(Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4), x + 96, ScalePair(sc[g + 6], sc[g + 7]));
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - d * summ);
+        }
+        return sum;
+    }
+}
