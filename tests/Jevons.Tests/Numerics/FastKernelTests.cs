@@ -114,3 +114,26 @@ public unsafe class ActivationQuantTwinTests
         Assert.Equal(a, b);
     }
 }
+
+public unsafe class ActivationQuantQ8KTwinTests
+{
+    [Fact]
+    public void VectorQ8_KQuantiserMatchesScalarTwin()
+    {
+        const int n = 256 * 8;
+        var x = TestData.Normal(n, 12, 3f);
+        for (int i = 256; i < 512; i++) x[i] = 0;                       // a zero block
+        x[600] = 5; x[700] = -5;                                          // equal magnitudes: the first decides the sign
+        x[900] = -7; x[901] = 7;
+        for (int i = 1024; i < 1280; i++) x[i] = (i % 9 - 4) * 0.25f;    // ties after scaling
+        x[1500] = float.NaN;                                              // a NaN block goes through the scalar path
+        var a = new byte[292 * 8];
+        var b = new byte[292 * 8];
+        fixed (float* px = x) fixed (byte* pa = a, pb = b)
+        {
+            Jevons.Numerics.Quants.ActivationQuant.QuantizeQ8_KScalar(px, pa, n);
+            Jevons.Numerics.Quants.ActivationQuant.QuantizeQ8_KVector(px, pb, n);
+        }
+        Assert.Equal(a, b);
+    }
+}

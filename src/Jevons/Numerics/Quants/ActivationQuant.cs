@@ -64,6 +64,50 @@ public static unsafe class ActivationQuant
     /// </summary>
     public static void QuantizeQ8_K(float* x, byte* dst, int n)
     {
+        if (Vector256.IsHardwareAccelerated) QuantizeQ8_KVector(x, dst, n);
+        else QuantizeQ8_KScalar(x, dst, n);
+    }
+
+    /// <summary>Q8_K with 256-bit vectors, the same bits as <see cref="QuantizeQ8_KScalar"/>: the signed value of
+    /// largest magnitude (the first of equals), the same scalar scale, round-half-even, min 127, exact block sums.</summary>
+    internal static void QuantizeQ8_KVector(float* x, byte* dst, int n)
+    {
+        var absMask = Vector256.Create(0x7FFFFFFF).AsSingle();
+        for (int b = 0; b < n / 256; b++, x += 256, dst += 292)
+        {
+            var m = Vector256<float>.Zero;
+            for (int j = 0; j < 256; j += 8) m = Vector256.Max(m, Vector256.Load(x + j) & absMask);
+            var m4 = Vector128.Max(m.GetLower(), m.GetUpper());
+            float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+            sbyte* q = (sbyte*)(dst + 4);
+            short* bsums = (short*)(dst + 260);
+            if (!(amax > 0))
+            {
+                // zero (or NaN: the scalar path decides)
+                QuantizeQ8_KScalar(x, dst, 256);
+                continue;
+            }
+            float max = 0;
+            for (int j = 0; j < 256; j++)
+                if (MathF.Abs(x[j]) == amax) { max = x[j]; break; }
+            float iscale = -127f / max;
+            var vs = Vector256.Create(iscale);
+            var top = Vector256.Create(127);
+            for (int g = 0; g < 16; g++)
+            {
+                var a = Vector256.Min(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 16 * g) * vs)), top);
+                var c = Vector256.Min(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 16 * g + 8) * vs)), top);
+                var s16 = Vector256.Narrow(a, c);
+                Vector128.Narrow(s16.GetLower(), s16.GetUpper()).Store(q + 16 * g);
+                bsums[g] = (short)Vector256.Sum(a + c);
+            }
+            *(float*)dst = 1 / iscale;
+        }
+    }
+
+    /// <summary>The scalar twin (llama.cpp's quantize_row_q8_K_ref).</summary>
+    internal static void QuantizeQ8_KScalar(float* x, byte* dst, int n)
+    {
         for (int b = 0; b < n / 256; b++, x += 256, dst += 292)
         {
             float max = 0, amax = 0;

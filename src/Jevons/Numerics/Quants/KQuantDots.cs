@@ -22,11 +22,11 @@ internal static unsafe class KQuantDots
     static Vector256<int> Mad(Vector256<byte> u, sbyte* x, Vector256<short> scales) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x)), scales);
 
+    static readonly Vector128<byte> MinPairs = Vector128.Create((byte)0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+
     public static float DotQ4_K(byte* w, byte* xq, int blocks)
     {
         const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-        uint* utmp = stackalloc uint[4];
-        byte* scales = (byte*)utmp, mins = (byte*)(utmp + 2);
         var low = Vector256.Create((byte)0x0F);
         float sum = 0;
         for (int b = 0; b < blocks; b++)
@@ -36,23 +36,23 @@ internal static unsafe class KQuantDots
             sbyte* qx = (sbyte*)(xb + 4);
             short* bsums = (short*)(xb + 260);
             float d = BlockBits.F16(wb), dmin = BlockBits.F16(wb + 2);
-            // the 12 packed bytes -> 8 scales (utmp[0..1]) and 8 mins (utmp[2..3]), as llama.cpp unpacks them
+            // the 12 packed bytes -> 8 scales and 8 mins (one byte each), as llama.cpp unpacks them, kept in
+            // registers (a round trip through memory would stall on store forwarding)
             uint* q = (uint*)(wb + 4);
             uint u0 = q[0], u1 = q[1], u2 = q[2];
-            utmp[3] = ((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4);
-            utmp[2] = u1 & kmask1;
-            utmp[1] = (u2 & kmask2) | (((u0 >> 6) & kmask3) << 4);
-            utmp[0] = u0 & kmask1;
-            int summ = 0;
-            for (int j = 0; j < 8; j++) summ += mins[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+            ulong scales = (u0 & kmask1) | ((ulong)((u2 & kmask2) | (((u0 >> 6) & kmask3) << 4)) << 32);
+            ulong mins = (u1 & kmask1) | ((ulong)(((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4)) << 32);
+            // Σ_j mins[j]·(bsums[2j] + bsums[2j+1]): each min widened to two int16 lanes, one madd
+            var mins16 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(), MinPairs));
+            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mins16, Vector256.Load(bsums)));
 
             var acc = Vector256<int>.Zero;
             byte* qs = wb + 16;
             for (int j = 0; j < 4; j++)
             {
                 var q4 = Vector256.Load(qs + 32 * j);
-                acc += Mad(q4 & low, qx + 64 * j, Vector256.Create((short)scales[2 * j]));
-                acc += Mad(Vector256.ShiftRightLogical(q4, 4), qx + 64 * j + 32, Vector256.Create((short)scales[2 * j + 1]));
+                acc += Mad(q4 & low, qx + 64 * j, Vector256.Create((short)(byte)(scales >> (16 * j))));
+                acc += Mad(Vector256.ShiftRightLogical(q4, 4), qx + 64 * j + 32, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
             }
             int sumi = Vector256.Sum(acc);
             sum += dx * (d * sumi - dmin * summ);
