@@ -96,4 +96,111 @@ internal static unsafe class KQuantDots
         }
         return sum;
     }
+
+    public static float DotQ5_K(byte* w, byte* xq, int blocks)
+    {
+        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+        var low = Vector256.Create((byte)0x0F);
+        var one = Vector256.Create((byte)1);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 176 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            float d = BlockBits.F16(wb), dmin = BlockBits.F16(wb + 2);
+            uint* q = (uint*)(wb + 4);
+            uint u0 = q[0], u1 = q[1], u2 = q[2];
+            ulong scales = (u0 & kmask1) | ((ulong)((u2 & kmask2) | (((u0 >> 6) & kmask3) << 4)) << 32);
+            ulong mins = (u1 & kmask1) | ((ulong)(((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4)) << 32);
+            var mins16 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(), MinPairs));
+            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mins16, Vector256.Load(bsums)));
+
+            var acc = Vector256<int>.Zero;
+            var hv = Vector256.Load(wb + 16);
+            byte* ql = wb + 48;
+            for (int j = 0; j < 4; j++)
+            {
+                var q4 = Vector256.Load(ql + 32 * j);
+                var lo = (q4 & low) | ((Vector256.ShiftRightLogical(hv, 2 * j) & one) << 4);
+                var hi = Vector256.ShiftRightLogical(q4, 4) | ((Vector256.ShiftRightLogical(hv, 2 * j + 1) & one) << 4);
+                acc += Mad(lo, qx + 64 * j, Vector256.Create((short)(byte)(scales >> (16 * j))));
+                acc += Mad(hi, qx + 64 * j + 32, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - dmin * summ);
+        }
+        return sum;
+    }
+
+    public static float DotQ2_K(byte* w, byte* xq, int blocks)
+    {
+        var three = Vector256.Create((byte)3);
+        var low = Vector128.Create((byte)0x0F);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 84 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            float d = BlockBits.F16(wb + 80), dmin = BlockBits.F16(wb + 82);
+            var sv = Vector128.Load(wb);
+            var mn16 = Avx2.ConvertToVector256Int16(Vector128.ShiftRightLogical(sv, 4));
+            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mn16, Vector256.Load(bsums)));
+            byte* sc = wb;
+            var acc = Vector256<int>.Zero;
+            for (int n = 0; n < 2; n++)
+            {
+                var q = Vector256.Load(wb + 16 + 32 * n);
+                for (int j = 0; j < 4; j++)
+                {
+                    int g = 8 * n + 2 * j;
+                    acc += Mad(Vector256.ShiftRightLogical(q, 2 * j) & three, qx + 128 * n + 32 * j, ScalePair(sc[g] & 0xF, sc[g + 1] & 0xF));
+                }
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - dmin * summ);
+        }
+        return sum;
+    }
+
+    public static float DotQ3_K(byte* w, byte* xq, int blocks)
+    {
+        var three = Vector256.Create((byte)3);
+        var one = Vector256.Create((byte)1);
+        short* sc = stackalloc short[16];
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 110 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            float d = BlockBits.F16(wb + 108);
+            int summ = 0;
+            for (int g = 0; g < 16; g++)
+            {
+                int s = KBits.Q3Scale(g, wb + 96);
+                sc[g] = (short)s;
+                summ += 4 * s * bsums[g];
+            }
+            var hv = Vector256.Load(wb);
+            var acc = Vector256<int>.Zero;
+            for (int n = 0; n < 2; n++)
+            {
+                var q = Vector256.Load(wb + 32 + 32 * n);
+                for (int j = 0; j < 4; j++)
+                {
+                    int g = 8 * n + 2 * j;
+                    var u = (Vector256.ShiftRightLogical(q, 2 * j) & three) | ((Vector256.ShiftRightLogical(hv, 4 * n + j) & one) << 2);
+                    acc += Mad(u, qx + 128 * n + 32 * j, ScalePair(sc[g], sc[g + 1]));
+                }
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - d * summ);
+        }
+        return sum;
+    }
 }

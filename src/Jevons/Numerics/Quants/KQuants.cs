@@ -105,7 +105,8 @@ public unsafe struct Q2_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q2_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ2_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q2_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q3_K: 32 bytes hmask, 64 bytes of 2-bit q, 12 bytes of 6-bit scales, fp16 d; w = d·(sc − 32)·(q − 4·!h).</summary>
@@ -177,7 +178,8 @@ public unsafe struct Q3_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q3_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ3_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q3_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q4_K: fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins for 8 sub-blocks of 32, 128 bytes of nibbles; w = d·sc·q − dmin·m.</summary>
@@ -295,7 +297,8 @@ public unsafe struct Q5_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q5_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ5_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q5_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q6_K: 128 bytes low nibbles, 64 bytes high 2 bits, 16 int8 scales (one per 16), fp16 d; w = d·sc·(q − 32).</summary>
