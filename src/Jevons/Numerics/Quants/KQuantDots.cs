@@ -24,6 +24,9 @@ internal static unsafe class KQuantDots
 
     static readonly Vector128<byte> MinPairs = Vector128.Create((byte)0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
 
+    static readonly Vector256<byte> PairSplat = Vector256.Create(
+        (byte)0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+
     public static float DotQ4_K(byte* w, byte* xq, int blocks)
     {
         const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
@@ -170,7 +173,7 @@ internal static unsafe class KQuantDots
     {
         var three = Vector256.Create((byte)3);
         var one = Vector256.Create((byte)1);
-        short* sc = stackalloc short[16];
+        const uint kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
         float sum = 0;
         for (int b = 0; b < blocks; b++)
         {
@@ -179,13 +182,16 @@ internal static unsafe class KQuantDots
             sbyte* qx = (sbyte*)(xb + 4);
             short* bsums = (short*)(xb + 260);
             float d = BlockBits.F16(wb + 108);
-            int summ = 0;
-            for (int g = 0; g < 16; g++)
-            {
-                int s = KBits.Q3Scale(g, wb + 96);
-                sc[g] = (short)s;
-                summ += 4 * s * bsums[g];
-            }
+            // the 16 6-bit scales from 12 bytes, as llama.cpp unpacks them, minus 32, as int16 lanes
+            uint* a = (uint*)(wb + 96);
+            uint a0 = a[0], a1 = a[1], t = a[2];
+            var packed = Vector128.Create(
+                (a0 & kmask2) | ((t & kmask1) << 4),
+                (a1 & kmask2) | (((t >> 2) & kmask1) << 4),
+                ((a0 >> 4) & kmask2) | (((t >> 4) & kmask1) << 4),
+                ((a1 >> 4) & kmask2) | (((t >> 6) & kmask1) << 4)).AsSByte() - Vector128.Create((sbyte)32);
+            var sc16 = Avx2.ConvertToVector256Int16(packed);
+            int summ = 4 * Vector256.Sum(Avx2.MultiplyAddAdjacent(sc16, Vector256.Load(bsums)));
             var hv = Vector256.Load(wb);
             var acc = Vector256<int>.Zero;
             for (int n = 0; n < 2; n++)
@@ -195,7 +201,9 @@ internal static unsafe class KQuantDots
                 {
                     int g = 8 * n + 2 * j;
                     var u = (Vector256.ShiftRightLogical(q, 2 * j) & three) | ((Vector256.ShiftRightLogical(hv, 4 * n + j) & one) << 2);
-                    acc += Mad(u, qx + 128 * n + 32 * j, ScalePair(sc[g], sc[g + 1]));
+                    // (sc[g], sc[g+1]) to every dword, then sc[g] across the low lane and sc[g+1] across the high
+                    var pair = Avx2.Shuffle(Avx2.PermuteVar8x32(sc16.AsInt32(), Vector256.Create(g / 2)).AsByte(), PairSplat).AsInt16();
+                    acc += Mad(u, qx + 128 * n + 32 * j, pair);
                 }
             }
             int sumi = Vector256.Sum(acc);
