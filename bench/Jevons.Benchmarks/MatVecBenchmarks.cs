@@ -9,12 +9,21 @@ namespace Jevons.Benchmarks;
 [MemoryDiagnoser]
 public unsafe class MatVecBenchmarks
 {
-    [Params(DType.F32, DType.F16, DType.BF16, DType.F8_E4M3, DType.Q8_0, DType.Q4_K, DType.Q6_K, DType.Q5_0, DType.Q4_0, DType.Q2_K, DType.Q3_K, DType.Q5_K)]
-    public DType Type;
+    /// <summary>Every weight type, or the comma-separated list in JEVONS_BENCH_TYPES (e.g. F8_E4M3,Q4_K).</summary>
+    public static IEnumerable<DType> Types() =>
+        Environment.GetEnvironmentVariable("JEVONS_BENCH_TYPES") is { Length: > 0 } v
+            ? v.Split(',').Select(Enum.Parse<DType>)
+            : [DType.F32, DType.F16, DType.BF16, DType.F8_E4M3, DType.Q8_0, DType.Q4_K, DType.Q6_K, DType.Q5_0, DType.Q4_0, DType.Q2_K, DType.Q3_K, DType.Q5_K];
 
     /// <summary>out x in: DeepSeek-V2-Lite attention (2048²), V3 hidden→expert (7168→2048 as [2048, 7168]),
-    /// R1-Distill-Qwen-1.5B FFN down (8960→1536).</summary>
-    [Params("2048x2048", "2048x7168", "1536x8960")]
+    /// R1-Distill-Qwen-1.5B FFN down (8960→1536); or the list in JEVONS_BENCH_SHAPES.</summary>
+    public static IEnumerable<string> Shapes() =>
+        Environment.GetEnvironmentVariable("JEVONS_BENCH_SHAPES") is { Length: > 0 } v ? v.Split(',') : ["2048x2048", "2048x7168", "1536x8960"];
+
+    [ParamsSource(nameof(Types))]
+    public DType Type;
+
+    [ParamsSource(nameof(Shapes))]
     public string Shape = "2048x2048";
 
     [Params(ActivationMode.LlamaCpp)]
