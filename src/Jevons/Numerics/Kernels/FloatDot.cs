@@ -116,9 +116,12 @@ internal static unsafe class FloatDot
     }
 
     /// <summary>Σ w·x' for FP8 weights against activations from <see cref="PrepareF8"/> on the same path (NaN if w holds a NaN byte).</summary>
-    public static float DotF8(byte* w, float* xs, int n, KernelPath path)
+    public static float DotF8(byte* w, float* xs, int n, KernelPath path) =>
+        F8HasNaN(w, n) ? float.NaN : DotF8Finite(w, xs, n, path);
+
+    /// <summary><see cref="DotF8"/> for a row already scanned for NaN bytes (<see cref="F8HasNaN"/>).</summary>
+    public static float DotF8Finite(byte* w, float* xs, int n, KernelPath path)
     {
-        if (F8HasNaN(w, n)) return float.NaN;
         return path switch
         {
             KernelPath.V512 => DotF8<Vec512>(w, xs, n),

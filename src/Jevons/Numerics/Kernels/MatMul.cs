@@ -172,20 +172,29 @@ public static unsafe class MatMul
             fixed (float* scratch = rented)
             {
                 float* post = scratch + (long)j.N * j.In;
+                bool* nan = stackalloc bool[RowTile];
                 int group = -1;
-                for (int r = start; r < end; r++)
+                for (int r0 = start; r0 < end;)
                 {
-                    if (r / j.ScaleRows != group)
+                    int g = r0 / j.ScaleRows;
+                    if (g != group)
                     {
-                        group = r / j.ScaleRows;
+                        group = g;
                         float* srow = j.Scale + group * j.ScaleColumns;
                         for (int t = 0; t < j.N; t++)
                             post[t] = FloatDot.PrepareF8(j.X + (long)t * j.In, scratch + (long)t * j.In, j.In, j.ScaleCols, srow, j.Path);
                     }
-                    byte* row = j.Data + r * j.RowBytes;
-                    float b = j.Bias == null ? 0 : j.Bias[r];
+                    // a tile of rows inside one scale block: each token's x' is read once per tile
+                    int r1 = Math.Min(Math.Min(end, r0 + RowTile), (g + 1) * j.ScaleRows);
+                    for (int r = r0; r < r1; r++) nan[r - r0] = FloatDot.F8HasNaN(j.Data + r * j.RowBytes, j.In);
                     for (int t = 0; t < j.N; t++)
-                        j.Y[(long)t * j.Out + r] = FloatDot.DotF8(row, scratch + (long)t * j.In, j.In, j.Path) * post[t] + b;
+                        for (int r = r0; r < r1; r++)
+                        {
+                            float b = j.Bias == null ? 0 : j.Bias[r];
+                            float dot = nan[r - r0] ? float.NaN : FloatDot.DotF8Finite(j.Data + r * j.RowBytes, scratch + (long)t * j.In, j.In, j.Path);
+                            j.Y[(long)t * j.Out + r] = dot * post[t] + b;
+                        }
+                    r0 = r1;
                 }
             }
         }
