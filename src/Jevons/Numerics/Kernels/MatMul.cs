@@ -85,10 +85,17 @@ public static unsafe class MatMul
         bool int8 = mode == ActivationMode.LlamaCpp && T.ActivationType != DType.F32 && w.ScaleInv == null;
         if (!int8)
         {
-            if (T.Type == DType.F8_E4M3 && w.ScaleInv != null) pool.Run(w.OutFeatures, &Fp8ScaledRows, &job);
-            else pool.Run(w.OutFeatures, &FloatRows<T>, &job);
+            // FP8 with block scales: scales folded into the activations per row block (MatVec and Gemm alike)
+            if (T.Type == DType.F8_E4M3 && w.ScaleInv != null)
+            {
+                pool.Run(w.OutFeatures, &Fp8ScaledRows, &job);
+                return;
+            }
+            if (GemmTiles.TryFloat<T>(w, x, y, bias, n, pool)) return;
+            pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
         }
+        if (GemmTiles.TryInt8<T>(w, x, y, bias, n, pool)) return;
         int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
         byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
         try

@@ -1,0 +1,648 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Jevons.Numerics.Quants;
+
+namespace Jevons.Numerics.Kernels;
+
+/// <summary>
+/// Register-tiled prefill kernels for <see cref="MatMul.Gemm(Linear, ReadOnlySpan{float}, Span{float}, int, WorkerPool, ActivationMode)"/>
+/// with int8 activations (<see cref="ActivationMode.LlamaCpp"/>). A tile of 4 weight rows × 4 tokens is
+/// computed together, so each weight block is unpacked once per tile and each activation block once per
+/// 4 rows. Every (row, token) result keeps the integer sums and the float accumulation order of
+/// <see cref="IBlockFormat.DotInt8"/> (llama.cpp's 8-lane order for 32-element blocks, one sequential float
+/// sum over super-blocks for k-quants), so Gemm gives exactly the bits of one MatVec per token.
+/// </summary>
+internal static unsafe class GemmTiles
+{
+    const int Rows = 4;      // weight rows per tile
+    const int Tokens = 4;    // tokens per tile (two pairs of two: a 512-bit vector holds one block of two tokens)
+
+    /// <summary>False when JEVONS_GEMM_TILES=0: Gemm then runs one dot per (row, token) (for A/B timing and diagnosis).</summary>
+    internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("JEVONS_GEMM_TILES") != "0";
+
+    /// <summary>Runs the tiled int8 Gemm when this format/path has one; false leaves the work to the caller.</summary>
+    public static bool TryInt8<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) where T : struct, IBlockFormat
+    {
+        if (n < 2 || !Enabled) return false;
+        int width = Width(pool.Path);
+        if (width == 0) return false;
+        if (typeof(T) == typeof(Q8_0Format)) return Legacy<Q8_0Format>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q4_0Format)) return Legacy<Q4_0Format>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q5_0Format)) return Legacy<Q5_0Format>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q4_KFormat)) return KQuant<Q4_KFormat>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q6_KFormat)) return KQuant<Q6_KFormat>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q5_KFormat)) return KQuant<Q5_KFormat>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q3_KFormat)) return KQuant<Q3_KFormat>(w, x, y, bias, n, pool, width);
+        if (typeof(T) == typeof(Q2_KFormat)) return KQuant<Q2_KFormat>(w, x, y, bias, n, pool, width);
+        return false;
+    }
+
+    /// <summary>512 for AVX-512BW, 256 for AVX2+FMA, 0 where the tiled kernels do not apply.</summary>
+    static int Width(KernelPath path)
+    {
+        if (path >= KernelPath.V512 && Avx512BW.IsSupported && Avx512F.IsSupported && Fma.IsSupported && Avx2.IsSupported) return 512;
+        if (path >= KernelPath.V256 && Avx2.IsSupported && Fma.IsSupported) return 256;
+        return 0;
+    }
+
+    // ---------------------------------------------------------------- 32-element blocks vs Q8_0
+
+    struct LegacyJob
+    {
+        public byte* W;
+        public long RowBytes;
+        public int Out, Blocks, N, NPad;
+        public sbyte* Xs;      // [block][token] 32 int8 (tokens padded to NPad with zeros)
+        public float* Dx;      // [block][token] activation scales
+        public float* Y, Bias;
+        public int Width;
+    }
+
+    static bool Legacy<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool, int width)
+        where T : struct, IBlockFormat, ILegacyBlock
+    {
+        int inF = w.InFeatures, blocks = inF / 32;
+        int nPad = (n + Tokens - 1) / Tokens * Tokens;
+        int qBytes = 34 * blocks;
+        long xsBytes = (long)blocks * nPad * 32, dxBytes = (long)blocks * nPad * 4;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(checked((int)(xsBytes + dxBytes + qBytes + 64)));
+        try
+        {
+            fixed (byte* buf = rented)
+            {
+                byte* xs = (byte*)(((nint)buf + 63) & ~(nint)63);
+                float* dx = (float*)(xs + xsBytes);
+                byte* q = (byte*)(dx + (long)blocks * nPad);
+                for (int t = 0; t < nPad; t++)
+                {
+                    if (t < n) ActivationQuant.QuantizeQ8_0(x + (long)t * inF, q, inF);
+                    else new Span<byte>(q, qBytes).Clear();
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        Buffer.MemoryCopy(q + 34 * b + 2, xs + ((long)b * nPad + t) * 32, 32, 32);
+                        dx[(long)b * nPad + t] = (float)*(Half*)(q + 34 * b);
+                    }
+                }
+                var job = new LegacyJob
+                {
+                    W = w.Data, RowBytes = w.RowBytes, Out = w.OutFeatures, Blocks = blocks, N = n, NPad = nPad,
+                    Xs = (sbyte*)xs, Dx = dx, Y = y, Bias = bias, Width = width,
+                };
+                pool.Run((w.OutFeatures + Rows - 1) / Rows, &LegacyTiles<T>, &job);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+        return true;
+    }
+
+    static void LegacyTiles<T>(void* ctx, int start, int end) where T : struct, ILegacyBlock
+    {
+        ref LegacyJob j = ref *(LegacyJob*)ctx;
+        float* lanes = stackalloc float[Rows * Tokens * 8];
+        byte** rows = stackalloc byte*[Rows];
+        // the weight scales as float, converted outside the kernels (Half→float is a call, which would
+        // make the JIT spill every accumulator around it)
+        float[] rented = ArrayPool<float>.Shared.Rent(Rows * j.Blocks);
+        fixed (float* dw = rented)
+        for (int tile = start; tile < end; tile++)
+        {
+            int r0 = tile * Rows, nr = Math.Min(Rows, j.Out - r0);
+            for (int i = 0; i < Rows; i++)
+            {
+                rows[i] = j.W + Math.Min(r0 + i, j.Out - 1) * j.RowBytes;
+                for (int b = 0; b < j.Blocks; b++) dw[i * j.Blocks + b] = T.Scale(rows[i] + b * T.Bytes);
+            }
+            for (int t0 = 0; t0 < j.N; t0 += Tokens)
+            {
+                if (j.Width == 512) LegacyTile512<T>(rows, dw, j.Blocks, j.Xs, j.Dx, j.NPad, t0, lanes);
+                else LegacyTile256<T>(rows, dw, j.Blocks, j.Xs, j.Dx, j.NPad, t0, lanes);
+                int nt = Math.Min(Tokens, j.N - t0);
+                for (int i = 0; i < nr; i++)
+                {
+                    float b = j.Bias == null ? 0 : j.Bias[r0 + i];
+                    for (int t = 0; t < nt; t++)
+                        j.Y[(long)(t0 + t) * j.Out + r0 + i] = (Int8Dot.HSum8(lanes + (i * Tokens + t) * 8) + 0f) + b;
+                }
+            }
+        }
+        ArrayPool<float>.Shared.Return(rented);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Step512(Vector512<float> acc, Vector512<byte> aw, Vector512<sbyte> neg, Vector512<sbyte> x, Vector512<sbyte> nx,
+        Vector512<float> dw, Vector512<float> dx)
+    {
+        // sign(x, w)·|w| summed in 4s: the exact int32 lanes of ggml's mul_sum_i8_pairs_float
+        var s = Vector512.ConditionalSelect(neg, nx, x);
+        var p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(aw, s), Vector512.Create((short)1));
+        return Avx512F.FusedMultiplyAdd(dw * dx, Avx512F.ConvertToVector512Single(p), acc);
+    }
+
+    /// <summary>A block's 32 weights in both halves of a 512-bit vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<sbyte> Weights512<T>(byte* wb) where T : struct, ILegacyBlock
+    {
+        if (typeof(T) == typeof(Q8_0Format)) return Avx512F.BroadcastVector256ToVector512((double*)(wb + 2)).AsSByte();
+        var q = T.Unpack256(wb);
+        return Avx512F.InsertVector256(q.ToVector512Unsafe(), q, 1);
+    }
+
+    /// <summary>4 rows × 4 tokens; a 512-bit vector holds one block of two tokens (8 lanes each).</summary>
+    static void LegacyTile512<T>(byte** rows, float* dws, int blocks, sbyte* xs, float* dxs, int nPad, int t0, float* lanes) where T : struct, ILegacyBlock
+    {
+        var a00 = Vector512<float>.Zero; var a01 = a00; var a10 = a00; var a11 = a00;
+        var a20 = a00; var a21 = a00; var a30 = a00; var a31 = a00;
+        byte* w0 = rows[0], w1 = rows[1], w2 = rows[2], w3 = rows[3];
+        for (int b = 0; b < blocks; b++)
+        {
+            sbyte* xb = xs + ((long)b * nPad + t0) * 32;
+            float* db = dxs + (long)b * nPad + t0;
+            var x0 = Vector512.Load(xb);
+            var x1 = Vector512.Load(xb + 64);
+            var nx0 = -x0;
+            var nx1 = -x1;
+            var d4 = Avx512F.BroadcastVector128ToVector512(db);
+            var d0 = Avx512F.PermuteVar16x32(d4, Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+            var d1 = Avx512F.PermuteVar16x32(d4, Vector512.Create(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+
+            var q = Weights512<T>(w0);
+            var aw = Avx512BW.Abs(q);
+            var ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
+            var dw = Vector512.Create(dws[b]);
+            a00 = Step512(a00, aw, ng, x0, nx0, dw, d0);
+            a01 = Step512(a01, aw, ng, x1, nx1, dw, d1);
+
+            q = Weights512<T>(w1);
+            aw = Avx512BW.Abs(q);
+            ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
+            dw = Vector512.Create(dws[1 * blocks + b]);
+            a10 = Step512(a10, aw, ng, x0, nx0, dw, d0);
+            a11 = Step512(a11, aw, ng, x1, nx1, dw, d1);
+
+            q = Weights512<T>(w2);
+            aw = Avx512BW.Abs(q);
+            ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
+            dw = Vector512.Create(dws[2 * blocks + b]);
+            a20 = Step512(a20, aw, ng, x0, nx0, dw, d0);
+            a21 = Step512(a21, aw, ng, x1, nx1, dw, d1);
+
+            q = Weights512<T>(w3);
+            aw = Avx512BW.Abs(q);
+            ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
+            dw = Vector512.Create(dws[3 * blocks + b]);
+            a30 = Step512(a30, aw, ng, x0, nx0, dw, d0);
+            a31 = Step512(a31, aw, ng, x1, nx1, dw, d1);
+
+            w0 += T.Bytes; w1 += T.Bytes; w2 += T.Bytes; w3 += T.Bytes;
+        }
+        // lanes[(row·4 + token)·8 + k]
+        a00.Store(lanes + 0); a01.Store(lanes + 16);
+        a10.Store(lanes + 32); a11.Store(lanes + 48);
+        a20.Store(lanes + 64); a21.Store(lanes + 80);
+        a30.Store(lanes + 96); a31.Store(lanes + 112);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Step256(Vector256<float> acc, Vector256<byte> aw, Vector256<sbyte> q, Vector256<sbyte> x, float dd)
+    {
+        var p = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(x, q)), Vector256.Create((short)1));
+        return Fma.MultiplyAdd(Vector256.Create(dd), Avx.ConvertToVector256Single(p), acc);
+    }
+
+    /// <summary>4 rows × 4 tokens with 256-bit vectors, done as two passes of 4 rows × 2 tokens (16 registers).</summary>
+    static void LegacyTile256<T>(byte** rows, float* dws, int blocks, sbyte* xs, float* dxs, int nPad, int t0, float* lanes) where T : struct, ILegacyBlock
+    {
+        for (int h = 0; h < Tokens; h += 2)
+        {
+            var a0 = Vector256<float>.Zero; var b0 = a0; var a1 = a0; var b1 = a0;
+            var a2 = a0; var b2 = a0; var a3 = a0; var b3 = a0;
+            byte* w0 = rows[0], w1 = rows[1], w2 = rows[2], w3 = rows[3];
+            for (int b = 0; b < blocks; b++)
+            {
+                sbyte* xb = xs + ((long)b * nPad + t0 + h) * 32;
+                float* db = dxs + (long)b * nPad + t0 + h;
+                var x0 = Vector256.Load(xb);
+                var x1 = Vector256.Load(xb + 32);
+                float dx0 = db[0], dx1 = db[1];
+
+                var q = T.Unpack256(w0);
+                var aw = Avx2.Abs(q);
+                float dw = dws[b];
+                a0 = Step256(a0, aw, q, x0, dw * dx0);
+                b0 = Step256(b0, aw, q, x1, dw * dx1);
+
+                q = T.Unpack256(w1);
+                aw = Avx2.Abs(q);
+                dw = dws[1 * blocks + b];
+                a1 = Step256(a1, aw, q, x0, dw * dx0);
+                b1 = Step256(b1, aw, q, x1, dw * dx1);
+
+                q = T.Unpack256(w2);
+                aw = Avx2.Abs(q);
+                dw = dws[2 * blocks + b];
+                a2 = Step256(a2, aw, q, x0, dw * dx0);
+                b2 = Step256(b2, aw, q, x1, dw * dx1);
+
+                q = T.Unpack256(w3);
+                aw = Avx2.Abs(q);
+                dw = dws[3 * blocks + b];
+                a3 = Step256(a3, aw, q, x0, dw * dx0);
+                b3 = Step256(b3, aw, q, x1, dw * dx1);
+
+                w0 += T.Bytes; w1 += T.Bytes; w2 += T.Bytes; w3 += T.Bytes;
+            }
+            a0.Store(lanes + (0 * Tokens + h) * 8); b0.Store(lanes + (0 * Tokens + h + 1) * 8);
+            a1.Store(lanes + (1 * Tokens + h) * 8); b1.Store(lanes + (1 * Tokens + h + 1) * 8);
+            a2.Store(lanes + (2 * Tokens + h) * 8); b2.Store(lanes + (2 * Tokens + h + 1) * 8);
+            a3.Store(lanes + (3 * Tokens + h) * 8); b3.Store(lanes + (3 * Tokens + h + 1) * 8);
+        }
+    }
+
+    // ---------------------------------------------------------------- k-quant super-blocks vs Q8_K
+
+    // A weight row's super-block unpacked once per row tile: 256 unsigned values, the madd multipliers
+    // (for 32-value chunk k: 8 × sc[2k] then 8 × sc[2k+1]), 16 mins, d, dmin.
+    const int KStride = 576, KScv = 256, KMn = 512, KD = 544;
+
+    struct KJob
+    {
+        public byte* W;
+        public long RowBytes;
+        public int Out, Blocks, N, NPad;
+        public sbyte* Xs;      // [block][pair][chunk 0..7][token 0..1][32] int8
+        public short* Bsums;   // [block][pair][token 0..1][16]
+        public float* Dx;      // [block][token]
+        public float* Y, Bias;
+        public int Width;
+    }
+
+    static bool KQuant<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool, int width)
+        where T : struct, IBlockFormat, IKBlock
+    {
+        int inF = w.InFeatures, blocks = inF / 256;
+        int nPad = (n + Tokens - 1) / Tokens * Tokens, pairs = nPad / 2;
+        int qBytes = 292 * blocks;
+        long xsBytes = (long)blocks * nPad * 256, bsBytes = (long)blocks * nPad * 32, dxBytes = (long)blocks * nPad * 4;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(checked((int)(xsBytes + bsBytes + dxBytes + qBytes + 64)));
+        try
+        {
+            fixed (byte* buf = rented)
+            {
+                byte* xs = (byte*)(((nint)buf + 63) & ~(nint)63);
+                short* bs = (short*)(xs + xsBytes);
+                float* dx = (float*)((byte*)bs + bsBytes);
+                byte* q = (byte*)(dx + (long)blocks * nPad);
+                for (int t = 0; t < nPad; t++)
+                {
+                    if (t < n) ActivationQuant.QuantizeQ8_K(x + (long)t * inF, q, inF);
+                    else new Span<byte>(q, qBytes).Clear();
+                    int p = t >> 1, h = t & 1;
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        byte* src = q + 292 * b;
+                        dx[(long)b * nPad + t] = *(float*)src;
+                        byte* dst = xs + ((long)b * pairs + p) * 512 + h * 32;
+                        for (int k = 0; k < 8; k++) Buffer.MemoryCopy(src + 4 + 32 * k, dst + 64 * k, 32, 32);
+                        Buffer.MemoryCopy(src + 260, bs + (((long)b * pairs + p) * 2 + h) * 16, 32, 32);
+                    }
+                }
+                var job = new KJob
+                {
+                    W = w.Data, RowBytes = w.RowBytes, Out = w.OutFeatures, Blocks = blocks, N = n, NPad = nPad,
+                    Xs = (sbyte*)xs, Bsums = bs, Dx = dx, Y = y, Bias = bias, Width = width,
+                };
+                pool.Run((w.OutFeatures + Rows - 1) / Rows, &KTiles<T>, &job);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+        return true;
+    }
+
+    static void KTiles<T>(void* ctx, int start, int end) where T : struct, IKBlock
+    {
+        ref KJob j = ref *(KJob*)ctx;
+        int stride = j.Blocks * KStride;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(Rows * stride + 64);
+        float* sums = stackalloc float[Rows * 2 * Tokens];
+        short* sc = stackalloc short[16];
+        try
+        {
+            fixed (byte* raw = rented)
+            {
+                byte* scratch = (byte*)(((nint)raw + 63) & ~(nint)63);
+                for (int tile = start; tile < end; tile++)
+                {
+                    int r0 = tile * Rows, nr = Math.Min(Rows, j.Out - r0);
+                    for (int i = 0; i < nr; i++)
+                    {
+                        byte* row = j.W + (r0 + i) * j.RowBytes;
+                        for (int b = 0; b < j.Blocks; b++)
+                        {
+                            byte* o = scratch + (long)i * stride + (long)b * KStride;
+                            T.Unpack(row + b * T.Bytes, o, sc, (short*)(o + KMn), out float d, out float dmin, true);
+                            ((float*)(o + KD))[0] = d;
+                            ((float*)(o + KD))[1] = dmin;
+                            short* m = (short*)(o + KScv);
+                            for (int g = 0; g < 16; g++)
+                                for (int e = 0; e < 8; e++) m[8 * g + e] = sc[g];
+                        }
+                    }
+                    for (int t0 = 0; t0 < j.N;)
+                    {
+                        // 8 tokens per row pass on AVX-512 where the padded activations hold them, else 4
+                        int tokens = j.Width == 512 && t0 + 2 * Tokens <= j.NPad ? 2 * Tokens : Tokens;
+                        for (int i = 0; i < nr; i++)
+                        {
+                            byte* row = scratch + (long)i * stride;
+                            if (tokens == 2 * Tokens) KRow512x8(row, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0).Store(sums + i * tokens);
+                            else if (j.Width == 512) KRow512(row, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0).Store(sums + i * tokens);
+                            else KRow256(row, j.Blocks, j.Xs, j.Bsums, j.Dx, j.NPad, t0).Store(sums + i * tokens);
+                        }
+                        int nt = Math.Min(tokens, j.N - t0);
+                        for (int i = 0; i < nr; i++)
+                        {
+                            float b = j.Bias == null ? 0 : j.Bias[r0 + i];
+                            for (int t = 0; t < nt; t++) j.Y[(long)(t0 + t) * j.Out + r0 + i] = sums[i * tokens + t] + b;
+                        }
+                        t0 += tokens;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>[Σi(a), Σi(b), Σi(c), Σi(e)] for four vectors of 8 int32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<int> Sum4(Vector256<int> a, Vector256<int> b, Vector256<int> c, Vector256<int> e)
+    {
+        var h = Avx2.HorizontalAdd(Avx2.HorizontalAdd(a, b), Avx2.HorizontalAdd(c, e));
+        return h.GetLower() + h.GetUpper();
+    }
+
+    /// <summary>
+    /// The sequential float sum over super-blocks of one weight row against 4 tokens, per token exactly
+    /// Int8Dot.DotQ8_K's sum += dx·(d·sumi − dmin·summ) (elementwise vector maths, no fusing).
+    /// </summary>
+    static Vector128<float> KRow512(byte* row, int blocks, sbyte* xs, short* bsums, float* dxs, int nPad, int t0)
+    {
+        int pairs = nPad / 2, p0 = t0 / 2;
+        var sum = Vector128<float>.Zero;
+        for (int b = 0; b < blocks; b++, row += KStride)
+        {
+            sbyte* x0 = xs + ((long)b * pairs + p0) * 512, x1 = x0 + 512;
+            var acc0 = Vector512<int>.Zero;
+            var acc1 = Vector512<int>.Zero;
+            for (int k = 0; k < 8; k++)
+            {
+                var u = Avx512F.BroadcastVector256ToVector512((double*)(row + 32 * k)).AsByte();
+                var s = Avx512F.BroadcastVector256ToVector512((double*)(row + KScv + 32 * k)).AsInt16();
+                acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(x0 + 64 * k)), s);
+                acc1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(x1 + 64 * k)), s);
+            }
+            var mn = Avx512F.BroadcastVector256ToVector512((double*)(row + KMn)).AsInt16();
+            short* bs = bsums + ((long)b * pairs + p0) * 32;
+            var m0 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs));
+            var m1 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 32));
+            var r0 = Sum4(acc0.GetLower(), acc0.GetUpper(), m0.GetLower(), m0.GetUpper()); // sumi t0, t1, summ t0, t1
+            var r1 = Sum4(acc1.GetLower(), acc1.GetUpper(), m1.GetLower(), m1.GetUpper());
+            var sumi = Sse2.UnpackLow(r0.AsInt64(), r1.AsInt64()).AsInt32();
+            var summ = Sse2.UnpackHigh(r0.AsInt64(), r1.AsInt64()).AsInt32();
+            sum = KCombine(sum, row, sumi, summ, dxs + (long)b * nPad + t0);
+        }
+        return sum;
+    }
+
+    /// <summary><see cref="KRow512"/> for 8 tokens (4 pairs): the weight chunks are broadcast once for 4 vectors.</summary>
+    static Vector256<float> KRow512x8(byte* row, int blocks, sbyte* xs, short* bsums, float* dxs, int nPad, int t0)
+    {
+        int pairs = nPad / 2, p0 = t0 / 2;
+        var sum = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++, row += KStride)
+        {
+            sbyte* x0 = xs + ((long)b * pairs + p0) * 512;
+            var acc0 = Vector512<int>.Zero; var acc1 = acc0; var acc2 = acc0; var acc3 = acc0;
+            for (int k = 0; k < 8; k++)
+            {
+                var u = Avx512F.BroadcastVector256ToVector512((double*)(row + 32 * k)).AsByte();
+                var s = Avx512F.BroadcastVector256ToVector512((double*)(row + KScv + 32 * k)).AsInt16();
+                sbyte* xk = x0 + 64 * k;
+                acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk)), s);
+                acc1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk + 512)), s);
+                acc2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk + 1024)), s);
+                acc3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk + 1536)), s);
+            }
+            var mn = Avx512F.BroadcastVector256ToVector512((double*)(row + KMn)).AsInt16();
+            short* bs = bsums + ((long)b * pairs + p0) * 32;
+            var m0 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs));
+            var m1 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 32));
+            var m2 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 64));
+            var m3 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 96));
+            var r0 = Sum4(acc0.GetLower(), acc0.GetUpper(), m0.GetLower(), m0.GetUpper());
+            var r1 = Sum4(acc1.GetLower(), acc1.GetUpper(), m1.GetLower(), m1.GetUpper());
+            var r2 = Sum4(acc2.GetLower(), acc2.GetUpper(), m2.GetLower(), m2.GetUpper());
+            var r3 = Sum4(acc3.GetLower(), acc3.GetUpper(), m3.GetLower(), m3.GetUpper());
+            var sumi = Vector256.Create(Sse2.UnpackLow(r0.AsInt64(), r1.AsInt64()), Sse2.UnpackLow(r2.AsInt64(), r3.AsInt64())).AsInt32();
+            var summ = Vector256.Create(Sse2.UnpackHigh(r0.AsInt64(), r1.AsInt64()), Sse2.UnpackHigh(r2.AsInt64(), r3.AsInt64())).AsInt32();
+            var d = Vector256.Create(((float*)(row + KD))[0]);
+            var dmin = Vector256.Create(((float*)(row + KD))[1]);
+            var fi = Avx.ConvertToVector256Single(sumi);
+            var fm = Avx.ConvertToVector256Single(summ);
+            sum = Avx.Add(sum, Avx.Multiply(Vector256.Load(dxs + (long)b * nPad + t0), Avx.Subtract(Avx.Multiply(d, fi), Avx.Multiply(dmin, fm))));
+        }
+        return sum;
+    }
+
+    static Vector128<float> KRow256(byte* row, int blocks, sbyte* xs, short* bsums, float* dxs, int nPad, int t0)
+    {
+        int pairs = nPad / 2, p0 = t0 / 2;
+        var sum = Vector128<float>.Zero;
+        for (int b = 0; b < blocks; b++, row += KStride)
+        {
+            sbyte* x0 = xs + ((long)b * pairs + p0) * 512, x1 = x0 + 512;
+            var a0 = Vector256<int>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            for (int k = 0; k < 8; k++)
+            {
+                var u = Vector256.Load(row + 32 * k);
+                var s = Vector256.Load((short*)(row + KScv) + 16 * k);
+                a0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x0 + 64 * k)), s);
+                a1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x0 + 64 * k + 32)), s);
+                a2 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x1 + 64 * k)), s);
+                a3 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x1 + 64 * k + 32)), s);
+            }
+            var mn = Vector256.Load((short*)(row + KMn));
+            short* bs = bsums + ((long)b * pairs + p0) * 32;
+            var r0 = Sum4(a0, a1, Avx2.MultiplyAddAdjacent(mn, Vector256.Load(bs)), Avx2.MultiplyAddAdjacent(mn, Vector256.Load(bs + 16)));
+            var r1 = Sum4(a2, a3, Avx2.MultiplyAddAdjacent(mn, Vector256.Load(bs + 32)), Avx2.MultiplyAddAdjacent(mn, Vector256.Load(bs + 48)));
+            var sumi = Sse2.UnpackLow(r0.AsInt64(), r1.AsInt64()).AsInt32();
+            var summ = Sse2.UnpackHigh(r0.AsInt64(), r1.AsInt64()).AsInt32();
+            sum = KCombine(sum, row, sumi, summ, dxs + (long)b * nPad + t0);
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<float> KCombine(Vector128<float> sum, byte* row, Vector128<int> sumi, Vector128<int> summ, float* dx)
+    {
+        var d = Vector128.Create(((float*)(row + KD))[0]);
+        var dmin = Vector128.Create(((float*)(row + KD))[1]);
+        var fi = Sse2.ConvertToVector128Single(sumi);
+        var fm = Sse2.ConvertToVector128Single(summ);
+        return Sse.Add(sum, Sse.Multiply(Vector128.Load(dx), Sse.Subtract(Sse.Multiply(d, fi), Sse.Multiply(dmin, fm))));
+    }
+
+    // ---------------------------------------------------------------- float activations
+
+    /// <summary>
+    /// Tiled float Gemm (float weights, or any weights with <see cref="ActivationMode.Float"/>): rows are
+    /// decoded to float32 once per row tile, then 4 rows × 4 tokens are dotted together. Each (row, token)
+    /// keeps FloatDot.Dot's structure (4 interleaved accumulators, then one, V.Sum, scalar tail; FP8 scale
+    /// segments summed in order), so the bits equal one MatVec per token.
+    /// </summary>
+    public static bool TryFloat<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) where T : struct, IBlockFormat
+    {
+        if (n < 2 || !Enabled) return false;
+        var job = new FloatJob
+        {
+            W = w.Data, RowBytes = w.RowBytes, In = w.InFeatures, Out = w.OutFeatures, Blocks = w.InFeatures / T.BlockSize, N = n,
+            X = x, Y = y, Bias = bias, Scale = w.ScaleInv, ScaleRows = w.ScaleBlockRows, ScaleCols = w.ScaleBlockCols,
+            ScaleColumns = w.ScaleColumns,
+        };
+        int tiles = (w.OutFeatures + Rows - 1) / Rows;
+        switch (pool.Path)
+        {
+            case KernelPath.V512: pool.Run(tiles, &FloatTiles<T, Vec512>, &job); return true;
+            case KernelPath.V256: pool.Run(tiles, &FloatTiles<T, Vec256>, &job); return true;
+            case KernelPath.V128: pool.Run(tiles, &FloatTiles<T, Vec128>, &job); return true;
+            default: return false;
+        }
+    }
+
+    struct FloatJob
+    {
+        public byte* W;
+        public long RowBytes;
+        public int In, Out, Blocks, N;
+        public float* X, Y, Bias;
+        public float* Scale;
+        public int ScaleRows, ScaleCols, ScaleColumns;
+    }
+
+    static void FloatTiles<T, V>(void* ctx, int start, int end) where T : struct, IBlockFormat where V : unmanaged, IVec<V>
+    {
+        ref FloatJob j = ref *(FloatJob*)ctx;
+        bool direct = T.Type == DType.F32;
+        float[]? rented = direct ? null : ArrayPool<float>.Shared.Rent(Rows * j.In + 16);
+        float** wr = stackalloc float*[Rows];
+        float** xr = stackalloc float*[Tokens];
+        float* part = stackalloc float[Rows * Tokens];
+        float* sums = stackalloc float[Rows * Tokens];
+        V* accs = stackalloc V[4 * Rows * Tokens];
+        var path = V.Count == 16 ? KernelPath.V512 : V.Count == 8 ? KernelPath.V256 : KernelPath.V128;
+        try
+        {
+            fixed (float* scratch = rented)
+            {
+                for (int tile = start; tile < end; tile++)
+                {
+                    int r0 = tile * Rows, nr = Math.Min(Rows, j.Out - r0);
+                    for (int i = 0; i < Rows; i++)
+                    {
+                        int r = Math.Min(r0 + i, j.Out - 1);
+                        if (direct) wr[i] = (float*)(j.W + r * j.RowBytes);
+                        else
+                        {
+                            wr[i] = scratch + (long)i * j.In;
+                            if (i < nr) T.Dequantize(j.W + r * j.RowBytes, wr[i], j.Blocks, path);
+                            else wr[i] = wr[nr - 1];
+                        }
+                    }
+                    for (int t0 = 0; t0 < j.N; t0 += Tokens)
+                    {
+                        int nt = Math.Min(Tokens, j.N - t0);
+                        for (int t = 0; t < Tokens; t++) xr[t] = j.X + (long)Math.Min(t0 + t, j.N - 1) * j.In;
+                        if (j.Scale == null)
+                            TileDot<V>(wr, xr, 0, j.In, accs, sums);
+                        else
+                        {
+                            // Σ over scale segments of scale·dot(segment), in order
+                            new Span<float>(sums, Rows * Tokens).Clear();
+                            for (int c = 0, k = 0; c < j.In; c += j.ScaleCols, k++)
+                            {
+                                TileDot<V>(wr, xr, c, Math.Min(j.ScaleCols, j.In - c), accs, part);
+                                for (int i = 0; i < Rows; i++)
+                                {
+                                    float sc = j.Scale[(Math.Min(r0 + i, j.Out - 1) / j.ScaleRows) * j.ScaleColumns + k];
+                                    for (int t = 0; t < Tokens; t++) sums[i * Tokens + t] += sc * part[i * Tokens + t];
+                                }
+                            }
+                        }
+                        for (int i = 0; i < nr; i++)
+                        {
+                            float b = j.Bias == null ? 0 : j.Bias[r0 + i];
+                            for (int t = 0; t < nt; t++) j.Y[(long)(t0 + t) * j.Out + r0 + i] = sums[i * Tokens + t] + b;
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// out[i·4 + t] = FloatDot.Dot(w[i] + c0, x[t] + c0, len) for a 4 × 4 tile. FloatDot's 4 accumulators
+    /// each see every 4th vector, so each is computed as its own pass with one register per (row, token).
+    /// </summary>
+    static void TileDot<V>(float** w, float** x, int c0, int len, V* accs, float* result) where V : unmanaged, IVec<V>
+    {
+        int c = V.Count;
+        int full = len / (4 * c);          // iterations of the 4-accumulator loop
+        int single = (len - full * 4 * c) / c; // further vectors into accumulator 0
+        float* w0 = w[0] + c0, w1 = w[1] + c0, w2 = w[2] + c0, w3 = w[3] + c0;
+        float* x0 = x[0] + c0, x1 = x[1] + c0, x2 = x[2] + c0, x3 = x[3] + c0;
+        for (int s = 0; s < 4; s++)
+        {
+            V a00 = V.Zero, a01 = V.Zero, a02 = V.Zero, a03 = V.Zero, a10 = V.Zero, a11 = V.Zero, a12 = V.Zero, a13 = V.Zero;
+            V a20 = V.Zero, a21 = V.Zero, a22 = V.Zero, a23 = V.Zero, a30 = V.Zero, a31 = V.Zero, a32 = V.Zero, a33 = V.Zero;
+            int count = full + (s == 0 ? single : 0);
+            for (int k = 0; k < count; k++)
+            {
+                int i = k < full ? 4 * c * k + s * c : 4 * c * full + c * (k - full);
+                V xa = V.Load(x0 + i), xb = V.Load(x1 + i), xc = V.Load(x2 + i), xd = V.Load(x3 + i);
+                V wv = V.Load(w0 + i);
+                a00 = V.Fma(wv, xa, a00); a01 = V.Fma(wv, xb, a01); a02 = V.Fma(wv, xc, a02); a03 = V.Fma(wv, xd, a03);
+                wv = V.Load(w1 + i);
+                a10 = V.Fma(wv, xa, a10); a11 = V.Fma(wv, xb, a11); a12 = V.Fma(wv, xc, a12); a13 = V.Fma(wv, xd, a13);
+                wv = V.Load(w2 + i);
+                a20 = V.Fma(wv, xa, a20); a21 = V.Fma(wv, xb, a21); a22 = V.Fma(wv, xc, a22); a23 = V.Fma(wv, xd, a23);
+                wv = V.Load(w3 + i);
+                a30 = V.Fma(wv, xa, a30); a31 = V.Fma(wv, xb, a31); a32 = V.Fma(wv, xc, a32); a33 = V.Fma(wv, xd, a33);
+            }
+            V* o = accs + 16 * s;
+            o[0] = a00; o[1] = a01; o[2] = a02; o[3] = a03; o[4] = a10; o[5] = a11; o[6] = a12; o[7] = a13;
+            o[8] = a20; o[9] = a21; o[10] = a22; o[11] = a23; o[12] = a30; o[13] = a31; o[14] = a32; o[15] = a33;
+        }
+        int tail = (full * 4 + single) * c;
+        for (int p = 0; p < 16; p++)
+        {
+            float sum = V.Sum(V.Add(V.Add(accs[p], accs[16 + p]), V.Add(accs[32 + p], accs[48 + p])));
+            float* wp = w[p >> 2] + c0, xp = x[p & 3] + c0;
+            for (int i = tail; i < len; i++) sum += wp[i] * xp[i];
+            result[p] = sum;
+        }
+    }
+}
