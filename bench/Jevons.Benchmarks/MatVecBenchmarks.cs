@@ -69,6 +69,9 @@ public unsafe class MatVecBenchmarks
     [Benchmark]
     public void MatVec() => MatMul.MatVec(_w, _x, _y, _pool, Mode);
 
+    /// <summary>For the quick timer: one Gemm over n tokens with this benchmark's weights.</summary>
+    public void GemmOnce(float[] x, float[] y, int n) => MatMul.Gemm(_w, x, y, n, _pool, Mode);
+
     [GlobalCleanup]
     public void Cleanup()
     {

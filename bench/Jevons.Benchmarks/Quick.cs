@@ -84,3 +84,30 @@ public static unsafe class QuickQ
         }
     }
 }
+
+/// <summary><c>quick-gemm TYPE [tokens]</c>: prefill Gemm at 2048×7168 (FP8 with 128×128 scales), median/min of 7 calls.</summary>
+public static unsafe class QuickGemm
+{
+    public static void Run(string[] args)
+    {
+        var t = Enum.Parse<DType>(args[1]);
+        int n = args.Length > 2 ? int.Parse(args[2]) : 64;
+        var b = new MatVecBenchmarks { Type = t, Shape = "2048x7168", Mode = ActivationMode.LlamaCpp };
+        b.Setup();
+        var x = new float[n * 7168];
+        var rng = new Random(5);
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var y = new float[n * 2048];
+        b.GemmOnce(x, y, n);
+        var times = new List<double>();
+        for (int rep = 0; rep < 7; rep++)
+        {
+            var sw = Stopwatch.StartNew();
+            b.GemmOnce(x, y, n);
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        Console.WriteLine($"Gemm {t} 2048x7168 x{n}: median {times[3]:F1} ms  min {times[0]:F1} ms");
+        b.Cleanup();
+    }
+}
