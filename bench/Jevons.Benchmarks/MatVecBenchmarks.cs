@@ -9,16 +9,31 @@ namespace Jevons.Benchmarks;
 [MemoryDiagnoser]
 public unsafe class MatVecBenchmarks
 {
-    [Params(DType.F32, DType.F16, DType.BF16, DType.F8_E4M3, DType.Q8_0, DType.Q4_K, DType.Q6_K, DType.Q5_0, DType.Q4_0, DType.Q2_K, DType.Q3_K, DType.Q5_K)]
-    public DType Type;
+    /// <summary>Every weight type, or the comma-separated list in JEVONS_BENCH_TYPES (e.g. F8_E4M3,Q4_K).</summary>
+    public static IEnumerable<DType> Types() =>
+        Environment.GetEnvironmentVariable("JEVONS_BENCH_TYPES") is { Length: > 0 } v
+            ? v.Split(',').Select(Enum.Parse<DType>)
+            : [DType.F32, DType.F16, DType.BF16, DType.F8_E4M3, DType.Q8_0, DType.Q4_K, DType.Q6_K, DType.Q5_0, DType.Q4_0, DType.Q2_K, DType.Q3_K, DType.Q5_K];
 
     /// <summary>out x in: DeepSeek-V2-Lite attention (2048²), V3 hidden→expert (7168→2048 as [2048, 7168]),
-    /// R1-Distill-Qwen-1.5B FFN down (8960→1536).</summary>
-    [Params("2048x2048", "2048x7168", "1536x8960")]
+    /// R1-Distill-Qwen-1.5B FFN down (8960→1536); or the list in JEVONS_BENCH_SHAPES.</summary>
+    public static IEnumerable<string> Shapes() =>
+        Environment.GetEnvironmentVariable("JEVONS_BENCH_SHAPES") is { Length: > 0 } v ? v.Split(',') : ["2048x2048", "2048x7168", "1536x8960"];
+
+    [ParamsSource(nameof(Types))]
+    public DType Type;
+
+    [ParamsSource(nameof(Shapes))]
     public string Shape = "2048x2048";
 
     [Params(ActivationMode.LlamaCpp)]
     public ActivationMode Mode;
+
+    /// <summary>Worker threads (not a BenchmarkDotNet parameter; the quick timer sets it).</summary>
+    public int Threads = Environment.ProcessorCount;
+
+    /// <summary>Weights are uniform in ±WeightScale (not a BenchmarkDotNet parameter).</summary>
+    public float WeightScale = float.TryParse(Environment.GetEnvironmentVariable("JEVONS_BENCH_WSCALE"), out var ws) ? ws : 1f;
 
     Linear _w = null!;
     byte* _data;
@@ -37,7 +52,7 @@ public unsafe class MatVecBenchmarks
         var row = new float[inF];
         for (int r = 0; r < outF; r++)
         {
-            for (int i = 0; i < inF; i++) row[i] = (float)(rng.NextDouble() * 2 - 1);
+            for (int i = 0; i < inF; i++) row[i] = WeightScale * (float)(rng.NextDouble() * 2 - 1);
             Quantization.QuantizeRow(Type, row, new Span<byte>(_data + r * rowBytes, (int)rowBytes));
         }
         int sr = (outF + 127) / 128, sc = (inF + 127) / 128;
@@ -48,11 +63,14 @@ public unsafe class MatVecBenchmarks
         _x = new float[inF];
         for (int i = 0; i < inF; i++) _x[i] = (float)(rng.NextDouble() * 2 - 1);
         _y = new float[outF];
-        _pool = new WorkerPool(Environment.ProcessorCount);
+        _pool = new WorkerPool(Threads);
     }
 
     [Benchmark]
     public void MatVec() => MatMul.MatVec(_w, _x, _y, _pool, Mode);
+
+    /// <summary>For the quick timer: one Gemm over n tokens with this benchmark's weights.</summary>
+    public void GemmOnce(float[] x, float[] y, int n) => MatMul.Gemm(_w, x, y, n, _pool, Mode);
 
     [GlobalCleanup]
     public void Cleanup()

@@ -1,3 +1,6 @@
 using BenchmarkDotNet.Running;
 
-BenchmarkSwitcher.FromAssembly(typeof(Jevons.Benchmarks.MatVecBenchmarks).Assembly).Run(args);
+if (args.Length > 0 && args[0] == "quick-gemm") Jevons.Benchmarks.QuickGemm.Run(args);
+else if (args.Length > 0 && args[0] == "quick-q") Jevons.Benchmarks.QuickQ.Run(args);
+else if (args.Length > 0 && args[0] == "quick") Jevons.Benchmarks.Quick.Run(args);
+else BenchmarkSwitcher.FromAssembly(typeof(Jevons.Benchmarks.MatVecBenchmarks).Assembly).Run(args);

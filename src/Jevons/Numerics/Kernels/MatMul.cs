@@ -85,6 +85,12 @@ public static unsafe class MatMul
         bool int8 = mode == ActivationMode.LlamaCpp && T.ActivationType != DType.F32 && w.ScaleInv == null;
         if (!int8)
         {
+            // FP8 with block scales: scales folded into the activations per row block (MatVec and Gemm alike)
+            if (T.Type == DType.F8_E4M3 && w.ScaleInv != null)
+            {
+                pool.Run(w.OutFeatures, &Fp8ScaledRows, &job);
+                return;
+            }
             if (GemmTiles.TryFloat<T>(w, x, y, bias, n, pool)) return;
             pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
@@ -156,6 +162,52 @@ public static unsafe class MatMul
         finally
         {
             if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// FP8 weights with block scales: per row block the scales are folded into the activations once
+    /// (<see cref="FloatDot.PrepareF8"/>), then every row of the block is one plain FP8 dot. Gemm and MatVec
+    /// run the same code per token, so they give the same bits.
+    /// </summary>
+    static void Fp8ScaledRows(void* ctx, int start, int end)
+    {
+        ref Job j = ref *(Job*)ctx;
+        float[] rented = ArrayPool<float>.Shared.Rent(j.N * (j.In + 1));
+        try
+        {
+            fixed (float* scratch = rented)
+            {
+                float* post = scratch + (long)j.N * j.In;
+                bool* nan = stackalloc bool[RowTile];
+                int group = -1;
+                for (int r0 = start; r0 < end;)
+                {
+                    int g = r0 / j.ScaleRows;
+                    if (g != group)
+                    {
+                        group = g;
+                        float* srow = j.Scale + group * j.ScaleColumns;
+                        for (int t = 0; t < j.N; t++)
+                            post[t] = FloatDot.PrepareF8(j.X + (long)t * j.In, scratch + (long)t * j.In, j.In, j.ScaleCols, srow, j.Path);
+                    }
+                    // a tile of rows inside one scale block: each token's x' is read once per tile
+                    int r1 = Math.Min(Math.Min(end, r0 + RowTile), (g + 1) * j.ScaleRows);
+                    for (int r = r0; r < r1; r++) nan[r - r0] = FloatDot.F8HasNaN(j.Data + r * j.RowBytes, j.In);
+                    for (int t = 0; t < j.N; t++)
+                        for (int r = r0; r < r1; r++)
+                        {
+                            float b = j.Bias == null ? 0 : j.Bias[r];
+                            float dot = nan[r - r0] ? float.NaN : FloatDot.DotF8Finite(j.Data + r * j.RowBytes, scratch + (long)t * j.In, j.In, j.Path);
+                            j.Y[(long)t * j.Out + r] = dot * post[t] + b;
+                        }
+                    r0 = r1;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Jevons.Numerics.Kernels;
 
@@ -30,6 +31,8 @@ internal unsafe interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     static abstract TSelf LoadBf16(ushort* p);
     /// <summary>Count FP8 E4M3 (e4m3fn) bytes decoded to float.</summary>
     static abstract TSelf LoadF8(byte* p);
+    /// <summary>Count finite FP8 bytes as float32 values 2^-120 times theirs (sign-extend, shift, mask: see FloatDot.PrepareF8).</summary>
+    static abstract TSelf LoadF8Tiny(byte* p);
 }
 
 /// <summary>Bit-level decoders shared by the vector widths (all exact).</summary>
@@ -78,34 +81,81 @@ internal static class VecBits
     // e4m3fn -> float: same trick, exponent bias 7 -> 127 is 2^120; 0x7F/0xFF are NaN, there is no Inf.
     const uint F8Magic = 0x7B800000; // 2^120
 
+    /// <summary>e4m3fn bytes (zero-extended to 32 bits) to float; 0x7F/0xFF are NaN, there is no Inf.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> F8ToFloat(Vector128<uint> b)
     {
-        var em = b & Vector128.Create(0x7Fu);
-        var f = (em << 20).AsSingle() * Vector128.Create(F8Magic).AsSingle();
-        var nan = Vector128.Equals(em, Vector128.Create(0x7Fu));
-        var bits = Vector128.ConditionalSelect(nan, Vector128.Create(0x7FC00000u), f.AsUInt32());
-        return (bits | ((b & Vector128.Create(0x80u)) << 24)).AsSingle();
+        var f = F8FiniteToFloat((b << 24).AsInt32() >> 24);
+        var nan = Vector128.Equals(b & Vector128.Create(0x7Fu), Vector128.Create(0x7Fu)).AsSingle();
+        return Vector128.ConditionalSelect(nan, Vector128.Create(float.NaN), f);
     }
 
+    /// <summary>e4m3fn bytes (zero-extended to 32 bits) to float; 0x7F/0xFF are NaN, there is no Inf.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> F8ToFloat(Vector256<uint> b)
     {
-        var em = b & Vector256.Create(0x7Fu);
-        var f = (em << 20).AsSingle() * Vector256.Create(F8Magic).AsSingle();
-        var nan = Vector256.Equals(em, Vector256.Create(0x7Fu));
-        var bits = Vector256.ConditionalSelect(nan, Vector256.Create(0x7FC00000u), f.AsUInt32());
-        return (bits | ((b & Vector256.Create(0x80u)) << 24)).AsSingle();
+        var f = F8FiniteToFloat((b << 24).AsInt32() >> 24);
+        var nan = Vector256.Equals(b & Vector256.Create(0x7Fu), Vector256.Create(0x7Fu)).AsSingle();
+        return Vector256.ConditionalSelect(nan, Vector256.Create(float.NaN), f);
     }
 
+    /// <summary>e4m3fn bytes (zero-extended to 32 bits) to float; 0x7F/0xFF are NaN, there is no Inf.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> F8ToFloat(Vector512<uint> b)
     {
-        var em = b & Vector512.Create(0x7Fu);
-        var f = (em << 20).AsSingle() * Vector512.Create(F8Magic).AsSingle();
-        var nan = Vector512.Equals(em, Vector512.Create(0x7Fu));
-        var bits = Vector512.ConditionalSelect(nan, Vector512.Create(0x7FC00000u), f.AsUInt32());
-        return (bits | ((b & Vector512.Create(0x80u)) << 24)).AsSingle();
+        var f = F8FiniteToFloat((b << 24).AsInt32() >> 24);
+        var nan = Vector512.Equals(b & Vector512.Create(0x7Fu), Vector512.Create(0x7Fu)).AsSingle();
+        return Vector512.ConditionalSelect(nan, Vector512.Create(float.NaN), f);
+    }
+
+    const int F8TinyMask = unchecked((int)0x87F00000);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> F8Tiny(Vector128<int> sx) => ((sx << 20) & Vector128.Create(F8TinyMask)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> F8Tiny(Vector256<int> sx) => ((sx << 20) & Vector256.Create(F8TinyMask)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> F8Tiny(Vector512<int> sx) => ((sx << 20) & Vector512.Create(F8TinyMask)).AsSingle();
+
+    // Finite e4m3fn -> float without touching float subnormals (a multiply by 2^120 of a float32 subnormal
+    // costs a microcode assist per vector on x86). t = byte sign-extended to int32 << 20 holds the sign in
+    // bit 31 and exponent+mantissa in bits 20..26 (mag). mag + (120 << 23) is the value for exponents 1..15;
+    // for exponent 0 (zero and FP8 subnormals, m·2^-9) mag + (121 << 23) is 2^-6·(1 + m/8), minus 2^-6 exactly.
+    const int F8SignMask = unchecked((int)0x80000000), F8MagMask = 0x07F00000, F8Bias = 120 << 23, F8SubBias = 121 << 23,
+        F8MinNormal = 1 << 23;
+    const float F8SubOffset = 0.015625f; // 2^-6
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> F8FiniteToFloat(Vector128<int> sx)
+    {
+        var t = sx << 20;
+        var mag = t & Vector128.Create(F8MagMask);
+        var normal = mag + Vector128.Create(F8Bias);
+        var sub = (mag + Vector128.Create(F8SubBias)).AsSingle() - Vector128.Create(F8SubOffset);
+        var r = Vector128.ConditionalSelect(Vector128.LessThan(mag, Vector128.Create(F8MinNormal)).AsSingle(), sub, normal.AsSingle());
+        return r | (t & Vector128.Create(F8SignMask)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> F8FiniteToFloat(Vector256<int> sx)
+    {
+        var t = sx << 20;
+        var mag = t & Vector256.Create(F8MagMask);
+        var normal = mag + Vector256.Create(F8Bias);
+        var sub = (mag + Vector256.Create(F8SubBias)).AsSingle() - Vector256.Create(F8SubOffset);
+        var r = Vector256.ConditionalSelect(Vector256.LessThan(mag, Vector256.Create(F8MinNormal)).AsSingle(), sub, normal.AsSingle());
+        return r | (t & Vector256.Create(F8SignMask)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> F8FiniteToFloat(Vector512<int> sx)
+    {
+        var t = sx << 20;
+        var mag = t & Vector512.Create(F8MagMask);
+        var normal = mag + Vector512.Create(F8Bias);
+        var sub = (mag + Vector512.Create(F8SubBias)).AsSingle() - Vector512.Create(F8SubOffset);
+        var r = Vector512.ConditionalSelect(Vector512.LessThan(mag, Vector512.Create(F8MinNormal)).AsSingle(), sub, normal.AsSingle());
+        return r | (t & Vector512.Create(F8SignMask)).AsSingle();
     }
 }
 
@@ -127,10 +177,19 @@ internal readonly unsafe struct Vec128 : IVec<Vec128>
     public static Vec128 Exp(Vec128 a) => new(Vector128.Exp(a.v));
     public static float Sum(Vec128 a) => Vector128.Sum(a.v);
     public static float MaxAcross(Vec128 a) => VecBits.Max4(a.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128 LoadHalf(ushort* p) => new(VecBits.HalfToFloat(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsUInt16())));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128 LoadBf16(ushort* p) => new((Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsUInt16()) << 16).AsSingle());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128 LoadF8(byte* p) =>
         new(VecBits.F8ToFloat(Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(uint*)p).AsByte()))));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec128 LoadF8Tiny(byte* p) => new(VecBits.F8Tiny(SignExtend(p)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<int> SignExtend(byte* p) => Sse41.IsSupported
+        ? Sse41.ConvertToVector128Int32((sbyte*)p)
+        : Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(uint*)p).AsSByte()));
 }
 
 internal readonly unsafe struct Vec256 : IVec<Vec256>
@@ -151,21 +210,34 @@ internal readonly unsafe struct Vec256 : IVec<Vec256>
     public static Vec256 Exp(Vec256 a) => new(Vector256.Exp(a.v));
     public static float Sum(Vec256 a) => Vector256.Sum(a.v);
     public static float MaxAcross(Vec256 a) => VecBits.Max4(Vector128.Max(a.v.GetLower(), a.v.GetUpper()));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256 LoadHalf(ushort* p)
     {
         var (lo, hi) = Vector128.Widen(Vector128.Load(p));
         return new(VecBits.HalfToFloat(Vector256.Create(lo, hi)));
     }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256 LoadBf16(ushort* p)
     {
+        if (Avx2.IsSupported) return new((Avx2.ConvertToVector256Int32(p) << 16).AsSingle());
         var (lo, hi) = Vector128.Widen(Vector128.Load(p));
         return new((Vector256.Create(lo, hi) << 16).AsSingle());
     }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256 LoadF8(byte* p)
     {
         var w = Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsByte());
         var (lo, hi) = Vector128.Widen(w);
         return new(VecBits.F8ToFloat(Vector256.Create(lo, hi)));
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec256 LoadF8Tiny(byte* p) => new(VecBits.F8Tiny(SignExtend(p)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> SignExtend(byte* p)
+    {
+        if (Avx2.IsSupported) return Avx2.ConvertToVector256Int32((sbyte*)p);
+        var (lo, hi) = Vector128.Widen(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsSByte()));
+        return Vector256.Create(lo, hi);
     }
 }
 
@@ -191,21 +263,36 @@ internal readonly unsafe struct Vec512 : IVec<Vec512>
         var m = Vector256.Max(a.v.GetLower(), a.v.GetUpper());
         return VecBits.Max4(Vector128.Max(m.GetLower(), m.GetUpper()));
     }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512 LoadHalf(ushort* p)
     {
         var (lo, hi) = Vector256.Widen(Vector256.Load(p));
         return new(VecBits.HalfToFloat(Vector512.Create(lo, hi)));
     }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512 LoadBf16(ushort* p)
     {
+        if (Avx512F.IsSupported) return new((Avx512F.ConvertToVector512UInt32(Vector256.Load(p)) << 16).AsSingle());
         var (lo, hi) = Vector256.Widen(Vector256.Load(p));
         return new((Vector512.Create(lo, hi) << 16).AsSingle());
     }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec512 LoadF8(byte* p)
     {
         var (a, b) = Vector128.Widen(Vector128.Load(p));
         var (l0, l1) = Vector128.Widen(a);
         var (h0, h1) = Vector128.Widen(b);
         return new(VecBits.F8ToFloat(Vector512.Create(Vector256.Create(l0, l1), Vector256.Create(h0, h1))));
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vec512 LoadF8Tiny(byte* p) => new(VecBits.F8Tiny(SignExtend(p)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<int> SignExtend(byte* p)
+    {
+        if (Avx512F.IsSupported) return Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)p));
+        var (a, b) = Vector128.Widen(Vector128.Load((sbyte*)p));
+        var (l0, l1) = Vector128.Widen(a);
+        var (h0, h1) = Vector128.Widen(b);
+        return Vector512.Create(Vector256.Create(l0, l1), Vector256.Create(h0, h1));
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Jevons.Numerics.Quants;
 
 /// <summary>
@@ -14,6 +16,17 @@ public static unsafe class ActivationQuant
     /// </summary>
     public static void QuantizeQ8_0(float* x, byte* dst, int n)
     {
+        if (Vector256.IsHardwareAccelerated)
+        {
+            QuantizeQ8_0Vector(x, dst, n);
+            return;
+        }
+        QuantizeQ8_0Scalar(x, dst, n);
+    }
+
+    /// <summary>The scalar twin of the vector Q8_0 quantiser (same bits).</summary>
+    internal static void QuantizeQ8_0Scalar(float* x, byte* dst, int n)
+    {
         for (int b = 0; b < n / 32; b++, x += 32, dst += 34)
         {
             float amax = 0;
@@ -26,11 +39,74 @@ public static unsafe class ActivationQuant
         }
     }
 
+    /// <summary>Q8_0 with 256-bit vectors: the same amax, the same scalar d and 1/d, round-half-even, clamp.</summary>
+    internal static void QuantizeQ8_0Vector(float* x, byte* dst, int n)
+    {
+        var signMask = Vector256.Create(0x7FFFFFFF).AsSingle();
+        for (int b = 0; b < n / 32; b++, x += 32, dst += 34)
+        {
+            var v0 = Vector256.Load(x); var v1 = Vector256.Load(x + 8); var v2 = Vector256.Load(x + 16); var v3 = Vector256.Load(x + 24);
+            var m = Vector256.Max(Vector256.Max(v0 & signMask, v1 & signMask), Vector256.Max(v2 & signMask, v3 & signMask));
+            var m4 = Vector128.Max(m.GetLower(), m.GetUpper());
+            float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+            *(Half*)dst = (Half)(amax / 127f);
+            var id = Vector256.Create(amax != 0 ? 127f / amax : 0f);
+            var i0 = Q(v0 * id); var i1 = Q(v1 * id); var i2 = Q(v2 * id); var i3 = Q(v3 * id);
+            Vector256.Narrow(Vector256.Narrow(i0, i1), Vector256.Narrow(i2, i3)).AsSByte().Store((sbyte*)(dst + 2));
+        }
+
+        static Vector256<int> Q(Vector256<float> v) => Vector256.Clamp(Vector256.ConvertToInt32(Vector256.Round(v)), Vector256.Create(-128), Vector256.Create(127));
+    }
+
     /// <summary>
     /// Q8_K blocks of 256 as llama.cpp's quantize_row_q8_K_ref: float d, 256 int8, 16 int16 sums of 16.
     /// n must be a multiple of 256.
     /// </summary>
     public static void QuantizeQ8_K(float* x, byte* dst, int n)
+    {
+        if (Vector256.IsHardwareAccelerated) QuantizeQ8_KVector(x, dst, n);
+        else QuantizeQ8_KScalar(x, dst, n);
+    }
+
+    /// <summary>Q8_K with 256-bit vectors, the same bits as <see cref="QuantizeQ8_KScalar"/>: the signed value of
+    /// largest magnitude (the first of equals), the same scalar scale, round-half-even, min 127, exact block sums.</summary>
+    internal static void QuantizeQ8_KVector(float* x, byte* dst, int n)
+    {
+        var absMask = Vector256.Create(0x7FFFFFFF).AsSingle();
+        for (int b = 0; b < n / 256; b++, x += 256, dst += 292)
+        {
+            var m = Vector256<float>.Zero;
+            for (int j = 0; j < 256; j += 8) m = Vector256.Max(m, Vector256.Load(x + j) & absMask);
+            var m4 = Vector128.Max(m.GetLower(), m.GetUpper());
+            float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+            sbyte* q = (sbyte*)(dst + 4);
+            short* bsums = (short*)(dst + 260);
+            if (!(amax > 0))
+            {
+                // zero (or NaN: the scalar path decides)
+                QuantizeQ8_KScalar(x, dst, 256);
+                continue;
+            }
+            float max = 0;
+            for (int j = 0; j < 256; j++)
+                if (MathF.Abs(x[j]) == amax) { max = x[j]; break; }
+            float iscale = -127f / max;
+            var vs = Vector256.Create(iscale);
+            var top = Vector256.Create(127);
+            for (int g = 0; g < 16; g++)
+            {
+                var a = Vector256.Min(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 16 * g) * vs)), top);
+                var c = Vector256.Min(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + 16 * g + 8) * vs)), top);
+                var s16 = Vector256.Narrow(a, c);
+                Vector128.Narrow(s16.GetLower(), s16.GetUpper()).Store(q + 16 * g);
+                bsums[g] = (short)Vector256.Sum(a + c);
+            }
+            *(float*)dst = 1 / iscale;
+        }
+    }
+
+    /// <summary>The scalar twin (llama.cpp's quantize_row_q8_K_ref).</summary>
+    internal static void QuantizeQ8_KScalar(float* x, byte* dst, int n)
     {
         for (int b = 0; b < n / 256; b++, x += 256, dst += 292)
         {

@@ -57,7 +57,7 @@ internal static unsafe class Int8Dot
                 var qw = T.Unpack256(wb);
                 var qx = Vector256.Load((sbyte*)(xb + 2));
                 var p = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(qw, qw).AsByte(), Avx2.Sign(qx, qw)), ones);
-                float dx = (float)*(Half*)xb;
+                float dx = BlockBits.F16(xb);
                 vacc = Fma.MultiplyAdd(Vector256.Create(T.Scale(wb) * dx), Avx.ConvertToVector256Single(p), vacc);
                 if (T.HasMin) summ += T.Min(wb) * dx * SumQ((sbyte*)(xb + 2));
             }
@@ -93,7 +93,7 @@ internal static unsafe class Int8Dot
                     lanes[k] = s;
                 }
             }
-            float dx = (float)*(Half*)xb;
+            float dx = BlockBits.F16(xb);
             float dd = T.Scale(wb) * dx;
             for (int k = 0; k < 8; k++) acc[k] = MathF.FusedMultiplyAdd(dd, lanes[k], acc[k]);
             if (T.HasMin) summ += T.Min(wb) * dx * SumQ(qx);

@@ -61,6 +61,18 @@ public unsafe struct Q2_KFormat : IBlockFormat, IKBlock
             sc[g] = (short)(scales[g] & 0xF);
             mn[g] = (short)(scales[g] >> 4);
         }
+        if (vector)
+        {
+            // 32-byte stores that GroupDot's 32-byte loads can forward from
+            var three = Vector256.Create((byte)3);
+            for (int n = 0; n < 2; n++)
+            {
+                var q = Vector256.Load(qs + 32 * n);
+                for (int j = 0; j < 4; j++)
+                    (Vector256.ShiftRightLogical(q, 2 * j) & three).Store(u + 128 * n + 32 * j);
+            }
+            return;
+        }
         for (int n = 0; n < 2; n++)
             for (int j = 0; j < 4; j++)
                 for (int l = 0; l < 32; l++)
@@ -93,7 +105,8 @@ public unsafe struct Q2_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q2_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ2_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q2_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q3_K: 32 bytes hmask, 64 bytes of 2-bit q, 12 bytes of 6-bit scales, fp16 d; w = d·(sc − 32)·(q − 4·!h).</summary>
@@ -117,6 +130,20 @@ public unsafe struct Q3_KFormat : IBlockFormat, IKBlock
             mn[g] = (short)(4 * s);
         }
         // u = q + 4·h  (0..7); w = d·sc·(u − 4)
+        if (vector)
+        {
+            var three = Vector256.Create((byte)3);
+            var one = Vector256.Create((byte)1);
+            var hv = Vector256.Load(hm);
+            for (int n = 0; n < 2; n++)
+            {
+                var q = Vector256.Load(qs + 32 * n);
+                for (int j = 0; j < 4; j++)
+                    ((Vector256.ShiftRightLogical(q, 2 * j) & three) | ((Vector256.ShiftRightLogical(hv, 4 * n + j) & one) << 2))
+                        .Store(u + 128 * n + 32 * j);
+            }
+            return;
+        }
         for (int n = 0; n < 2; n++)
             for (int j = 0; j < 4; j++)
             {
@@ -151,7 +178,8 @@ public unsafe struct Q3_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q3_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ3_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q3_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q4_K: fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins for 8 sub-blocks of 32, 128 bytes of nibbles; w = d·sc·q − dmin·m.</summary>
@@ -172,14 +200,13 @@ public unsafe struct Q4_KFormat : IBlockFormat, IKBlock
         byte* qs = b + 16;
         if (vector)
         {
-            var low = Vector128.Create((byte)0x0F);
+            var low = Vector256.Create((byte)0x0F);
             for (int j = 0; j < 4; j++)
-                for (int h = 0; h < 2; h++)
-                {
-                    var q = Vector128.Load(qs + 32 * j + 16 * h);
-                    (q & low).Store(u + 64 * j + 16 * h);
-                    Vector128.ShiftRightLogical(q, 4).Store(u + 64 * j + 32 + 16 * h);
-                }
+            {
+                var q = Vector256.Load(qs + 32 * j);
+                (q & low).Store(u + 64 * j);
+                Vector256.ShiftRightLogical(q, 4).Store(u + 64 * j + 32);
+            }
             return;
         }
         for (int j = 0; j < 4; j++)
@@ -209,7 +236,8 @@ public unsafe struct Q4_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q4_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ4_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q4_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q5_K: fp16 d, fp16 dmin, 12 bytes of scales/mins, 32 bytes of fifth bits, 128 bytes of nibbles; w = d·sc·q − dmin·m.</summary>
@@ -228,6 +256,19 @@ public unsafe struct Q5_KFormat : IBlockFormat, IKBlock
         dmin = BlockBits.F16(b + 2);
         KBits.SubBlockScales(b + 4, sc, mn);
         byte* qh = b + 16, ql = b + 48;
+        if (vector)
+        {
+            var low = Vector256.Create((byte)0x0F);
+            var one = Vector256.Create((byte)1);
+            var hv = Vector256.Load(qh);
+            for (int j = 0; j < 4; j++)
+            {
+                var q = Vector256.Load(ql + 32 * j);
+                ((q & low) | ((Vector256.ShiftRightLogical(hv, 2 * j) & one) << 4)).Store(u + 64 * j);
+                (Vector256.ShiftRightLogical(q, 4) | ((Vector256.ShiftRightLogical(hv, 2 * j + 1) & one) << 4)).Store(u + 64 * j + 32);
+            }
+            return;
+        }
         for (int j = 0; j < 4; j++)
             for (int l = 0; l < 32; l++)
             {
@@ -256,7 +297,8 @@ public unsafe struct Q5_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q5_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ5_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q5_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q6_K: 128 bytes low nibbles, 64 bytes high 2 bits, 16 int8 scales (one per 16), fp16 d; w = d·sc·(q − 32).</summary>
@@ -281,20 +323,19 @@ public unsafe struct Q6_KFormat : IBlockFormat, IKBlock
         }
         if (vector)
         {
-            var low = Vector128.Create((byte)0x0F);
-            var three = Vector128.Create((byte)3);
+            var low = Vector256.Create((byte)0x0F);
+            var three = Vector256.Create((byte)3);
             for (int n = 0; n < 2; n++)
-                for (int h = 0; h < 2; h++)
-                {
-                    var a = Vector128.Load(ql + 64 * n + 16 * h);
-                    var c = Vector128.Load(ql + 64 * n + 32 + 16 * h);
-                    var hb = Vector128.Load(qh + 32 * n + 16 * h);
-                    byte* o = u + 128 * n + 16 * h;
-                    ((a & low) | ((hb & three) << 4)).Store(o);
-                    ((c & low) | ((Vector128.ShiftRightLogical(hb, 2) & three) << 4)).Store(o + 32);
-                    (Vector128.ShiftRightLogical(a, 4) | ((Vector128.ShiftRightLogical(hb, 4) & three) << 4)).Store(o + 64);
-                    (Vector128.ShiftRightLogical(c, 4) | (Vector128.ShiftRightLogical(hb, 6) << 4)).Store(o + 96);
-                }
+            {
+                var a = Vector256.Load(ql + 64 * n);
+                var c = Vector256.Load(ql + 64 * n + 32);
+                var hb = Vector256.Load(qh + 32 * n);
+                byte* o = u + 128 * n;
+                ((a & low) | ((hb & three) << 4)).Store(o);
+                ((c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4)).Store(o + 32);
+                (Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4)).Store(o + 64);
+                (Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4)).Store(o + 96);
+            }
             return;
         }
         for (int n = 0; n < 2; n++)
@@ -332,5 +373,6 @@ public unsafe struct Q6_KFormat : IBlockFormat, IKBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
-    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_K<Q6_KFormat>(w, xq, blocks, path);
+    public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ6_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q6_KFormat>(w, xq, blocks, path);
 }

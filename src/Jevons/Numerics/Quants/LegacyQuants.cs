@@ -6,8 +6,22 @@ namespace Jevons.Numerics.Quants;
 
 internal static unsafe class BlockBits
 {
+    /// <summary>The fp16 at p as float32, exact (same bits as (float)Half, which .NET does not inline).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float F16(byte* p) => (float)*(Half*)p;
+    public static float F16(byte* p) => HalfToFloat(*(ushort*)p);
+
+    /// <summary>fp16 bits to float32, exact: normals by moving the exponent (bias 15 → 127), subnormals as
+    /// an integer times 2^-24, Inf/NaN with their payload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HalfToFloat(ushort h)
+    {
+        uint em = h & 0x7FFFu, sign = (uint)(h & 0x8000) << 16;
+        float f;
+        if (em - 0x0400u < 0x7800u) f = BitConverter.UInt32BitsToSingle((em << 13) + 0x38000000u);
+        else if (em < 0x0400u) f = (int)em * 5.9604645E-08f; // 2^-24
+        else f = BitConverter.UInt32BitsToSingle((em << 13) | 0x7F800000u);
+        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | sign);
+    }
 
     /// <summary>32 bytes, byte j = 0x10 where bit j of qh is set (the fifth bit of Q5 values).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

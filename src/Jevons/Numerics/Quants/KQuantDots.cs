@@ -1,0 +1,214 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Jevons.Numerics.Quants;
+
+/// <summary>
+/// Fused AVX2 integer dots for the k-quants of Q4_K_M files (Q4_K, Q6_K) against Q8_K activations: the
+/// weights are unpacked in registers (no scratch), each 32 values meet the activations with maddubs and
+/// their group scales with madd. The integer sums are exact and the float combination per super-block is
+/// the one of <see cref="Int8Dot.DotQ8_K{T}"/>, so the result has the same bits as the generic path
+/// (its scalar twin).
+/// </summary>
+internal static unsafe class KQuantDots
+{
+    public static bool Supported => Avx2.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<short> ScalePair(int a, int b) => Vector256.Create(Vector128.Create((short)a), Vector128.Create((short)b));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Mad(Vector256<byte> u, sbyte* x, Vector256<short> scales) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Vector256.Load(x)), scales);
+
+    static readonly Vector128<byte> MinPairs = Vector128.Create((byte)0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+
+    static readonly Vector256<byte> PairSplat = Vector256.Create(
+        (byte)0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+
+    public static float DotQ4_K(byte* w, byte* xq, int blocks)
+    {
+        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+        var low = Vector256.Create((byte)0x0F);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 144 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            float d = BlockBits.F16(wb), dmin = BlockBits.F16(wb + 2);
+            // the 12 packed bytes -> 8 scales and 8 mins (one byte each), as llama.cpp unpacks them, kept in
+            // registers (a round trip through memory would stall on store forwarding)
+            uint* q = (uint*)(wb + 4);
+            uint u0 = q[0], u1 = q[1], u2 = q[2];
+            ulong scales = (u0 & kmask1) | ((ulong)((u2 & kmask2) | (((u0 >> 6) & kmask3) << 4)) << 32);
+            ulong mins = (u1 & kmask1) | ((ulong)(((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4)) << 32);
+            // Σ_j mins[j]·(bsums[2j] + bsums[2j+1]): each min widened to two int16 lanes, one madd
+            var mins16 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(), MinPairs));
+            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mins16, Vector256.Load(bsums)));
+
+            var acc = Vector256<int>.Zero;
+            byte* qs = wb + 16;
+            for (int j = 0; j < 4; j++)
+            {
+                var q4 = Vector256.Load(qs + 32 * j);
+                acc += Mad(q4 & low, qx + 64 * j, Vector256.Create((short)(byte)(scales >> (16 * j))));
+                acc += Mad(Vector256.ShiftRightLogical(q4, 4), qx + 64 * j + 32, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - dmin * summ);
+        }
+        return sum;
+    }
+
+    public static float DotQ6_K(byte* w, byte* xq, int blocks)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var three = Vector256.Create((byte)3);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 210 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            byte* ql = wb, qh = wb + 128;
+            sbyte* sc = (sbyte*)(wb + 192);
+            float d = BlockBits.F16(wb + 208);
+            // Σ 32·sc[g]·bsums[g]: the −32 offset of every 6-bit value
+            var sc16 = Avx2.ConvertToVector256Int16(sc);
+            int summ = 32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(sc16, Vector256.Load(bsums)));
+
+            var acc = Vector256<int>.Zero;
+            for (int n = 0; n < 2; n++)
+            {
+                var a = Vector256.Load(ql + 64 * n);
+                var c = Vector256.Load(ql + 64 * n + 32);
+                var hb = Vector256.Load(qh + 32 * n);
+                sbyte* x = qx + 128 * n;
+                int g = 8 * n;
+                acc += Mad((a & low) | ((hb & three) << 4), x, ScalePair(sc[g], sc[g + 1]));
+                acc += Mad((c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4), x + 32, ScalePair(sc[g + 2], sc[g + 3]));
+                acc += Mad(Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4), x + 64, ScalePair(sc[g + 4], sc[g + 5]));
+                acc += Mad(Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4), x + 96, ScalePair(sc[g + 6], sc[g + 7]));
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - d * summ);
+        }
+        return sum;
+    }
+
+    public static float DotQ5_K(byte* w, byte* xq, int blocks)
+    {
+        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+        var low = Vector256.Create((byte)0x0F);
+        var one = Vector256.Create((byte)1);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 176 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            float d = BlockBits.F16(wb), dmin = BlockBits.F16(wb + 2);
+            uint* q = (uint*)(wb + 4);
+            uint u0 = q[0], u1 = q[1], u2 = q[2];
+            ulong scales = (u0 & kmask1) | ((ulong)((u2 & kmask2) | (((u0 >> 6) & kmask3) << 4)) << 32);
+            ulong mins = (u1 & kmask1) | ((ulong)(((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4)) << 32);
+            var mins16 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(), MinPairs));
+            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mins16, Vector256.Load(bsums)));
+
+            var acc = Vector256<int>.Zero;
+            var hv = Vector256.Load(wb + 16);
+            byte* ql = wb + 48;
+            for (int j = 0; j < 4; j++)
+            {
+                var q4 = Vector256.Load(ql + 32 * j);
+                var lo = (q4 & low) | ((Vector256.ShiftRightLogical(hv, 2 * j) & one) << 4);
+                var hi = Vector256.ShiftRightLogical(q4, 4) | ((Vector256.ShiftRightLogical(hv, 2 * j + 1) & one) << 4);
+                acc += Mad(lo, qx + 64 * j, Vector256.Create((short)(byte)(scales >> (16 * j))));
+                acc += Mad(hi, qx + 64 * j + 32, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - dmin * summ);
+        }
+        return sum;
+    }
+
+    public static float DotQ2_K(byte* w, byte* xq, int blocks)
+    {
+        var three = Vector256.Create((byte)3);
+        var low = Vector128.Create((byte)0x0F);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 84 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            float d = BlockBits.F16(wb + 80), dmin = BlockBits.F16(wb + 82);
+            var sv = Vector128.Load(wb);
+            var mn16 = Avx2.ConvertToVector256Int16(Vector128.ShiftRightLogical(sv, 4));
+            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mn16, Vector256.Load(bsums)));
+            byte* sc = wb;
+            var acc = Vector256<int>.Zero;
+            for (int n = 0; n < 2; n++)
+            {
+                var q = Vector256.Load(wb + 16 + 32 * n);
+                for (int j = 0; j < 4; j++)
+                {
+                    int g = 8 * n + 2 * j;
+                    acc += Mad(Vector256.ShiftRightLogical(q, 2 * j) & three, qx + 128 * n + 32 * j, ScalePair(sc[g] & 0xF, sc[g + 1] & 0xF));
+                }
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - dmin * summ);
+        }
+        return sum;
+    }
+
+    public static float DotQ3_K(byte* w, byte* xq, int blocks)
+    {
+        var three = Vector256.Create((byte)3);
+        var one = Vector256.Create((byte)1);
+        const uint kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* wb = w + 110 * b, xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            short* bsums = (short*)(xb + 260);
+            float d = BlockBits.F16(wb + 108);
+            // the 16 6-bit scales from 12 bytes, as llama.cpp unpacks them, minus 32, as int16 lanes
+            uint* a = (uint*)(wb + 96);
+            uint a0 = a[0], a1 = a[1], t = a[2];
+            var packed = Vector128.Create(
+                (a0 & kmask2) | ((t & kmask1) << 4),
+                (a1 & kmask2) | (((t >> 2) & kmask1) << 4),
+                ((a0 >> 4) & kmask2) | (((t >> 4) & kmask1) << 4),
+                ((a1 >> 4) & kmask2) | (((t >> 6) & kmask1) << 4)).AsSByte() - Vector128.Create((sbyte)32);
+            var sc16 = Avx2.ConvertToVector256Int16(packed);
+            int summ = 4 * Vector256.Sum(Avx2.MultiplyAddAdjacent(sc16, Vector256.Load(bsums)));
+            var hv = Vector256.Load(wb);
+            var acc = Vector256<int>.Zero;
+            for (int n = 0; n < 2; n++)
+            {
+                var q = Vector256.Load(wb + 32 + 32 * n);
+                for (int j = 0; j < 4; j++)
+                {
+                    int g = 8 * n + 2 * j;
+                    var u = (Vector256.ShiftRightLogical(q, 2 * j) & three) | ((Vector256.ShiftRightLogical(hv, 4 * n + j) & one) << 2);
+                    // (sc[g], sc[g+1]) to every dword, then sc[g] across the low lane and sc[g+1] across the high
+                    var pair = Avx2.Shuffle(Avx2.PermuteVar8x32(sc16.AsInt32(), Vector256.Create(g / 2)).AsByte(), PairSplat).AsInt16();
+                    acc += Mad(u, qx + 128 * n + 32 * j, pair);
+                }
+            }
+            int sumi = Vector256.Sum(acc);
+            sum += dx * (d * sumi - d * summ);
+        }
+        return sum;
+    }
+}
