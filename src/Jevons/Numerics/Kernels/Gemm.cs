@@ -383,6 +383,19 @@ internal static unsafe class GemmTiles
         }
     }
 
+    /// <summary>
+    /// The 32 bytes at p in both halves of a 512-bit vector. Written as two loads rather than
+    /// Avx512F.BroadcastVector256ToVector512(double*): in Release the JIT's containment of that broadcast
+    /// under the byte/short reinterpretations below gave wrong sums (the tiled k-quant Gemm failed its
+    /// bit-exactness test in Release only).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<double> Dup256(byte* p)
+    {
+        var v = Vector256.Load((double*)p);
+        return Vector512.Create(v, v);
+    }
+
     /// <summary>[Σi(a), Σi(b), Σi(c), Σi(e)] for four vectors of 8 int32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector128<int> Sum4(Vector256<int> a, Vector256<int> b, Vector256<int> c, Vector256<int> e)
@@ -406,12 +419,12 @@ internal static unsafe class GemmTiles
             var acc1 = Vector512<int>.Zero;
             for (int k = 0; k < 8; k++)
             {
-                var u = Avx512F.BroadcastVector256ToVector512((double*)(row + 32 * k)).AsByte();
-                var s = Avx512F.BroadcastVector256ToVector512((double*)(row + KScv + 32 * k)).AsInt16();
+                var u = Dup256(row + 32 * k).AsByte();
+                var s = Dup256(row + KScv + 32 * k).AsInt16();
                 acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(x0 + 64 * k)), s);
                 acc1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(x1 + 64 * k)), s);
             }
-            var mn = Avx512F.BroadcastVector256ToVector512((double*)(row + KMn)).AsInt16();
+            var mn = Dup256(row + KMn).AsInt16();
             short* bs = bsums + ((long)b * pairs + p0) * 32;
             var m0 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs));
             var m1 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 32));
@@ -435,15 +448,15 @@ internal static unsafe class GemmTiles
             var acc0 = Vector512<int>.Zero; var acc1 = acc0; var acc2 = acc0; var acc3 = acc0;
             for (int k = 0; k < 8; k++)
             {
-                var u = Avx512F.BroadcastVector256ToVector512((double*)(row + 32 * k)).AsByte();
-                var s = Avx512F.BroadcastVector256ToVector512((double*)(row + KScv + 32 * k)).AsInt16();
+                var u = Dup256(row + 32 * k).AsByte();
+                var s = Dup256(row + KScv + 32 * k).AsInt16();
                 sbyte* xk = x0 + 64 * k;
                 acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk)), s);
                 acc1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk + 512)), s);
                 acc2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk + 1024)), s);
                 acc3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, Vector512.Load(xk + 1536)), s);
             }
-            var mn = Avx512F.BroadcastVector256ToVector512((double*)(row + KMn)).AsInt16();
+            var mn = Dup256(row + KMn).AsInt16();
             short* bs = bsums + ((long)b * pairs + p0) * 32;
             var m0 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs));
             var m1 = Avx512BW.MultiplyAddAdjacent(mn, Vector512.Load(bs + 32));
