@@ -17,7 +17,7 @@ public sealed record GgufTensorInfo(string Name, DType Type, long[] Shape, long 
 /// disagree, duplicate names, absurd counts) is a one-line <see cref="JevonsException"/> that names
 /// the file, the offset and the key or tensor. Dispose unmaps the file; views must not outlive it.
 /// </summary>
-public sealed unsafe class GgufFile : IWeightSource
+public sealed unsafe class GgufFile : MappedTensorFile
 {
     /// <summary>"GGUF" read as a little-endian u32.</summary>
     public const uint Magic = 0x46554747;
@@ -26,25 +26,18 @@ public sealed unsafe class GgufFile : IWeightSource
     public const int MaxDimensions = 4;
     const int MaxArrayNesting = 16;
 
-    readonly MappedFile _file;
-    readonly Dictionary<string, TensorView> _byName;
-    readonly List<TensorView> _views;
     readonly List<GgufTensorInfo> _infos;
 
     GgufFile(MappedFile file, uint version, uint alignment, long dataOffset, GgufMetadata metadata,
         List<GgufTensorInfo> infos, List<TensorView> views, Dictionary<string, TensorView> byName)
+        : base(file, views, byName)
     {
-        _file = file;
         Version = version;
         Alignment = alignment;
         DataOffset = dataOffset;
         Metadata = metadata;
         _infos = infos;
-        _views = views;
-        _byName = byName;
     }
-
-    public string Path => _file.Path;
 
     /// <summary>GGUF format version: 2 or 3.</summary>
     public uint Version { get; }
@@ -55,51 +48,16 @@ public sealed unsafe class GgufFile : IWeightSource
     /// <summary>Absolute byte offset of the data section.</summary>
     public long DataOffset { get; }
 
-    /// <summary>File length in bytes.</summary>
-    public long FileLength => _file.Length;
-
     /// <summary>All metadata in file order; also the model's <see cref="IConfigSource"/>.</summary>
     public GgufMetadata Metadata { get; }
 
     /// <summary>Tensor infos in file order.</summary>
     public IReadOnlyList<GgufTensorInfo> TensorInfos => _infos;
 
-    /// <summary>Tensor views in file order.</summary>
-    public IReadOnlyList<TensorView> Tensors => _views;
-
-    public IEnumerable<string> TensorNames
-    {
-        get
-        {
-            foreach (var info in _infos) yield return info.Name;
-        }
-    }
-
-    public bool Contains(string name) => _byName.ContainsKey(name);
-
-    public TensorView Get(string name) => _byName.TryGetValue(name, out var v) ? v
-        : JevonsException.Throw<TensorView>("tensor not found in the file", Path, name);
-
-    public TensorView? TryGet(string name) => _byName.GetValueOrDefault(name);
-
-    public void Dispose() => _file.Dispose();
-
     public override string ToString() => $"{Path} (GGUF v{Version}, {_infos.Count} tensors, {Metadata.Count} keys)";
 
     /// <summary>Maps and parses <paramref name="path"/>; reads the header only.</summary>
-    public static GgufFile Open(string path)
-    {
-        var file = MappedFile.Open(path);
-        try
-        {
-            return Parse(file);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
+    public static GgufFile Open(string path) => Open(path, Parse);
 
     static GgufFile Parse(MappedFile file)
     {
@@ -259,8 +217,6 @@ public sealed unsafe class GgufFile : IWeightSource
             }
         }
     }
-
-    static string FormatShape(long[] shape) => "[" + string.Join(", ", shape) + "]";
 
     static DType GgmlType(uint id, string path, string tensor, long offset)
     {

@@ -11,25 +11,17 @@ namespace Jevons.Formats;
 /// length, invalid JSON, unknown dtype, offsets out of range or disagreeing with shape × dtype,
 /// overlapping tensors) are one-line <see cref="JevonsException"/>s naming the file and tensor.
 /// </summary>
-public sealed unsafe class SafetensorsFile : IWeightSource
+public sealed unsafe class SafetensorsFile : MappedTensorFile
 {
     /// <summary>The reference implementation refuses headers above 100 MB; so do we.</summary>
     public const long MaxHeaderLength = 100_000_000;
 
-    readonly MappedFile _file;
-    readonly List<TensorView> _views;
-    readonly Dictionary<string, TensorView> _byName;
-
     SafetensorsFile(MappedFile file, long headerLength, Dictionary<string, string> metadata, List<TensorView> views, Dictionary<string, TensorView> byName)
+        : base(file, views, byName)
     {
-        _file = file;
         HeaderLength = headerLength;
         Metadata = metadata;
-        _views = views;
-        _byName = byName;
     }
-
-    public string Path => _file.Path;
 
     /// <summary>Bytes of JSON header (N); the data starts at 8 + N.</summary>
     public long HeaderLength { get; }
@@ -37,47 +29,13 @@ public sealed unsafe class SafetensorsFile : IWeightSource
     /// <summary>Absolute offset of the data section.</summary>
     public long DataOffset => 8 + HeaderLength;
 
-    public long FileLength => _file.Length;
-
     /// <summary>The header's <c>__metadata__</c> (e.g. format = pt); empty when absent.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    /// <summary>Tensor views in header order.</summary>
-    public IReadOnlyList<TensorView> Tensors => _views;
-
-    public IEnumerable<string> TensorNames
-    {
-        get
-        {
-            foreach (var v in _views) yield return v.Name;
-        }
-    }
-
-    public bool Contains(string name) => _byName.ContainsKey(name);
-
-    public TensorView Get(string name) => _byName.TryGetValue(name, out var v) ? v
-        : JevonsException.Throw<TensorView>("tensor not found in the file", Path, name);
-
-    public TensorView? TryGet(string name) => _byName.GetValueOrDefault(name);
-
-    public void Dispose() => _file.Dispose();
-
-    public override string ToString() => $"{Path} (safetensors, {_views.Count} tensors)";
+    public override string ToString() => $"{Path} (safetensors, {Tensors.Count} tensors)";
 
     /// <summary>Maps and parses <paramref name="path"/>; reads the header only.</summary>
-    public static SafetensorsFile Open(string path)
-    {
-        var file = MappedFile.Open(path);
-        try
-        {
-            return Parse(file);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
+    public static SafetensorsFile Open(string path) => Open(path, Parse);
 
     /// <summary>The <see cref="DType"/> for a safetensors dtype string, or null when unsupported.</summary>
     public static DType? ParseDType(string name) => name switch
@@ -178,8 +136,6 @@ public sealed unsafe class SafetensorsFile : IWeightSource
                 JevonsException.Throw($"data_offsets [{a.Begin}, {a.End}] overlap tensor '{b.Name}' [{b.Begin}, {b.End}]", path, a.Name, 8 + headerLength + a.Begin);
         }
     }
-
-    static string FormatShape(long[] shape) => "[" + string.Join(", ", shape) + "]";
 
     static void ReadHeader(ReadOnlySpan<byte> json, string path, Dictionary<string, string> metadata, List<Entry> entries)
     {
