@@ -27,10 +27,7 @@ public sealed unsafe class GgufWriter
 
     readonly List<KeyValuePair<string, GgufValue>> _metadata = [];
     readonly Dictionary<string, int> _metadataIndex = new(StringComparer.Ordinal);
-    readonly List<PendingTensor> _tensors = [];
-    readonly HashSet<string> _tensorNames = new(StringComparer.Ordinal);
-
-    sealed record PendingTensor(string Name, DType Type, long[] Shape, long ByteLength, Action<Stream> WriteData);
+    readonly PendingTensors _tensors;
 
     /// <param name="alignment">Data alignment: a power of two; written as general.alignment when not 32.</param>
     public GgufWriter(uint alignment = GgufFile.DefaultAlignment)
@@ -38,6 +35,7 @@ public sealed unsafe class GgufWriter
         if (alignment == 0 || (alignment & (alignment - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(alignment), alignment, "alignment must be a power of two");
         Alignment = alignment;
+        _tensors = new PendingTensors(Validate);
         if (alignment != GgufFile.DefaultAlignment)
             Set("general.alignment", GgufValue.UInt32(alignment));
     }
@@ -70,31 +68,13 @@ public sealed unsafe class GgufWriter
     /// write exactly the bytes that <paramref name="type"/> and <paramref name="shape"/> imply.
     /// </summary>
     /// <param name="shape">Outermost first, as <see cref="TensorView.Shape"/>: [out, in] for a weight. The writer stores GGUF's reversed ne.</param>
-    public void AddTensor(string name, DType type, long[] shape, Action<Stream> writeData)
-    {
-        ArgumentNullException.ThrowIfNull(writeData);
-        long bytes = Validate(name, type, shape);
-        _tensorNames.Add(name);
-        _tensors.Add(new PendingTensor(name, type, (long[])shape.Clone(), bytes, writeData));
-    }
+    public void AddTensor(string name, DType type, long[] shape, Action<Stream> writeData) => _tensors.Add(name, type, shape, writeData);
 
     /// <summary>Adds a tensor from bytes in memory (kept by reference until <see cref="Write"/>).</summary>
-    public void AddTensor(string name, DType type, long[] shape, ReadOnlyMemory<byte> data)
-    {
-        long bytes = Validate(name, type, shape);
-        if (data.Length != bytes)
-            throw new ArgumentException($"tensor '{name}': {data.Length} bytes given, {type.Name()} [{string.Join(", ", shape)}] needs {bytes}", nameof(data));
-        AddTensor(name, type, shape, s => s.Write(data.Span));
-    }
+    public void AddTensor(string name, DType type, long[] shape, ReadOnlyMemory<byte> data) => _tensors.Add(name, type, shape, data);
 
     /// <summary>Adds a tensor copied from a view (e.g. another mapped file, which must stay open until <see cref="Write"/>).</summary>
-    public void AddTensor(TensorView view, string? name = null)
-    {
-        ArgumentNullException.ThrowIfNull(view);
-        byte* data = view.Data;
-        long length = view.ByteLength;
-        AddTensor(name ?? view.Name, view.Type, view.Shape, s => FileOutput.CopyFrom(s, data, length));
-    }
+    public void AddTensor(TensorView view, string? name = null) => _tensors.Add(view, name);
 
     long Validate(string name, DType type, long[] shape)
     {
@@ -102,18 +82,13 @@ public sealed unsafe class GgufWriter
         ArgumentNullException.ThrowIfNull(shape);
         if (Encoding.UTF8.GetByteCount(name) > MaxNameBytes)
             throw new ArgumentException($"tensor name '{name}' is longer than {MaxNameBytes} bytes (llama.cpp's limit)", nameof(name));
-        if (_tensorNames.Contains(name))
+        if (_tensors.Contains(name))
             throw new ArgumentException($"tensor '{name}' was already added", nameof(name));
         if ((int)type >= 100 || !DTypes.IsKnown((int)type))
             throw new ArgumentException($"tensor '{name}': {type.Name()} has no ggml type id", nameof(type));
         if (shape.Length is 0 or > GgufFile.MaxDimensions)
             throw new ArgumentException($"tensor '{name}': GGUF tensors have 1 to {GgufFile.MaxDimensions} dimensions, got {shape.Length}", nameof(shape));
-        long elements = 1;
-        foreach (var d in shape)
-        {
-            if (d < 0) throw new ArgumentException($"tensor '{name}': negative dimension {d}", nameof(shape));
-            elements = checked(elements * d);
-        }
+        long elements = PendingTensors.ElementCount(name, shape);
         if (shape[^1] % type.BlockSize() != 0)
             throw new ArgumentException($"tensor '{name}': row length {shape[^1]} is not a multiple of the {type.Name()} block size {type.BlockSize()}", nameof(shape));
         return type.ByteCount(elements);
@@ -128,7 +103,7 @@ public sealed unsafe class GgufWriter
         get
         {
             long total = HeaderLength;
-            foreach (var t in _tensors) total += GgufFile.AlignUp(t.ByteLength, Alignment);
+            foreach (var t in _tensors.All) total += GgufFile.AlignUp(t.ByteLength, Alignment);
             return total;
         }
     }
@@ -139,19 +114,17 @@ public sealed unsafe class GgufWriter
         ArgumentException.ThrowIfNullOrEmpty(path);
         var header = BuildHeader();
         long total = header.Length;
-        foreach (var t in _tensors) total += GgufFile.AlignUp(t.ByteLength, Alignment);
+        foreach (var t in _tensors.All) total += GgufFile.AlignUp(t.ByteLength, Alignment);
 
         FileOutput.WriteAtomically(path, file =>
         {
             file.Write(header);
             var data = new TensorDataStream(file, total, progress);
             long offset = header.Length;
-            foreach (var t in _tensors)
+            foreach (var t in _tensors.All)
             {
                 data.Begin(offset);
-                t.WriteData(data);
-                if (data.Written != t.ByteLength)
-                    throw new InvalidOperationException($"tensor '{t.Name}': the data callback wrote {data.Written} bytes, {t.Type.Name()} [{string.Join(", ", t.Shape)}] needs {t.ByteLength}");
+                t.WriteTo(data);
                 long padded = GgufFile.AlignUp(t.ByteLength, Alignment);
                 FileOutput.Pad(file, padded - t.ByteLength);
                 offset += padded;
@@ -178,7 +151,7 @@ public sealed unsafe class GgufWriter
         }
 
         long offset = 0;
-        foreach (var t in _tensors)
+        foreach (var t in _tensors.All)
         {
             WriteString(w, t.Name);
             w.Write((uint)t.Shape.Length);

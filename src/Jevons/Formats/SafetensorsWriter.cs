@@ -13,10 +13,9 @@ namespace Jevons.Formats;
 /// </summary>
 public sealed unsafe class SafetensorsWriter
 {
-    readonly List<PendingTensor> _tensors = [];
-    readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    readonly PendingTensors _tensors;
 
-    sealed record PendingTensor(string Name, DType Type, long[] Shape, long ByteLength, Action<Stream> WriteData);
+    public SafetensorsWriter() => _tensors = new PendingTensors(Validate);
 
     /// <summary>The header's <c>__metadata__</c> (string values); starts as {"format": "pt"}.</summary>
     public IDictionary<string, string> Metadata { get; } = new Dictionary<string, string>(StringComparer.Ordinal) { ["format"] = "pt" };
@@ -29,61 +28,37 @@ public sealed unsafe class SafetensorsWriter
         get
         {
             long total = 0;
-            foreach (var t in _tensors) total += t.ByteLength;
+            foreach (var t in _tensors.All) total += t.ByteLength;
             return total;
         }
     }
 
     /// <summary>Adds a tensor whose data <paramref name="writeData"/> streams at <see cref="Write"/> time (exactly shape × dtype bytes).</summary>
     /// <param name="shape">Outermost first, as PyTorch and <see cref="TensorView.Shape"/> have it.</param>
-    public void AddTensor(string name, DType type, long[] shape, Action<Stream> writeData)
-    {
-        ArgumentNullException.ThrowIfNull(writeData);
-        long bytes = Validate(name, type, shape);
-        _names.Add(name);
-        _tensors.Add(new PendingTensor(name, type, (long[])shape.Clone(), bytes, writeData));
-    }
+    public void AddTensor(string name, DType type, long[] shape, Action<Stream> writeData) => _tensors.Add(name, type, shape, writeData);
 
     /// <summary>Adds a tensor from bytes in memory (kept by reference until <see cref="Write"/>).</summary>
-    public void AddTensor(string name, DType type, long[] shape, ReadOnlyMemory<byte> data)
-    {
-        long bytes = Validate(name, type, shape);
-        if (data.Length != bytes)
-            throw new ArgumentException($"tensor '{name}': {data.Length} bytes given, {type.Name()} [{string.Join(", ", shape)}] needs {bytes}", nameof(data));
-        AddTensor(name, type, shape, s => s.Write(data.Span));
-    }
+    public void AddTensor(string name, DType type, long[] shape, ReadOnlyMemory<byte> data) => _tensors.Add(name, type, shape, data);
+
+    /// <summary>Adds a tensor copied from a view, whose file must stay open until <see cref="Write"/>.</summary>
+    public void AddTensor(TensorView view, string? name = null) => _tensors.Add(view, name);
 
     long Validate(string name, DType type, long[] shape)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(shape);
-        if (name == "__metadata__" || _names.Contains(name))
+        if (name == "__metadata__" || _tensors.Contains(name))
             throw new ArgumentException($"tensor name '{name}' is reserved or already added", nameof(name));
         if (SafetensorsFile.DTypeName(type) is null)
             throw new ArgumentException($"tensor '{name}': safetensors cannot store {type.Name()}", nameof(type));
-        long elements = 1;
-        foreach (var d in shape)
-        {
-            if (d < 0) throw new ArgumentException($"tensor '{name}': negative dimension {d}", nameof(shape));
-            elements = checked(elements * d);
-        }
-        return type.ByteCount(elements);
-    }
-
-    /// <summary>Adds a tensor copied from a view, whose file must stay open until <see cref="Write"/>.</summary>
-    public void AddTensor(TensorView view, string? name = null)
-    {
-        ArgumentNullException.ThrowIfNull(view);
-        byte* data = view.Data;
-        long length = view.ByteLength;
-        AddTensor(name ?? view.Name, view.Type, view.Shape, s => FileOutput.CopyFrom(s, data, length));
+        return type.ByteCount(PendingTensors.ElementCount(name, shape));
     }
 
     /// <summary>Writes the file (via a temporary name, renamed on success).</summary>
     public void Write(string path, IProgress<WriteProgress>? progress = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var ordered = _tensors.ToArray();
+        var ordered = _tensors.All.ToArray();
         Array.Sort(ordered, (a, b) => string.CompareOrdinal(a.Name, b.Name));
         var header = BuildHeader(ordered);
         long total = 8 + header.Length + DataLength;
@@ -99,9 +74,7 @@ public sealed unsafe class SafetensorsWriter
             foreach (var t in ordered)
             {
                 data.Begin(offset);
-                t.WriteData(data);
-                if (data.Written != t.ByteLength)
-                    throw new InvalidOperationException($"tensor '{t.Name}': the data callback wrote {data.Written} bytes, {t.Type.Name()} [{string.Join(", ", t.Shape)}] needs {t.ByteLength}");
+                t.WriteTo(data);
                 offset += t.ByteLength;
             }
             progress?.Report(new WriteProgress(total, total));
