@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
@@ -7,7 +6,7 @@ namespace Jevons.Benchmarks;
 
 /// <summary>y = W·x for one token at real layer shapes (decode is memory-bound: bytes of W per call).</summary>
 [MemoryDiagnoser]
-public unsafe class MatVecBenchmarks
+public class MatVecBenchmarks
 {
     /// <summary>Every weight type, or the comma-separated list in JEVONS_BENCH_TYPES (e.g. F8_E4M3,Q4_K).</summary>
     public static IEnumerable<DType> Types() =>
@@ -35,55 +34,36 @@ public unsafe class MatVecBenchmarks
     /// <summary>Weights are uniform in ±WeightScale (not a BenchmarkDotNet parameter).</summary>
     public float WeightScale = float.TryParse(Environment.GetEnvironmentVariable("JEVONS_BENCH_WSCALE"), out var ws) ? ws : 1f;
 
-    Linear _w = null!;
-    byte* _data;
-    float* _scales;
+    BenchWeights _w = null!;
     float[] _x = [], _y = [];
     WorkerPool _pool = null!;
 
     [GlobalSetup]
     public void Setup()
     {
-        var dims = Shape.Split('x');
-        int outF = int.Parse(dims[0]), inF = int.Parse(dims[1]);
-        long rowBytes = Type.ByteCount(inF);
-        _data = (byte*)NativeMemory.AlignedAlloc((nuint)(rowBytes * outF), 64);
-        var rng = new Random(1);
-        var row = new float[inF];
-        for (int r = 0; r < outF; r++)
-        {
-            for (int i = 0; i < inF; i++) row[i] = WeightScale * (float)(rng.NextDouble() * 2 - 1);
-            Quantization.QuantizeRow(Type, row, new Span<byte>(_data + r * rowBytes, (int)rowBytes));
-        }
-        int sr = (outF + 127) / 128, sc = (inF + 127) / 128;
-        _scales = (float*)NativeMemory.AlignedAlloc((nuint)(sr * sc * 4), 64);
-        for (int i = 0; i < sr * sc; i++) _scales[i] = 1f;
-        bool fp8 = Type == DType.F8_E4M3;
-        _w = new Linear("bench", Type, outF, inF, _data, "bench", fp8 ? _scales : null, fp8 ? 128 : 0, fp8 ? 128 : 0);
-        _x = new float[inF];
-        for (int i = 0; i < inF; i++) _x[i] = (float)(rng.NextDouble() * 2 - 1);
-        _y = new float[outF];
+        _w = new BenchWeights(Type, Shape, seed: 1, WeightScale);
+        _x = _w.Activations(_w.Linear.InFeatures);
+        _y = new float[_w.Linear.OutFeatures];
         _pool = new WorkerPool(Threads);
     }
 
     [Benchmark]
-    public void MatVec() => MatMul.MatVec(_w, _x, _y, _pool, Mode);
+    public void MatVec() => MatMul.MatVec(_w.Linear, _x, _y, _pool, Mode);
 
     /// <summary>For the quick timer: one Gemm over n tokens with this benchmark's weights.</summary>
-    public void GemmOnce(float[] x, float[] y, int n) => MatMul.Gemm(_w, x, y, n, _pool, Mode);
+    public void GemmOnce(float[] x, float[] y, int n) => MatMul.Gemm(_w.Linear, x, y, n, _pool, Mode);
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _pool.Dispose();
-        NativeMemory.AlignedFree(_data);
-        NativeMemory.AlignedFree(_scales);
+        _w.Dispose();
     }
 }
 
 /// <summary>Prefill: Y[n, out] = X[n, in]·Wᵀ, each weight row decoded once for all n tokens.</summary>
 [MemoryDiagnoser]
-public unsafe class GemmBenchmarks
+public class GemmBenchmarks : GemmBenchmarkBase
 {
     [Params(DType.F32, DType.BF16, DType.Q8_0, DType.Q4_K)]
     public DType Type;
@@ -91,40 +71,8 @@ public unsafe class GemmBenchmarks
     [Params(64)]
     public int Tokens;
 
-    Linear _w = null!;
-    byte* _data;
-    float[] _x = [], _y = [];
-    WorkerPool _pool = null!;
-
     [GlobalSetup]
-    public void Setup()
-    {
-        const int outF = 2048, inF = 2048;
-        long rowBytes = Type.ByteCount(inF);
-        _data = (byte*)NativeMemory.AlignedAlloc((nuint)(rowBytes * outF), 64);
-        var rng = new Random(2);
-        var row = new float[inF];
-        for (int r = 0; r < outF; r++)
-        {
-            for (int i = 0; i < inF; i++) row[i] = (float)(rng.NextDouble() * 2 - 1);
-            Quantization.QuantizeRow(Type, row, new Span<byte>(_data + r * rowBytes, (int)rowBytes));
-        }
-        _w = new Linear("bench", Type, outF, inF, _data, "bench");
-        _x = new float[Tokens * inF];
-        for (int i = 0; i < _x.Length; i++) _x[i] = (float)(rng.NextDouble() * 2 - 1);
-        _y = new float[Tokens * outF];
-        _pool = new WorkerPool(Environment.ProcessorCount);
-    }
-
-    [Benchmark]
-    public void Gemm() => MatMul.Gemm(_w, _x, _y, Tokens, _pool);
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        _pool.Dispose();
-        NativeMemory.AlignedFree(_data);
-    }
+    public void Setup() => Setup(Type, (2048, 2048), Tokens, seed: 2);
 }
 
 /// <summary>Row kernels at a DeepSeek-V3 hidden size.</summary>
