@@ -88,7 +88,7 @@ sealed class RunCommand : ICommand
         else c.Out.WriteLine();
         c.Error.WriteLine($"prompt: {stats.PromptTokens} tokens in {stats.PromptTime.TotalMilliseconds:F0} ms ({stats.PromptTokensPerSecond:F1} tok/s); " +
             $"generated: {stats.GeneratedTokens} tokens in {stats.GenerationTime.TotalMilliseconds:F0} ms ({stats.GenerationTokensPerSecond:F1} tok/s); " +
-            $"stop: {stats.FinishReason}");
+            $"stop: {stats.FinishReason}" + (sampling.Temperature > 0 ? $"; seed {sampling.Seed}" : ""));
         return 0;
     }
 
