@@ -142,7 +142,7 @@ public unsafe class MatMulTests
     public void Q8_0MatVecRowsFourAtATimeKeepEachRowsLlamaCppBits()
     {
         // The single-token kernel dots four rows per pass; each row must still be ggml_vec_dot_q8_0_q8_0's chain.
-        const int inF = 32 * 24, outF = 11;
+        const int inF = 32 * 27, outF = 11; // three groups of eight blocks and a tail of three
         using var w = new Weight(DType.Q8_0, outF, inF, 31);
         var x = TestData.Normal(inF, 32, 2f);
         var xq = new byte[DType.Q8_0.ByteCount(inF)];

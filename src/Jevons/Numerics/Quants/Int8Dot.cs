@@ -125,7 +125,44 @@ internal static unsafe class Int8Dot
         float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
         var ones = Vector256.Create((short)1);
         byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
-        for (int b = 0; b < blocks; b++)
+        int b = 0;
+        if (!T.HasMin)
+        {
+            // eight blocks at a time: each row's eight fp16 scales (d at offset 0 of every 32-element block) are
+            // gathered, converted and multiplied by d_x as one vector; block k then takes lane k. Same products,
+            // same order as the scalar d_w·d_x below.
+            var idx = Vector256.Create(0, T.Bytes, 2 * T.Bytes, 3 * T.Bytes, 4 * T.Bytes, 5 * T.Bytes, 6 * T.Bytes, 7 * T.Bytes);
+            var low = Vector256.Create(0xFFFFu);
+            for (; b + 8 <= blocks; b += 8)
+            {
+                long off = (long)b * T.Bytes;
+                byte* c0 = w0 + off, c1 = w1 + off, c2 = w2 + off, c3 = w3 + off;
+                var d8 = Vector256.Load(dx + b);
+                var s0 = VecBits.HalfToFloat(Avx2.GatherVector256((int*)c0, idx, 1).AsUInt32() & low) * d8;
+                var s1 = VecBits.HalfToFloat(Avx2.GatherVector256((int*)c1, idx, 1).AsUInt32() & low) * d8;
+                var s2 = VecBits.HalfToFloat(Avx2.GatherVector256((int*)c2, idx, 1).AsUInt32() & low) * d8;
+                var s3 = VecBits.HalfToFloat(Avx2.GatherVector256((int*)c3, idx, 1).AsUInt32() & low) * d8;
+                for (int k = 0; k < 8; k++)
+                {
+                    int o = k * T.Bytes;
+                    var qx = Vector256.Load((sbyte*)(xq + (b + k) * 34 + 2));
+                    var q0 = T.Unpack256(c0 + o);
+                    var q1 = T.Unpack256(c1 + o);
+                    var q2 = T.Unpack256(c2 + o);
+                    var q3 = T.Unpack256(c3 + o);
+                    var p0 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q0, q0).AsByte(), Avx2.Sign(qx, q0)), ones);
+                    var p1 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q1, q1).AsByte(), Avx2.Sign(qx, q1)), ones);
+                    var p2 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q2, q2).AsByte(), Avx2.Sign(qx, q2)), ones);
+                    var p3 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q3, q3).AsByte(), Avx2.Sign(qx, q3)), ones);
+                    var lane = Vector256.Create(k);
+                    a0 = Fma.MultiplyAdd(Avx2.PermuteVar8x32(s0, lane), Avx.ConvertToVector256Single(p0), a0);
+                    a1 = Fma.MultiplyAdd(Avx2.PermuteVar8x32(s1, lane), Avx.ConvertToVector256Single(p1), a1);
+                    a2 = Fma.MultiplyAdd(Avx2.PermuteVar8x32(s2, lane), Avx.ConvertToVector256Single(p2), a2);
+                    a3 = Fma.MultiplyAdd(Avx2.PermuteVar8x32(s3, lane), Avx.ConvertToVector256Single(p3), a3);
+                }
+            }
+        }
+        for (; b < blocks; b++)
         {
             long off = (long)b * T.Bytes;
             byte* xb = xq + b * 34;
