@@ -129,22 +129,27 @@ internal static unsafe class Int8Dot
         if (!T.HasMin)
         {
             // eight blocks at a time: each row's eight fp16 scales (d at offset 0 of every 32-element block) are
-            // gathered, converted and multiplied by d_x as one vector; block k then takes lane k. Same products,
+            // loaded, converted and multiplied by d_x as one vector; block k then takes lane k. Same products,
             // same order as the scalar d_w·d_x below.
-            var idx = Vector256.Create(0, T.Bytes, 2 * T.Bytes, 3 * T.Bytes, 4 * T.Bytes, 5 * T.Bytes, 6 * T.Bytes, 7 * T.Bytes);
-            var low = Vector256.Create(0xFFFFu);
+            long ahead = 4 * rowBytes;
             for (; b + 8 <= blocks; b += 8)
             {
                 long off = (long)b * T.Bytes;
                 byte* c0 = w0 + off, c1 = w1 + off, c2 = w2 + off, c3 = w3 + off;
                 var d8 = Vector256.Load(dx + b);
-                var s0 = VecBits.HalfToFloat(Avx2.GatherVector256((int*)c0, idx, 1).AsUInt32() & low) * d8;
-                var s1 = VecBits.HalfToFloat(Avx2.GatherVector256((int*)c1, idx, 1).AsUInt32() & low) * d8;
-                var s2 = VecBits.HalfToFloat(Avx2.GatherVector256((int*)c2, idx, 1).AsUInt32() & low) * d8;
-                var s3 = VecBits.HalfToFloat(Avx2.GatherVector256((int*)c3, idx, 1).AsUInt32() & low) * d8;
+                var s0 = Scales8<T>(c0) * d8;
+                var s1 = Scales8<T>(c1) * d8;
+                var s2 = Scales8<T>(c2) * d8;
+                var s3 = Scales8<T>(c3) * d8;
                 for (int k = 0; k < 8; k++)
                 {
                     int o = k * T.Bytes;
+                    // the next four rows (contiguous after these) at the same offset: short rows make four
+                    // interleaved streams too short for the hardware prefetcher to train on
+                    Sse.Prefetch1(c0 + o + ahead);
+                    Sse.Prefetch1(c1 + o + ahead);
+                    Sse.Prefetch1(c2 + o + ahead);
+                    Sse.Prefetch1(c3 + o + ahead);
                     var qx = Vector256.Load((sbyte*)(xq + (b + k) * 34 + 2));
                     var q0 = T.Unpack256(c0 + o);
                     var q1 = T.Unpack256(c1 + o);
@@ -199,6 +204,15 @@ internal static unsafe class Int8Dot
         result[1] = HSum8(acc + 8) + m1;
         result[2] = HSum8(acc + 16) + m2;
         result[3] = HSum8(acc + 24) + m3;
+    }
+
+    /// <summary>The fp16 scales d (offset 0) of eight consecutive blocks as float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Scales8<T>(byte* c) where T : ILegacyBlock
+    {
+        var h = Vector128.Create(*(ushort*)c, *(ushort*)(c + T.Bytes), *(ushort*)(c + 2 * T.Bytes), *(ushort*)(c + 3 * T.Bytes),
+            *(ushort*)(c + 4 * T.Bytes), *(ushort*)(c + 5 * T.Bytes), *(ushort*)(c + 6 * T.Bytes), *(ushort*)(c + 7 * T.Bytes));
+        return VecBits.HalfToFloat(Vector256.WidenLower(h.ToVector256Unsafe()).AsUInt32());
     }
 
     static int SumQ(sbyte* q)
