@@ -139,6 +139,41 @@ public unsafe class MatMulTests
     }
 
     [Fact]
+    public void Q8_0MatVecRowsFourAtATimeKeepEachRowsLlamaCppBits()
+    {
+        // The single-token kernel dots four rows per pass; each row must still be ggml_vec_dot_q8_0_q8_0's chain.
+        const int inF = 32 * 27, outF = 11; // three groups of eight blocks and a tail of three
+        using var w = new Weight(DType.Q8_0, outF, inF, 31);
+        var x = TestData.Normal(inF, 32, 2f);
+        var xq = new byte[DType.Q8_0.ByteCount(inF)];
+        Quantization.QuantizeActivations(DType.Q8_0, x, xq);
+        var want = new float[outF];
+        for (int r = 0; r < outF; r++)
+        {
+            var lanes = new float[8];
+            int o = r * 34 * (inF / 32);
+            for (int b = 0; b < inF / 32; b++)
+            {
+                float d = (float)BitConverter.ToHalf(w.Bytes, o + 34 * b) * (float)BitConverter.ToHalf(xq, 34 * b);
+                for (int k = 0; k < 8; k++)
+                {
+                    int s = 0;
+                    for (int i = 4 * k; i < 4 * k + 4; i++) s += (sbyte)w.Bytes[o + 34 * b + 2 + i] * (sbyte)xq[34 * b + 2 + i];
+                    lanes[k] = MathF.FusedMultiplyAdd(d, s, lanes[k]);
+                }
+            }
+            want[r] = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+        }
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            using var pool = new WorkerPool(threads);
+            var y = new float[outF];
+            MatMul.MatVec(w.Linear, x, y, pool);
+            Assert.Equal(want, y);
+        }
+    }
+
+    [Fact]
     public void ShapeErrorsAreReported()
     {
         using var w = new Weight(DType.F32, 4, 8, 1);

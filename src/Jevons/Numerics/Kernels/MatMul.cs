@@ -69,6 +69,7 @@ public static unsafe class MatMul
         public float* X, Y, Bias;
         public byte* Xq;
         public int XqBytes;
+        public float* Dx;
         public float* Scale;
         public int ScaleRows, ScaleCols, ScaleColumns;
         public KernelPath Path;
@@ -96,6 +97,14 @@ public static unsafe class MatMul
             return;
         }
         if (GemmTiles.TryInt8<T>(w, x, y, bias, n, pool)) return;
+        if (n == 1 && T.ActivationType == DType.Q8_0 && Int8Dot.HasRows4(pool.Path))
+        {
+            if (typeof(T) == typeof(Q8_0Format)) { LegacyMatVec<Q8_0Format>(ref job, x, pool); return; }
+            if (typeof(T) == typeof(Q4_0Format)) { LegacyMatVec<Q4_0Format>(ref job, x, pool); return; }
+            if (typeof(T) == typeof(Q5_0Format)) { LegacyMatVec<Q5_0Format>(ref job, x, pool); return; }
+            if (typeof(T) == typeof(Q4_1Format)) { LegacyMatVec<Q4_1Format>(ref job, x, pool); return; }
+            if (typeof(T) == typeof(Q5_1Format)) { LegacyMatVec<Q5_1Format>(ref job, x, pool); return; }
+        }
         int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
         byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
         try
@@ -113,6 +122,50 @@ public static unsafe class MatMul
         {
             ArrayPool<byte>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>
+    /// Single-token MatVec for 32-element formats against Q8_0 activations: the activations are quantised and
+    /// their block scales converted to float once per call, then four rows at a time share each activation
+    /// block (<see cref="Int8Dot.DotQ8_0Rows4{T}"/>); every row keeps the bits of the one-row dot.
+    /// </summary>
+    static void LegacyMatVec<T>(ref Job job, float* x, WorkerPool pool) where T : struct, IBlockFormat, ILegacyBlock
+    {
+        int qBytes = job.Blocks * 34;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes + 4 * job.Blocks);
+        try
+        {
+            fixed (byte* xq = rented)
+            {
+                ActivationQuant.Quantize(DType.Q8_0, x, xq, job.In);
+                float* dx = (float*)(xq + ((qBytes + 3) & ~3));
+                Int8Dot.ActivationScales(xq, dx, job.Blocks);
+                job.Xq = xq;
+                job.XqBytes = qBytes;
+                job.Dx = dx;
+                fixed (Job* pj = &job)
+                    pool.Run(job.Out, &Int8Rows4<T>, pj);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    static void Int8Rows4<T>(void* ctx, int start, int end) where T : struct, IBlockFormat, ILegacyBlock
+    {
+        ref Job j = ref *(Job*)ctx;
+        float* dots = stackalloc float[4];
+        int r = start;
+        for (; r + 4 <= end; r += 4)
+        {
+            Int8Dot.DotQ8_0Rows4<T>(j.Data + r * j.RowBytes, j.RowBytes, j.Xq, j.Dx, j.Blocks, dots);
+            for (int i = 0; i < 4; i++)
+                j.Y[r + i] = dots[i] + (j.Bias == null ? 0 : j.Bias[r + i]);
+        }
+        for (; r < end; r++)
+            j.Y[r] = T.DotInt8(j.Data + r * j.RowBytes, j.Xq, j.Blocks, j.Path) + (j.Bias == null ? 0 : j.Bias[r]);
     }
 
     static void Int8Rows<T>(void* ctx, int start, int end) where T : struct, IBlockFormat

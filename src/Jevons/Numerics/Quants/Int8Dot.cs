@@ -101,6 +101,120 @@ internal static unsafe class Int8Dot
         return HSum8(acc) + summ;
     }
 
+    /// <summary>True where <see cref="DotQ8_0Rows4{T}"/> runs (AVX2 + FMA on V256/V512).</summary>
+    public static bool HasRows4(KernelPath path) => path >= KernelPath.V256 && Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>The activation block scales d_x (fp16 at the head of each 34-byte Q8_0 block) as float32, once per call.</summary>
+    public static void ActivationScales(byte* xq, float* dx, int blocks)
+    {
+        for (int b = 0; b < blocks; b++) dx[b] = BlockBits.F16(xq + b * 34);
+    }
+
+    /// <summary>
+    /// Four rows of <see cref="DotQ8_0{T}"/> in one pass over the activations (AVX2 path only): the activation
+    /// block and its scale <paramref name="dx"/> (from <see cref="ActivationScales"/>) are loaded once for the four
+    /// rows, and each row keeps its own accumulator chain in exactly the order of the one-row dot, so every
+    /// result has the same bits as <see cref="DotQ8_0{T}"/> for that row.
+    /// </summary>
+    public static void DotQ8_0Rows4<T>(byte* w, long rowBytes, byte* xq, float* dx, int blocks, float* result) where T : ILegacyBlock
+    {
+        var a0 = Vector256<float>.Zero;
+        var a1 = Vector256<float>.Zero;
+        var a2 = Vector256<float>.Zero;
+        var a3 = Vector256<float>.Zero;
+        float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+        var ones = Vector256.Create((short)1);
+        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
+        int b = 0;
+        if (!T.HasMin)
+        {
+            // eight blocks at a time: each row's eight fp16 scales (d at offset 0 of every 32-element block) are
+            // loaded, converted and multiplied by d_x as one vector; block k then takes lane k. Same products,
+            // same order as the scalar d_w·d_x below.
+            long ahead = 4 * rowBytes;
+            for (; b + 8 <= blocks; b += 8)
+            {
+                long off = (long)b * T.Bytes;
+                byte* c0 = w0 + off, c1 = w1 + off, c2 = w2 + off, c3 = w3 + off;
+                var d8 = Vector256.Load(dx + b);
+                var s0 = Scales8<T>(c0) * d8;
+                var s1 = Scales8<T>(c1) * d8;
+                var s2 = Scales8<T>(c2) * d8;
+                var s3 = Scales8<T>(c3) * d8;
+                for (int k = 0; k < 8; k++)
+                {
+                    int o = k * T.Bytes;
+                    // the next four rows (contiguous after these) at the same offset: short rows make four
+                    // interleaved streams too short for the hardware prefetcher to train on
+                    Sse.Prefetch1(c0 + o + ahead);
+                    Sse.Prefetch1(c1 + o + ahead);
+                    Sse.Prefetch1(c2 + o + ahead);
+                    Sse.Prefetch1(c3 + o + ahead);
+                    var qx = Vector256.Load((sbyte*)(xq + (b + k) * 34 + 2));
+                    var q0 = T.Unpack256(c0 + o);
+                    var q1 = T.Unpack256(c1 + o);
+                    var q2 = T.Unpack256(c2 + o);
+                    var q3 = T.Unpack256(c3 + o);
+                    var p0 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q0, q0).AsByte(), Avx2.Sign(qx, q0)), ones);
+                    var p1 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q1, q1).AsByte(), Avx2.Sign(qx, q1)), ones);
+                    var p2 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q2, q2).AsByte(), Avx2.Sign(qx, q2)), ones);
+                    var p3 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q3, q3).AsByte(), Avx2.Sign(qx, q3)), ones);
+                    var lane = Vector256.Create(k);
+                    a0 = Fma.MultiplyAdd(Avx2.PermuteVar8x32(s0, lane), Avx.ConvertToVector256Single(p0), a0);
+                    a1 = Fma.MultiplyAdd(Avx2.PermuteVar8x32(s1, lane), Avx.ConvertToVector256Single(p1), a1);
+                    a2 = Fma.MultiplyAdd(Avx2.PermuteVar8x32(s2, lane), Avx.ConvertToVector256Single(p2), a2);
+                    a3 = Fma.MultiplyAdd(Avx2.PermuteVar8x32(s3, lane), Avx.ConvertToVector256Single(p3), a3);
+                }
+            }
+        }
+        for (; b < blocks; b++)
+        {
+            long off = (long)b * T.Bytes;
+            byte* xb = xq + b * 34;
+            var qx = Vector256.Load((sbyte*)(xb + 2));
+            float d = dx[b];
+            byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
+            var q0 = T.Unpack256(b0);
+            var q1 = T.Unpack256(b1);
+            var q2 = T.Unpack256(b2);
+            var q3 = T.Unpack256(b3);
+            var p0 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q0, q0).AsByte(), Avx2.Sign(qx, q0)), ones);
+            var p1 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q1, q1).AsByte(), Avx2.Sign(qx, q1)), ones);
+            var p2 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q2, q2).AsByte(), Avx2.Sign(qx, q2)), ones);
+            var p3 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Sign(q3, q3).AsByte(), Avx2.Sign(qx, q3)), ones);
+            a0 = Fma.MultiplyAdd(Vector256.Create(T.Scale(b0) * d), Avx.ConvertToVector256Single(p0), a0);
+            a1 = Fma.MultiplyAdd(Vector256.Create(T.Scale(b1) * d), Avx.ConvertToVector256Single(p1), a1);
+            a2 = Fma.MultiplyAdd(Vector256.Create(T.Scale(b2) * d), Avx.ConvertToVector256Single(p2), a2);
+            a3 = Fma.MultiplyAdd(Vector256.Create(T.Scale(b3) * d), Avx.ConvertToVector256Single(p3), a3);
+            if (T.HasMin)
+            {
+                int sq = SumQ((sbyte*)(xb + 2));
+                m0 += T.Min(b0) * d * sq;
+                m1 += T.Min(b1) * d * sq;
+                m2 += T.Min(b2) * d * sq;
+                m3 += T.Min(b3) * d * sq;
+            }
+        }
+        float* acc = stackalloc float[32];
+        a0.Store(acc);
+        a1.Store(acc + 8);
+        a2.Store(acc + 16);
+        a3.Store(acc + 24);
+        result[0] = HSum8(acc) + m0;
+        result[1] = HSum8(acc + 8) + m1;
+        result[2] = HSum8(acc + 16) + m2;
+        result[3] = HSum8(acc + 24) + m3;
+    }
+
+    /// <summary>The fp16 scales d (offset 0) of eight consecutive blocks as float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Scales8<T>(byte* c) where T : ILegacyBlock
+    {
+        var h = Vector128.Create(*(ushort*)c, *(ushort*)(c + T.Bytes), *(ushort*)(c + 2 * T.Bytes), *(ushort*)(c + 3 * T.Bytes),
+            *(ushort*)(c + 4 * T.Bytes), *(ushort*)(c + 5 * T.Bytes), *(ushort*)(c + 6 * T.Bytes), *(ushort*)(c + 7 * T.Bytes));
+        return VecBits.HalfToFloat(Vector256.WidenLower(h.ToVector256Unsafe()).AsUInt32());
+    }
+
     static int SumQ(sbyte* q)
     {
         int s = 0;
