@@ -69,6 +69,10 @@ public sealed class Mla
     readonly Linear[]? _kB, _vB;
     readonly float _eps;
     readonly DType _latentActivation;
+    readonly float[]? _kvBFloat;
+
+    /// <summary>Largest float32 copy of a quantised kv_b kept per layer (V2-Lite: 8 MiB; V2/V3 with 128 heads: 64 MiB, not kept).</summary>
+    public const long DecodedKvBLimit = 16L << 20;
 
     public Mla(MlaShape shape, float eps, float[] inverseFrequencies, float softmaxScale,
         Linear? q, Linear? qA, float[]? qANorm, Linear? qB,
@@ -86,6 +90,13 @@ public sealed class Mla
             throw new ArgumentException("MLA needs kv_b_proj or both split k_b and v_b");
         if (inverseFrequencies.Length * 2 != shape.QkRopeHeadDim)
             throw new ArgumentException("inverse frequencies must cover qk_rope_head_dim / 2 pairs");
+        // Every step multiplies by all of kv_b; decoding it once here (same values, same arithmetic) instead of
+        // once per step is ~3.5x faster attention on V2-Lite shapes, for a float copy bounded per layer.
+        if (kvB is not null && kvB.Type != DType.F32 && (long)kvB.OutFeatures * kvB.InFeatures * sizeof(float) <= DecodedKvBLimit)
+        {
+            _kvBFloat = new float[(long)kvB.OutFeatures * kvB.InFeatures];
+            for (int i = 0; i < kvB.OutFeatures; i++) MatMul.DecodeRow(kvB, i, _kvBFloat.AsSpan(i * kvB.InFeatures, kvB.InFeatures));
+        }
         _latentActivation = kvB is null ? DType.F32 : ActivationTypeOf(kvB.Type);
         if (_latentActivation != DType.F32 && shape.KvLoraRank % _latentActivation.BlockSize() != 0)
             _latentActivation = DType.F32;
@@ -374,7 +385,17 @@ public sealed class Mla
             RowDots(_vB[h], 0, Shape.VHeadDim, oLats, r, count, outputs, stride, row);
             return;
         }
-        RowDots(_kvB!, h * (Shape.QkNopeHeadDim + Shape.VHeadDim) + Shape.QkNopeHeadDim, Shape.VHeadDim, oLats, r, count, outputs, stride, row);
+        int b0 = h * (Shape.QkNopeHeadDim + Shape.VHeadDim) + Shape.QkNopeHeadDim;
+        if (_kvBFloat is not null)
+        {
+            for (int o = 0; o < Shape.VHeadDim; o++)
+            {
+                var wr = _kvBFloat.AsSpan((b0 + o) * r, r);
+                for (int i = 0; i < count; i++) outputs[i * stride + o] = Ops.Dot(wr, oLats.Slice(i * r, r));
+            }
+            return;
+        }
+        RowDots(_kvB!, b0, Shape.VHeadDim, oLats, r, count, outputs, stride, row);
     }
 
     /// <summary>
@@ -403,6 +424,7 @@ public sealed class Mla
     unsafe ReadOnlySpan<float> KvBRow(int i, Span<float> row)
     {
         var w = _kvB!;
+        if (_kvBFloat is not null) return _kvBFloat.AsSpan(i * w.InFeatures, w.InFeatures);
         if (w.Type == DType.F32) return new ReadOnlySpan<float>(w.Row(i), w.InFeatures);
         MatMul.DecodeRow(w, i, row);
         return row[..w.InFeatures];
