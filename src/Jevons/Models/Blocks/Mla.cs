@@ -70,6 +70,14 @@ public sealed class Mla
     readonly float _eps;
     readonly DType _latentActivation;
     readonly float[]? _kvBFloat;
+    readonly float[][]? _kBFloat, _vBFloat;
+
+    static float[] Decode(Linear w)
+    {
+        var f = new float[(long)w.OutFeatures * w.InFeatures];
+        for (int i = 0; i < w.OutFeatures; i++) MatMul.DecodeRow(w, i, f.AsSpan(i * w.InFeatures, w.InFeatures));
+        return f;
+    }
 
     /// <summary>Largest float32 copy of a quantised kv_b kept per layer (V2-Lite: 8 MiB; V2/V3 with 128 heads: 64 MiB, not kept).</summary>
     public const long DecodedKvBLimit = 16L << 20;
@@ -96,6 +104,12 @@ public sealed class Mla
         {
             _kvBFloat = new float[(long)kvB.OutFeatures * kvB.InFeatures];
             for (int i = 0; i < kvB.OutFeatures; i++) MatMul.DecodeRow(kvB, i, _kvBFloat.AsSpan(i * kvB.InFeatures, kvB.InFeatures));
+        }
+        if (kB is not null && vB is not null && kB.Length > 0 && kB[0].Type != DType.F32
+            && (long)kB.Length * (kB[0].OutFeatures * (long)kB[0].InFeatures + vB[0].OutFeatures * (long)vB[0].InFeatures) * sizeof(float) <= DecodedKvBLimit)
+        {
+            _kBFloat = kB.Select(Decode).ToArray();
+            _vBFloat = vB.Select(Decode).ToArray();
         }
         _latentActivation = kvB is null ? DType.F32 : ActivationTypeOf(kvB.Type);
         if (_latentActivation != DType.F32 && shape.KvLoraRank % _latentActivation.BlockSize() != 0)
@@ -359,7 +373,7 @@ public sealed class Mla
         if (_kB is not null)
         {
             // k_b[h] is [kv_lora, nope]
-            RowDots(_kB[h], 0, r, queries, stride, count, qLats, r, row);
+            RowDots(_kB[h], _kBFloat?[h], 0, r, queries, stride, count, qLats, r, row);
             return;
         }
         for (int i = 0; i < count; i++) qLats.Slice(i * r, r).Clear();
@@ -382,7 +396,7 @@ public sealed class Mla
         int r = Shape.KvLoraRank;
         if (_vB is not null)
         {
-            RowDots(_vB[h], 0, Shape.VHeadDim, oLats, r, count, outputs, stride, row);
+            RowDots(_vB[h], _vBFloat?[h], 0, Shape.VHeadDim, oLats, r, count, outputs, stride, row);
             return;
         }
         int b0 = h * (Shape.QkNopeHeadDim + Shape.VHeadDim) + Shape.QkNopeHeadDim;
@@ -395,21 +409,22 @@ public sealed class Mla
             }
             return;
         }
-        RowDots(_kvB!, b0, Shape.VHeadDim, oLats, r, count, outputs, stride, row);
+        RowDots(_kvB!, null, b0, Shape.VHeadDim, oLats, r, count, outputs, stride, row);
     }
 
     /// <summary>
     /// ys[i·yStride + o] = W[row0 + o] · xs[i·xStride ..] for o &lt; rows and i &lt; count, on the calling thread,
     /// decoding each row once (F32 rows are read in place).
     /// </summary>
-    static unsafe void RowDots(Linear w, int row0, int rows, ReadOnlySpan<float> xs, int xStride, int count,
+    static unsafe void RowDots(Linear w, float[]? decoded, int row0, int rows, ReadOnlySpan<float> xs, int xStride, int count,
         Span<float> ys, int yStride, Span<float> row)
     {
         int len = w.InFeatures;
         for (int o = 0; o < rows; o++)
         {
             ReadOnlySpan<float> wr;
-            if (w.Type == DType.F32 && w.ScaleInv == null) wr = new ReadOnlySpan<float>(w.Row(row0 + o), len);
+            if (decoded is not null) wr = decoded.AsSpan((row0 + o) * len, len);
+            else if (w.Type == DType.F32 && w.ScaleInv == null) wr = new ReadOnlySpan<float>(w.Row(row0 + o), len);
             else
             {
                 MatMul.DecodeRow(w, row0 + o, row);
