@@ -1,5 +1,6 @@
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Quants;
 
 namespace Jevons.Models.Blocks;
 
@@ -11,7 +12,7 @@ public delegate void RoutingObserver(int layer, int token, ReadOnlySpan<int> exp
 /// (one SwiGLU MLP of width n_shared·moe_intermediate, unweighted). Only the selected experts' weights are
 /// read. A batch of tokens is grouped by expert so each expert's weights are read once per call.
 /// </summary>
-public sealed class Moe
+public sealed unsafe class Moe
 {
     public Moe(Router router, IReadOnlyList<FeedForward> experts, FeedForward? shared)
     {
@@ -38,6 +39,8 @@ public sealed class Moe
     {
         public float[] Logits = [], RouterScratch = [], Weights = [], Gathered = [], Gate = [], Up = [], Out = [];
         public int[] Ids = [], Counts = [], Offsets = [], Slots = [];
+        public float[] StepGate = [], StepUp = [], StepOut = [];
+        public byte[] StepQuant = [];
     }
 
     static Span<T> Ensure<T>(ref T[] buffer, long size)
@@ -64,6 +67,8 @@ public sealed class Moe
             r.Select(logits.Slice(t * experts, experts), ids.Slice(t * k, k), weights.Slice(t * k, k), routerScratch);
             observer?.Invoke(layer, t, ids.Slice(t * k, k), weights.Slice(t * k, k));
         }
+
+        if (n == 1 && ForwardStep(x, y, ids[..k], weights[..k], ws, pool)) return;
 
         // Shared experts first (they write y), routed experts accumulate on top.
         if (Shared is not null) Dense(Shared, x, y, n, ws, pool);
@@ -93,6 +98,171 @@ public sealed class Moe
             for (int j = 0; j < m; j++)
                 Ops.Axpy(weights[group[j]], output.Slice(j * hidden, hidden), y.Slice(group[j] / k * hidden, hidden));
         }
+    }
+
+    // ------------------------------------------------------------------ one token, few dispatches
+
+    /// <summary>One matrix of a fused step: rows of W·xq into Y through the format's integer dot.</summary>
+    struct Part
+    {
+        public byte* Data;
+        public long RowBytes;
+        public int Rows, Blocks;
+        public byte* Xq;
+        public float* Y;
+        public delegate*<byte*, byte*, int, KernelPath, float> Dot;
+    }
+
+    struct PartsJob
+    {
+        public Part* Parts;
+        public KernelPath Path;
+    }
+
+    struct DotOf : IFormatAction
+    {
+        public delegate*<byte*, byte*, int, KernelPath, float> Dot;
+        public DType Activation;
+        public int BlockSize;
+        public void Run<T>() where T : struct, IBlockFormat
+        {
+            Dot = &DotInt8<T>;
+            Activation = T.ActivationType;
+            BlockSize = T.BlockSize;
+        }
+    }
+
+    static float DotInt8<T>(byte* w, byte* xq, int blocks, KernelPath path) where T : struct, IBlockFormat =>
+        T.DotInt8(w, xq, blocks, path);
+
+    /// <summary>
+    /// Whether <paramref name="w"/> takes MatMul's integer path (LlamaCpp activations, no FP8 scales, no bias),
+    /// and if so its dot, activation type and block size.
+    /// </summary>
+    static bool IntegerPath(Linear w, out DotOf dot)
+    {
+        dot = default;
+        if (w.ScaleInv != null || w.Bias is not null || !BlockFormats.IsSupported(w.Type)) return false;
+        BlockFormats.Dispatch(w.Type, ref dot);
+        return dot.Activation != DType.F32 && w.InFeatures % dot.BlockSize == 0;
+    }
+
+    /// <summary>Rows of all parts, as one parallel loop over their concatenated rows.</summary>
+    static void PartRows(void* ctx, int start, int end)
+    {
+        ref PartsJob j = ref *(PartsJob*)ctx;
+        int p = 0, first = 0;
+        while (first + j.Parts[p].Rows <= start) first += j.Parts[p++].Rows;
+        int r = start;
+        while (r < end)
+        {
+            ref Part part = ref j.Parts[p];
+            int stop = Math.Min(end - first, part.Rows);
+            for (int i = r - first; i < stop; i++)
+                part.Y[i] = part.Dot(part.Data + i * part.RowBytes, part.Xq, part.Blocks, j.Path) + 0f;
+            r = first + stop;
+            first += part.Rows;
+            p++;
+        }
+    }
+
+    /// <summary>
+    /// One token's experts (routed + shared) in two parallel loops, gate and up of all experts then down of
+    /// all experts, instead of three dispatches per expert. Every row is the same integer dot MatMul runs and
+    /// the outputs are summed in the same order as the batched path, so the bits are those of
+    /// <see cref="Dense"/> per expert. False (nothing done) where a weight does not take the integer path.
+    /// </summary>
+    bool ForwardStep(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, Workspace ws, WorkerPool pool)
+    {
+        int k = ids.Length, hidden = Router.Gate.InFeatures;
+        int m = k + (Shared is null ? 0 : 1);
+        // expert i: routed slots sorted by expert id (the batched path's accumulation order), then shared
+        Span<int> order = stackalloc int[k];
+        for (int i = 0; i < k; i++)
+        {
+            int j = i;
+            while (j > 0 && ids[order[j - 1]] > ids[i]) { order[j] = order[j - 1]; j--; }
+            order[j] = i;
+        }
+        Span<DotOf> dots = stackalloc DotOf[3 * m];
+        long widths = 0, quantBytes = 0;
+        for (int i = 0; i < m; i++)
+        {
+            var f = i < k ? Experts[ids[order[i]]] : Shared!;
+            if (!IntegerPath(f.Gate, out dots[3 * i]) || !IntegerPath(f.Up, out dots[3 * i + 1]) || !IntegerPath(f.Down, out dots[3 * i + 2]))
+                return false;
+            if (f.Gate.InFeatures != hidden || f.Up.InFeatures != hidden || f.Down.OutFeatures != hidden
+                || f.Up.OutFeatures != f.Hidden || f.Gate.OutFeatures != f.Hidden || f.Down.InFeatures != f.Hidden)
+                return false;
+            widths += f.Hidden;
+            quantBytes += ActivationQuant.ByteCount(dots[3 * i].Activation, hidden) + ActivationQuant.ByteCount(dots[3 * i + 1].Activation, hidden)
+                + ActivationQuant.ByteCount(dots[3 * i + 2].Activation, f.Hidden);
+        }
+        var gate = Ensure(ref ws.StepGate, widths);
+        var up = Ensure(ref ws.StepUp, widths);
+        var outs = Ensure(ref ws.StepOut, (long)m * hidden);
+        Ensure(ref ws.StepQuant, quantBytes);
+        Part* parts = stackalloc Part[2 * m];
+        fixed (float* px = x, pg = gate, pu = up, po = outs)
+        fixed (byte* pq = ws.StepQuant)
+        {
+            // x quantised once per activation type (gate and up usually share one)
+            byte* q = pq;
+            byte* xq8_0 = null, xq8_k = null;
+            for (int i = 0; i < 2 * m; i++)
+            {
+                var act = dots[3 * (i / 2) + i % 2].Activation;
+                ref byte* cached = ref (act == DType.Q8_0 ? ref xq8_0 : ref xq8_k);
+                if (act != DType.Q8_0 && act != DType.Q8_K) return false;
+                if (cached == null)
+                {
+                    ActivationQuant.Quantize(act, px, q, hidden);
+                    cached = q;
+                    q += ActivationQuant.ByteCount(act, hidden);
+                }
+            }
+            long offset = 0;
+            for (int i = 0; i < m; i++)
+            {
+                var f = i < k ? Experts[ids[order[i]]] : Shared!;
+                for (int g = 0; g < 2; g++)
+                {
+                    var w = g == 0 ? f.Gate : f.Up;
+                    var d = dots[3 * i + g];
+                    parts[2 * i + g] = new Part
+                    {
+                        Data = w.Data, RowBytes = w.RowBytes, Rows = w.OutFeatures, Blocks = w.InFeatures / d.BlockSize,
+                        Xq = d.Activation == DType.Q8_0 ? xq8_0 : xq8_k, Y = (g == 0 ? pg : pu) + offset, Dot = d.Dot,
+                    };
+                }
+                offset += f.Hidden;
+            }
+            var job = new PartsJob { Parts = parts, Path = pool.Path };
+            pool.Run((int)(2 * widths), &PartRows, &job);
+
+            offset = 0;
+            for (int i = 0; i < m; i++)
+            {
+                var f = i < k ? Experts[ids[order[i]]] : Shared!;
+                Ops.SwiGlu(gate.Slice((int)offset, f.Hidden), up.Slice((int)offset, f.Hidden));
+                var d = dots[3 * i + 2];
+                ActivationQuant.Quantize(d.Activation, pg + offset, q, f.Hidden);
+                parts[i] = new Part
+                {
+                    Data = f.Down.Data, RowBytes = f.Down.RowBytes, Rows = hidden, Blocks = f.Hidden / d.BlockSize,
+                    Xq = q, Y = po + (long)i * hidden, Dot = d.Dot,
+                };
+                q += ActivationQuant.ByteCount(d.Activation, f.Hidden);
+                offset += f.Hidden;
+            }
+            pool.Run(m * hidden, &PartRows, &job);
+        }
+
+        if (Shared is not null) outs.Slice(k * hidden, hidden).CopyTo(y);
+        else y[..hidden].Clear();
+        for (int i = 0; i < k; i++)
+            Ops.Axpy(weights[order[i]], outs.Slice(i * hidden, hidden), y[..hidden]);
+        return true;
     }
 
     /// <summary>Y[n, hidden] = FFN(X[n, hidden]) as three Gemms (dense layers, shared and routed experts).</summary>
