@@ -522,6 +522,9 @@ public sealed class DeepSeek : Model
             ("moe layers", c.RoutedExperts == 0 ? "0" : $"{_layers.Count(x => x.Moe is not null)} ({c.RoutedExperts} routed + {c.SharedExperts} shared experts, intermediate {c.MoeIntermediateSize})"),
             ("routing", routing),
             ("kv cache", $"latent c_kv + k_pe, f32: {c.KvBytesPerToken} B/token vs {c.EquivalentMhaKvBytesPerToken} B/token for full MHA ({(double)c.EquivalentMhaKvBytesPerToken / c.KvBytesPerToken:0.#}x smaller)"),
+            ("decoded kv_b", _layers.Sum(x => x.Attention.DecodedWeightBytes) is var decoded and > 0
+                ? $"{decoded} bytes of float32 copies made at load (quantised kv_b ≤ {Mla.DecodedKvBLimit >> 20} MiB per layer is decoded once, not every step)"
+                : "none (kv_b read in its stored type)"),
             ("mtp layers", MtpLayers is { Count: > 0 } m
                 ? $"{m.Count} ({string.Join(", ", m.Select(x => x.Index))}; {m.Sum(x => x.Parameters)} parameters, {m.Sum(x => x.Bytes)} bytes; unused for next-token inference)"
                 : "0"),

@@ -79,6 +79,12 @@ public sealed class Mla
         return f;
     }
 
+    /// <summary>Bytes of the load-time float32 copies of a quantised kv_b (or k_b/v_b) this layer keeps; 0 when none.</summary>
+    public long DecodedWeightBytes =>
+        ((long?)_kvBFloat?.Length ?? 0) * sizeof(float)
+        + (_kBFloat?.Sum(a => (long)a.Length) ?? 0) * sizeof(float)
+        + (_vBFloat?.Sum(a => (long)a.Length) ?? 0) * sizeof(float);
+
     /// <summary>Largest float32 copy of a quantised kv_b kept per layer (V2-Lite: 8 MiB; V2/V3 with 128 heads: 64 MiB, not kept).</summary>
     public const long DecodedKvBLimit = 16L << 20;
 
