@@ -138,6 +138,44 @@ public unsafe class MatMulTests
         Assert.Equal(want, y[0]);
     }
 
+    [Theory]
+    [InlineData(DType.Q4_K)]
+    [InlineData(DType.Q6_K)]
+    [InlineData(DType.Q5_K)]
+    public void KQuantMatVecRowsFourAtATimeKeepTheOneRowBits(DType type)
+    {
+        // The single-token Q4_K/Q6_K kernel dots four rows per pass; each row must keep the bits of the one-row
+        // dot, i.e. of the scalar twin (Scalar path) and of one MatVec per row.
+        const int inF = 256 * 5, outF = 11; // two groups of four rows and a tail of three
+        var bias = TestData.Normal(outF, 41);
+        using var w = new Weight(type, outF, inF, 43, bias);
+        var x = TestData.Normal(inF, 44, 2f);
+        var want = new float[outF];
+        using (var scalar = new WorkerPool(1, KernelPath.Scalar))
+            MatMul.MatVec(w.Linear, x, want, scalar);
+        foreach (var path in new[] { KernelPath.V256, KernelPath.V512 })
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var pool = new WorkerPool(threads, path);
+                var y = new float[outF];
+                MatMul.MatVec(w.Linear, x, y, pool);
+                Assert.Equal(want, y);
+            }
+        // and row by row (a one-row weight runs the one-row dot)
+        using var one = new WorkerPool(1, KernelPath.V256);
+        long rowBytes = type.ByteCount(inF);
+        for (int r = 0; r < outF; r++)
+        {
+            fixed (byte* p = &w.Bytes[r * rowBytes])
+            {
+                var lr = new Linear("w", type, 1, inF, p, "test", null, 0, 0, new[] { bias[r] });
+                var y1 = new float[1];
+                MatMul.MatVec(lr, x, y1, one);
+                Assert.Equal(want[r], y1[0]);
+            }
+        }
+    }
+
     [Fact]
     public void Q8_0MatVecRowsFourAtATimeKeepEachRowsLlamaCppBits()
     {

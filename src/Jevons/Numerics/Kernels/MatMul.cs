@@ -105,6 +105,7 @@ public static unsafe class MatMul
             if (typeof(T) == typeof(Q4_1Format)) { LegacyMatVec<Q4_1Format>(ref job, x, pool); return; }
             if (typeof(T) == typeof(Q5_1Format)) { LegacyMatVec<Q5_1Format>(ref job, x, pool); return; }
         }
+        bool kRows4 = n == 1 && KQuantDots.HasRows4(pool.Path) && (typeof(T) == typeof(Q4_KFormat) || typeof(T) == typeof(Q6_KFormat));
         int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
         byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
         try
@@ -115,7 +116,8 @@ public static unsafe class MatMul
                     ActivationQuant.Quantize(T.ActivationType, x + (long)t * w.InFeatures, xq + (long)t * qBytes, w.InFeatures);
                 job.Xq = xq;
                 job.XqBytes = qBytes;
-                pool.Run(w.OutFeatures, &Int8Rows<T>, &job);
+                if (kRows4) pool.Run(w.OutFeatures, &KQuantRows4<T>, &job);
+                else pool.Run(w.OutFeatures, &Int8Rows<T>, &job);
             }
         }
         finally
@@ -161,6 +163,27 @@ public static unsafe class MatMul
         for (; r + 4 <= end; r += 4)
         {
             Int8Dot.DotQ8_0Rows4<T>(j.Data + r * j.RowBytes, j.RowBytes, j.Xq, j.Dx, j.Blocks, dots);
+            for (int i = 0; i < 4; i++)
+                j.Y[r + i] = dots[i] + (j.Bias == null ? 0 : j.Bias[r + i]);
+        }
+        for (; r < end; r++)
+            j.Y[r] = T.DotInt8(j.Data + r * j.RowBytes, j.Xq, j.Blocks, j.Path) + (j.Bias == null ? 0 : j.Bias[r]);
+    }
+
+    /// <summary>
+    /// Single-token rows of Q4_K/Q6_K against Q8_K activations, four rows per pass sharing each activation
+    /// super-block (<see cref="KQuantDots.DotQ4_KRows4"/>, <see cref="KQuantDots.DotQ6_KRows4"/>); every row
+    /// keeps the bits of the one-row fused dot.
+    /// </summary>
+    static void KQuantRows4<T>(void* ctx, int start, int end) where T : struct, IBlockFormat
+    {
+        ref Job j = ref *(Job*)ctx;
+        float* dots = stackalloc float[4];
+        int r = start;
+        for (; r + 4 <= end; r += 4)
+        {
+            if (typeof(T) == typeof(Q4_KFormat)) KQuantDots.DotQ4_KRows4(j.Data + r * j.RowBytes, j.RowBytes, j.Xq, j.Blocks, dots);
+            else KQuantDots.DotQ6_KRows4(j.Data + r * j.RowBytes, j.RowBytes, j.Xq, j.Blocks, dots);
             for (int i = 0; i < 4; i++)
                 j.Y[r + i] = dots[i] + (j.Bias == null ? 0 : j.Bias[r + i]);
         }

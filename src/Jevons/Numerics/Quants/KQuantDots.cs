@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Jevons.Numerics.Kernels;
 
 namespace Jevons.Numerics.Quants;
 
@@ -210,5 +211,145 @@ internal static unsafe class KQuantDots
             sum += dx * (d * sumi - d * summ);
         }
         return sum;
+    }
+
+    /// <summary>True where the four-row k-quant dots run (<see cref="DotQ4_KRows4"/>, <see cref="DotQ6_KRows4"/>).</summary>
+    public static bool HasRows4(KernelPath path) => path >= KernelPath.V256 && Avx2.IsSupported && Sse.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Mad(Vector256<byte> u, Vector256<sbyte> x, Vector256<short> scales) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, x), scales);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Q4Scales(byte* wb, out ulong scales, out ulong mins)
+    {
+        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+        uint* q = (uint*)(wb + 4);
+        uint u0 = q[0], u1 = q[1], u2 = q[2];
+        scales = (u0 & kmask1) | ((ulong)((u2 & kmask2) | (((u0 >> 6) & kmask3) << 4)) << 32);
+        mins = (u1 & kmask1) | ((ulong)(((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4)) << 32);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static int Q4Summ(ulong mins, Vector256<short> bs) =>
+        Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(), MinPairs)), bs));
+
+    /// <summary>
+    /// Four rows of <see cref="DotQ4_K"/> (rows w, w+rowBytes, w+2·rowBytes, w+3·rowBytes) in one pass over the
+    /// Q8_K activations: each activation chunk and the bsums are loaded once for the four rows, the next four
+    /// rows are prefetched, and every row keeps its integer sums and its float step
+    /// sum += dx·(d·sumi − dmin·summ) in the order of the one-row dot, so each result has its bits.
+    /// </summary>
+    public static void DotQ4_KRows4(byte* w, long rowBytes, byte* xq, int blocks, float* result)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
+        long ahead = 4 * rowBytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            long off = 144L * b;
+            byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
+            // the next four rows at this super-block (144 bytes: up to three cache lines each)
+            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 143);
+            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 143);
+            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 143);
+            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 143);
+            byte* xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            var bs = Vector256.Load((short*)(xb + 260));
+            Q4Scales(b0, out ulong sc0, out ulong mn0);
+            Q4Scales(b1, out ulong sc1, out ulong mn1);
+            Q4Scales(b2, out ulong sc2, out ulong mn2);
+            Q4Scales(b3, out ulong sc3, out ulong mn3);
+            int summ0 = Q4Summ(mn0, bs), summ1 = Q4Summ(mn1, bs), summ2 = Q4Summ(mn2, bs), summ3 = Q4Summ(mn3, bs);
+            var acc0 = Vector256<int>.Zero;
+            var acc1 = Vector256<int>.Zero;
+            var acc2 = Vector256<int>.Zero;
+            var acc3 = Vector256<int>.Zero;
+            for (int j = 0; j < 4; j++)
+            {
+                var xl = Vector256.Load(qx + 64 * j);
+                var xh = Vector256.Load(qx + 64 * j + 32);
+                int sl = 16 * j, sh = 16 * j + 8;
+                var q0 = Vector256.Load(b0 + 16 + 32 * j);
+                acc0 += Mad(q0 & low, xl, Vector256.Create((short)(byte)(sc0 >> sl)));
+                acc0 += Mad(Vector256.ShiftRightLogical(q0, 4), xh, Vector256.Create((short)(byte)(sc0 >> sh)));
+                var q1 = Vector256.Load(b1 + 16 + 32 * j);
+                acc1 += Mad(q1 & low, xl, Vector256.Create((short)(byte)(sc1 >> sl)));
+                acc1 += Mad(Vector256.ShiftRightLogical(q1, 4), xh, Vector256.Create((short)(byte)(sc1 >> sh)));
+                var q2 = Vector256.Load(b2 + 16 + 32 * j);
+                acc2 += Mad(q2 & low, xl, Vector256.Create((short)(byte)(sc2 >> sl)));
+                acc2 += Mad(Vector256.ShiftRightLogical(q2, 4), xh, Vector256.Create((short)(byte)(sc2 >> sh)));
+                var q3 = Vector256.Load(b3 + 16 + 32 * j);
+                acc3 += Mad(q3 & low, xl, Vector256.Create((short)(byte)(sc3 >> sl)));
+                acc3 += Mad(Vector256.ShiftRightLogical(q3, 4), xh, Vector256.Create((short)(byte)(sc3 >> sh)));
+            }
+            s0 += dx * (BlockBits.F16(b0) * Vector256.Sum(acc0) - BlockBits.F16(b0 + 2) * summ0);
+            s1 += dx * (BlockBits.F16(b1) * Vector256.Sum(acc1) - BlockBits.F16(b1 + 2) * summ1);
+            s2 += dx * (BlockBits.F16(b2) * Vector256.Sum(acc2) - BlockBits.F16(b2 + 2) * summ2);
+            s3 += dx * (BlockBits.F16(b3) * Vector256.Sum(acc3) - BlockBits.F16(b3 + 2) * summ3);
+        }
+        result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static int Q6Sumi(byte* wb, sbyte* qx)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var three = Vector256.Create((byte)3);
+        byte* ql = wb, qh = wb + 128;
+        sbyte* sc = (sbyte*)(wb + 192);
+        var acc = Vector256<int>.Zero;
+        for (int n = 0; n < 2; n++)
+        {
+            var a = Vector256.Load(ql + 64 * n);
+            var c = Vector256.Load(ql + 64 * n + 32);
+            var hb = Vector256.Load(qh + 32 * n);
+            sbyte* x = qx + 128 * n;
+            int g = 8 * n;
+            acc += Mad((a & low) | ((hb & three) << 4), x, ScalePair(sc[g], sc[g + 1]));
+            acc += Mad((c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4), x + 32, ScalePair(sc[g + 2], sc[g + 3]));
+            acc += Mad(Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4), x + 64, ScalePair(sc[g + 4], sc[g + 5]));
+            acc += Mad(Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4), x + 96, ScalePair(sc[g + 6], sc[g + 7]));
+        }
+        return Vector256.Sum(acc);
+    }
+
+    /// <summary>
+    /// Four rows of <see cref="DotQ6_K"/> in one pass (see <see cref="DotQ4_KRows4"/>): bsums loaded once, the next
+    /// four rows prefetched, each row's sums and float step as in the one-row dot (same bits). The activation
+    /// chunks are re-read per row from L1 (a 256-byte Q8_K block stays resident across the four rows).
+    /// </summary>
+    public static void DotQ6_KRows4(byte* w, long rowBytes, byte* xq, int blocks, float* result)
+    {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
+        long ahead = 4 * rowBytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            long off = 210L * b;
+            byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
+            // the next four rows at this super-block (210 bytes: up to four cache lines each)
+            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 128); Sse.Prefetch1(b0 + ahead + 209);
+            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 128); Sse.Prefetch1(b1 + ahead + 209);
+            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 128); Sse.Prefetch1(b2 + ahead + 209);
+            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 128); Sse.Prefetch1(b3 + ahead + 209);
+            byte* xb = xq + 292 * b;
+            float dx = *(float*)xb;
+            sbyte* qx = (sbyte*)(xb + 4);
+            var bs = Vector256.Load((short*)(xb + 260));
+            int summ0 = 32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16((sbyte*)(b0 + 192)), bs));
+            int summ1 = 32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16((sbyte*)(b1 + 192)), bs));
+            int summ2 = 32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16((sbyte*)(b2 + 192)), bs));
+            int summ3 = 32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16((sbyte*)(b3 + 192)), bs));
+            float d0 = BlockBits.F16(b0 + 208), d1 = BlockBits.F16(b1 + 208), d2 = BlockBits.F16(b2 + 208), d3 = BlockBits.F16(b3 + 208);
+            s0 += dx * (d0 * Q6Sumi(b0, qx) - d0 * summ0);
+            s1 += dx * (d1 * Q6Sumi(b1, qx) - d1 * summ1);
+            s2 += dx * (d2 * Q6Sumi(b2, qx) - d2 * summ2);
+            s3 += dx * (d3 * Q6Sumi(b3, qx) - d3 * summ3);
+        }
+        result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
     }
 }
