@@ -191,6 +191,18 @@ public sealed class Mla
             return buffer.AsSpan(0, checked((int)size));
         }
 
+        /// <summary>Points the head bodies at this call's layer, cache rows and scratch layout.</summary>
+        internal void Begin(Mla layer, float[] latent, float[] ropeKey, int tokens, int pos0, int perHead, int rowLen)
+        {
+            Layer = layer;
+            Latent = latent;
+            RopeKey = ropeKey;
+            Tokens = tokens;
+            Pos0 = pos0;
+            PerHead = perHead;
+            RowLen = rowLen;
+        }
+
         internal void End()
         {
             Layer = null;
@@ -260,13 +272,7 @@ public sealed class Mla
         int r = s.KvLoraRank, rowLen = RowScratch;
         int perHead = 2 * r * TokenBlock + rowLen + capacity; // qLat and oLat per token of a block, a decoded row, scores
         Workspace.Ensure(ref ws.HeadScratch, (long)s.Heads * perHead);
-        ws.Layer = this;
-        ws.Latent = latent;
-        ws.RopeKey = ropeKey;
-        ws.Tokens = n;
-        ws.Pos0 = pos0;
-        ws.PerHead = perHead;
-        ws.RowLen = rowLen;
+        ws.Begin(this, latent, ropeKey, n, pos0, perHead, rowLen);
         try { pool.For(s.Heads, ws.AbsorbedBody); }
         finally { ws.End(); }
     }
@@ -315,13 +321,7 @@ public sealed class Mla
         Workspace.Ensure(ref ws.Expanded, (long)capacity * s.Heads * kvDim); // [capacity, heads, nope + v]
         int rowLen = RowScratch, perHead = rowLen + capacity;
         Workspace.Ensure(ref ws.HeadScratch, (long)s.Heads * perHead);
-        ws.Layer = this;
-        ws.Latent = latent;
-        ws.RopeKey = ropeKey;
-        ws.Tokens = n;
-        ws.Pos0 = pos0;
-        ws.PerHead = perHead;
-        ws.RowLen = rowLen;
+        ws.Begin(this, latent, ropeKey, n, pos0, perHead, rowLen);
         try
         {
             pool.For(s.Heads, ws.ExpandBody);
