@@ -22,6 +22,30 @@ public abstract class Model : IDisposable
     /// </summary>
     public abstract void Forward(ModelState state, ReadOnlySpan<int> tokens, Span<float> logits);
 
+    /// <summary>
+    /// Paged KV storage for many sequences: <paramref name="blocks"/> blocks of <paramref name="blockSize"/>
+    /// positions, all layers, allocated once (see <see cref="ForwardBatch"/>).
+    /// </summary>
+    public virtual PagedKvCache CreatePagedCache(int blockSize, int blocks, KvType type) =>
+        throw new NotSupportedException($"{GetType().Name} has no paged KV cache yet");
+
+    /// <summary>
+    /// One step over many sequences: every entry's tokens are evaluated at its positions and their K/V
+    /// written into <paramref name="cache"/> through its block table; linear layers see all
+    /// batch.TotalTokens rows at once. <paramref name="logits"/> is [batch.LogitRows, vocab], rows in entry order.
+    /// </summary>
+    public virtual void Forward(ForwardBatch batch, PagedKvCache cache, Span<float> logits) =>
+        throw new NotSupportedException($"{GetType().Name} has no batched forward yet");
+
+    /// <summary>KV bytes per cached token, all layers, at element type <paramref name="type"/>.</summary>
+    public virtual long KvBytesPerToken(KvType type) => Description.KvBytesPerToken / sizeof(float) * type switch { KvType.F32 => 4, _ => 2 };
+
+    /// <summary>
+    /// Identifies the weights and the forward recipe (architecture, config, tensor names, types and
+    /// shapes): prefix-cache blocks are only reused under the same fingerprint.
+    /// </summary>
+    public virtual string Fingerprint => $"{Description.Architecture}:{Description.Layers}:{Description.HiddenSize}:{Description.VocabSize}:{Description.TotalParameters}";
+
     public virtual void Dispose() { }
 }
 
