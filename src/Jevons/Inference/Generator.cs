@@ -18,7 +18,7 @@ public sealed record GenerationOptions
     public bool SkipSpecialTokens { get; init; } = true;
 }
 
-public enum FinishReason { None, Length, Stop, EndOfSequence, ContextFull }
+public enum FinishReason { None, Length, Stop, EndOfSequence, ContextFull, Cancelled }
 
 /// <summary>One generated token and the text it completed (may be empty while UTF-8 or a stop string is pending).</summary>
 public readonly record struct GeneratedToken(int Id, string Text);

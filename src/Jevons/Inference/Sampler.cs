@@ -21,6 +21,8 @@ public sealed record SamplerOptions
     public int PenaltyLastN { get; init; } = 64;
     /// <summary>Seed of this sampler's own generator: same seed, same output.</summary>
     public ulong Seed { get; init; } = 0x5EED;
+    /// <summary>Added to the logit of each listed id before anything else (OpenAI logit_bias; -100 bans, +100 forces).</summary>
+    public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
 
     public static SamplerOptions Greedy { get; } = new() { Temperature = 0 };
 
@@ -34,14 +36,24 @@ public sealed record SamplerOptions
         if (!(RepetitionPenalty > 0)) Bad("repeat-penalty", RepetitionPenalty, "> 0");
         if (float.IsNaN(PresencePenalty) || PresencePenalty < -2 || PresencePenalty > 2) Bad("presence-penalty", PresencePenalty, "in [-2, 2]");
         if (float.IsNaN(FrequencyPenalty) || FrequencyPenalty < -2 || FrequencyPenalty > 2) Bad("frequency-penalty", FrequencyPenalty, "in [-2, 2]");
+        if (LogitBias is not null)
+            foreach (var (id, bias) in LogitBias)
+            {
+                if (id < 0) Bad("logit-bias", id, "a token id >= 0");
+                if (float.IsNaN(bias) || bias < -100 || bias > 100) Bad($"logit-bias[{id}]", bias, "in [-100, 100]");
+            }
         static void Bad(string name, object value, string range) =>
             JevonsException.Throw($"parameter '{name}' is {value}; it must be {range}");
     }
 }
 
+/// <summary>The log-probability of one token (OpenAI's logprobs entries).</summary>
+public readonly record struct TokenLogprob(int Id, float Logprob);
+
 /// <summary>
-/// Picks the next token from a row of logits: penalties, temperature, top-k, top-p, min-p, then a
-/// draw from this sampler's own seeded generator. Buffers are allocated once per vocabulary size.
+/// Picks the next token from a row of logits: logit bias, penalties, temperature, top-k, top-p,
+/// min-p, then a draw from this sampler's own seeded generator. Buffers are allocated once per
+/// vocabulary size.
 /// </summary>
 public sealed class Sampler
 {
@@ -79,10 +91,16 @@ public sealed class Sampler
         return best;
     }
 
-    /// <summary>Samples a token. <paramref name="logits"/> is modified (penalties, scaling).</summary>
+    /// <summary>
+    /// Samples a token. <paramref name="logits"/> is modified: logit bias and penalties are applied in
+    /// place (what <see cref="Logprobs"/> reads afterwards); temperature and truncation are not.
+    /// </summary>
     /// <param name="history">The tokens so far (prompt and generated), for the penalties.</param>
     public int Sample(Span<float> logits, ReadOnlySpan<int> history)
     {
+        if (_options.LogitBias is { } bias)
+            foreach (var (id, b) in bias)
+                if ((uint)id < (uint)logits.Length) logits[id] += b;
         ApplyPenalties(logits, history);
         var o = _options;
         if (o.Temperature <= 0) return ArgMax(logits);
@@ -147,6 +165,36 @@ public sealed class Sampler
             if (r < 0) return ids[i];
         }
         return ids[count - 1];
+    }
+
+    /// <summary>
+    /// Log-probabilities as OpenAI reports them: log-softmax of <paramref name="logits"/> (the row after
+    /// <see cref="Sample"/> applied bias and penalties; temperature and truncation do not enter), the
+    /// chosen token's value and the <paramref name="top"/> most likely alternatives, best first
+    /// (ties: lower id first).
+    /// </summary>
+    public static float Logprobs(ReadOnlySpan<float> logits, int chosen, Span<TokenLogprob> top)
+    {
+        float max = float.NegativeInfinity;
+        foreach (var l in logits) if (l > max) max = l;
+        double sum = 0;
+        foreach (var l in logits) sum += Math.Exp(l - max);
+        float logZ = max + (float)Math.Log(sum);
+        int filled = 0;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            float l = logits[i];
+            if (float.IsNaN(l)) continue;
+            // Insertion into the small best-first list: a strictly greater logit moves ahead.
+            int at = filled;
+            while (at > 0 && l > logits[top[at - 1].Id]) at--;
+            if (at >= top.Length) continue;
+            int end = Math.Min(filled, top.Length - 1);
+            for (int j = end; j > at; j--) top[j] = top[j - 1];
+            top[at] = new TokenLogprob(i, l - logZ);
+            if (filled < top.Length) filled++;
+        }
+        return logits[chosen] - logZ;
     }
 
     void ApplyPenalties(Span<float> logits, ReadOnlySpan<int> history)
