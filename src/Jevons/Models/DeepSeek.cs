@@ -228,7 +228,7 @@ public sealed record MtpLayer(int Index, IReadOnlyList<TensorView> Tensors)
 /// experts, softmax / sigmoid + bias routers with group-limited selection), native FP8 weights. Serves HF
 /// DeepseekV2ForCausalLM / DeepseekV3ForCausalLM checkpoints and GGUF deepseek2 files.
 /// </summary>
-public sealed class DeepSeek : Model
+public sealed class DeepSeek : DecoderModel
 {
     /// <summary>Tensor roles and their names in both formats ({L} layer, {E} expert). GGUF experts are stacked.</summary>
     enum W
@@ -279,12 +279,10 @@ public sealed class DeepSeek : Model
     readonly bool _ownsSource;
     readonly WorkerPool _pool;
     readonly TensorView _embed;
-    readonly float[] _finalNorm;
-    readonly Linear _head;
     readonly Layer[] _layers;
     readonly Dictionary<string, TensorView> _used = new();
 
-    DeepSeek(ModelSource source, ModelOptions options, MlaAttentionMode mode, bool ownsSource)
+    DeepSeek(ModelSource source, ModelOptions options, MlaAttentionMode mode, bool ownsSource) : base(options)
     {
         _source = source;
         _ownsSource = ownsSource;
@@ -301,11 +299,10 @@ public sealed class DeepSeek : Model
             Fail(_embed, $"shape {_embed.ShapeText} disagrees with the config (vocab_size {dv})");
         Config = cfg = cfg with { VocabSize = vocab };
 
-        _finalNorm = Vector(Name(W.FinalNorm), cfg.HiddenSize);
-        if (Contains(Name(W.Head)) || source.Bool("tie_word_embeddings", null) != true)
-            _head = LoadLinear(Name(W.Head), vocab, cfg.HiddenSize); // DeepSeek never ties; a missing head is an error
-        else
-            _head = Linear.FromTensor(_embed);
+        var finalNorm = Vector(Name(W.FinalNorm), cfg.HiddenSize);
+        var head = Contains(Name(W.Head)) || source.Bool("tie_word_embeddings", null) != true
+            ? LoadLinear(Name(W.Head), vocab, cfg.HiddenSize) // DeepSeek never ties; a missing head is an error
+            : Linear.FromTensor(_embed);
 
         var invFreq = Yarn.InverseFrequencies(cfg.QkRopeHeadDim, cfg.RopeTheta, cfg.Yarn);
         float softmaxScale = Yarn.SoftmaxScale(cfg.QkHeadDim, cfg.Yarn);
@@ -324,9 +321,25 @@ public sealed class DeepSeek : Model
             else _layers[l].Dense = LoadFeedForward(W.Gate, W.Up, W.Down, l, cfg.IntermediateSize);
         }
 
+        var layers = new DecoderLayer[cfg.Layers];
+        for (int l = 0; l < cfg.Layers; l++)
+            layers[l] = new DecoderLayer(_layers[l].AttnNorm, _layers[l].Attention, _layers[l].FfnNorm, (IFeedForwardBlock?)_layers[l].Moe ?? _layers[l].Dense!);
+        // MLA's decoupled rope: YaRN frequencies, interleaved pairs (HF and llama.cpp alike).
+        var rope = RopeFrequencies.FromInverseFrequencies(invFreq, neox: false);
+        Decoder = new Decoder(_embed, layers, finalNorm, head, rope, cfg.RmsNormEps, cfg.ContextLength, _pool, source.Path);
+
         MtpLayers = FindMtpLayers(cfg);
         Description = Describe(cfg);
     }
+
+    protected override ModelSource Source => _source;
+
+    protected override string FingerprintText() => Invariant(Config) + "\nmla " + AttentionMode;
+
+    protected override DecoderKvCache NewCache(int blockSize, int blocks, KvType type, int maxStepTokens) =>
+        new LatentPagedCache(this, blockSize, blocks, type, Config.Layers, Config.KvLoraRank, Config.QkRopeHeadDim, maxStepTokens);
+
+    public override long KvBytesPerToken(KvType type) => LatentPagedCache.BytesPerToken(Config.Layers, Config.KvLoraRank, Config.QkRopeHeadDim, type);
 
     /// <summary>Loads a DeepSeek model (absorbed MLA) from an opened source; the model does not own the source.</summary>
     public static Model Create(ModelSource source, ModelOptions options) => new DeepSeek(source, options, MlaAttentionMode.Absorbed, ownsSource: false);
@@ -345,13 +358,11 @@ public sealed class DeepSeek : Model
     /// <summary>MTP layers in the files (model.layers.{n ≥ num_hidden_layers}.*), not used for next-token inference.</summary>
     public IReadOnlyList<MtpLayer> MtpLayers { get; }
 
-    /// <summary>Called with the residual stream [n, hidden] after each decoder layer (debugging against hidden goldens).</summary>
-    public LayerObserver? OnLayer { get; set; }
+    /// <summary>Called with the residual stream [rows, hidden] after each decoder layer (debugging against hidden goldens).</summary>
+    public Decoder.LayerObserver? OnLayer { get => Decoder.LayerHook; set => Decoder.LayerHook = value; }
 
-    /// <summary>Called with every token's routing decision in every MoE layer.</summary>
-    public RoutingObserver? OnRouting { get; set; }
-
-    public delegate void LayerObserver(int layer, ReadOnlySpan<float> hidden);
+    /// <summary>Called with every row's routing decision in every MoE layer.</summary>
+    public RoutingObserver? OnRouting { get => Decoder.RoutingHook; set => Decoder.RoutingHook = value; }
 
     // ---------------------------------------------------------------- loading
 
@@ -434,7 +445,7 @@ public sealed class DeepSeek : Model
         }
         else kvB = LoadLinear(Name(W.KvB, l), c.Heads * (c.QkNopeHeadDim + c.VHeadDim), c.KvLoraRank);
         var o = LoadLinear(Name(W.O, l), c.HiddenSize, c.Heads * c.VHeadDim);
-        return new Mla(shape, c.RmsNormEps, invFreq, softmaxScale, q, qA, qANorm, qB, kvA, kvANorm, kvB, kB, vB, o);
+        return new Mla(shape, c.RmsNormEps, invFreq, softmaxScale, q, qA, qANorm, qB, kvA, kvANorm, kvB, kB, vB, o) { Mode = AttentionMode };
     }
 
     FeedForward LoadFeedForward(W gate, W up, W down, int l, int width) => new(
@@ -552,81 +563,6 @@ public sealed class DeepSeek : Model
         TopkMethod.GroupLimitedGreedy => "group_limited_greedy",
         _ => "noaux_tc",
     };
-
-    // ---------------------------------------------------------------- inference
-
-    sealed class State : ModelState
-    {
-        public State(DeepSeekConfig c, int capacity) : base(capacity)
-        {
-            Cache = new LatentKvCache(c.Layers, capacity, c.KvLoraRank, c.QkRopeHeadDim);
-        }
-
-        public LatentKvCache Cache { get; }
-        public readonly Mla.Workspace Attention = new();
-        public readonly Moe.Workspace Ffn = new();
-        public float[] X = [], Normed = [], Delta = [];
-    }
-
-    public override ModelState CreateState(int maxTokens)
-    {
-        if (maxTokens <= 0) throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens, "must be positive");
-        return new State(Config, maxTokens);
-    }
-
-    public override void Forward(ModelState state, ReadOnlySpan<int> tokens, Span<float> logits)
-    {
-        if (state is not State st) throw new ArgumentException("state was not created by this model", nameof(state));
-        var c = Config;
-        int n = tokens.Length, hidden = c.HiddenSize, vocab = c.VocabSize, pos0 = st.Length;
-        if (n == 0) return;
-        if (pos0 + n > st.Capacity)
-            throw new ArgumentException($"{pos0} cached + {n} new tokens exceed the state's capacity of {st.Capacity}", nameof(tokens));
-        bool allPositions = logits.Length == n * vocab;
-        if (!allPositions && logits.Length != vocab)
-            throw new ArgumentException($"logits must hold {vocab} (last position) or {n}×{vocab} (all positions) floats, got {logits.Length}", nameof(logits));
-
-        var x = Grow(ref st.X, n * hidden);
-        var normed = Grow(ref st.Normed, n * hidden);
-        var delta = Grow(ref st.Delta, n * hidden);
-
-        long rowBytes = _embed.Type.ByteCount(hidden);
-        for (int t = 0; t < n; t++)
-        {
-            int id = tokens[t];
-            if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(tokens), id, $"token id outside the vocabulary of {vocab}");
-            unsafe
-            {
-                Quantization.Dequantize(_embed.Type, new ReadOnlySpan<byte>(_embed.Data + id * rowBytes, checked((int)rowBytes)), x.Slice(t * hidden, hidden));
-            }
-        }
-
-        for (int l = 0; l < _layers.Length; l++)
-        {
-            var layer = _layers[l];
-            for (int t = 0; t < n; t++) Ops.RmsNorm(x.Slice(t * hidden, hidden), layer.AttnNorm, c.RmsNormEps, normed.Slice(t * hidden, hidden));
-            layer.Attention.Forward(normed, delta, n, pos0, st.Cache, l, st.Attention, AttentionMode, _pool);
-            Ops.Axpy(1f, delta, x);
-
-            for (int t = 0; t < n; t++) Ops.RmsNorm(x.Slice(t * hidden, hidden), layer.FfnNorm, c.RmsNormEps, normed.Slice(t * hidden, hidden));
-            if (layer.Moe is { } moe) moe.Forward(normed, delta, n, st.Ffn, _pool, OnRouting, l);
-            else Moe.Dense(layer.Dense!, normed, delta, n, st.Ffn, _pool);
-            Ops.Axpy(1f, delta, x);
-            OnLayer?.Invoke(l, x);
-        }
-
-        int first = allPositions ? 0 : n - 1, rows = n - first;
-        for (int t = first; t < n; t++)
-            Ops.RmsNorm(x.Slice(t * hidden, hidden), _finalNorm, c.RmsNormEps, normed.Slice((t - first) * hidden, hidden));
-        MatMul.Gemm(_head, normed, logits, rows, _pool);
-        st.Length = pos0 + n;
-    }
-
-    static Span<float> Grow(ref float[] buffer, int size)
-    {
-        if (buffer.Length < size) buffer = new float[size];
-        return buffer.AsSpan(0, size);
-    }
 
     public override void Dispose()
     {

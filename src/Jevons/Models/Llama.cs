@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Jevons.Formats;
 using Jevons.Models.Blocks;
 using Jevons.Models.Synthesis;
@@ -233,21 +232,11 @@ public static class TensorNames
 /// untied embeddings) from GGUF (qwen2, llama) or HF safetensors (Qwen2ForCausalLM, LlamaForCausalLM).
 /// Weights stay views over the mapped files; all per-sequence memory lives in the state.
 /// </summary>
-public sealed class Llama : Model
+public sealed class Llama : DecoderModel
 {
-    /// <summary>Most tokens one batched step processes; longer prompts run in chunks of this size.</summary>
-    public const int MaxBatch = 256;
-
     readonly ModelSource source;
     readonly WorkerPool pool;
     readonly TensorView embed;          // [vocab, hidden], any dtype
-    readonly long embedRowBytes;
-    readonly Layer[] layers;
-    readonly float[] outputNorm;
-    readonly Linear output;             // [vocab, hidden]
-    readonly RopeFrequencies rope;
-
-    sealed record Layer(float[] AttnNorm, GqaAttention Attention, float[] FfnNorm, FeedForward Ffn);
 
     /// <summary>The family an architecture name belongs to, or null when it is not one of ours.</summary>
     public static DenseFamily? FamilyOf(string architecture) => architecture switch
@@ -267,7 +256,7 @@ public sealed class Llama : Model
 
     public override ModelDescription Description { get; }
 
-    Llama(ModelSource source, ModelOptions options)
+    Llama(ModelSource source, ModelOptions options) : base(options)
     {
         this.source = source;
         var cfg = Config = LlamaConfig.FromSource(source);
@@ -301,9 +290,8 @@ public sealed class Llama : Model
         embed = Tensor(TensorNames.Global(fmt, TensorNames.Embed), cfg.VocabSize, h);
         if (h % embed.Type.BlockSize() != 0)
             JevonsException.Throw($"hidden size {h} is not a multiple of the {embed.Type.Name()} block size", embed.File, embed.Name);
-        embedRowBytes = embed.Type.ByteCount(h);
 
-        layers = new Layer[cfg.Layers];
+        var layers = new DecoderLayer[cfg.Layers];
         for (int l = 0; l < cfg.Layers; l++)
         {
             var attnNorm = Vector(TensorNames.Layer(fmt, l, TensorNames.AttnNorm), h);
@@ -318,21 +306,31 @@ public sealed class Llama : Model
                 Matrix(l, TensorNames.Gate, ff, h, cfg.MlpBias),
                 Matrix(l, TensorNames.Up, ff, h, cfg.MlpBias),
                 Matrix(l, TensorNames.Down, h, ff, cfg.MlpBias));
-            layers[l] = new Layer(attnNorm, attention, ffnNorm, ffn);
+            layers[l] = new DecoderLayer(attnNorm, attention, ffnNorm, ffn);
         }
-        outputNorm = Vector(TensorNames.Global(fmt, TensorNames.OutputNorm), h);
-        output = cfg.TiedEmbeddings
+        var outputNorm = Vector(TensorNames.Global(fmt, TensorNames.OutputNorm), h);
+        var output = cfg.TiedEmbeddings
             ? Linear.FromTensor(embed)
             : Linear.FromTensor(Tensor(TensorNames.Global(fmt, TensorNames.Output), cfg.VocabSize, h));
 
         float[] factors = [];
         if (fmt == ModelFormat.Gguf && source.Weights.Contains(TensorNames.Global(fmt, TensorNames.RopeFreqs)))
             factors = Vector(TensorNames.Global(fmt, TensorNames.RopeFreqs), cfg.HeadDim / 2);
-        rope = RopeFrequencies.Create(cfg.HeadDim, cfg.RopeTheta, cfg.RopeScaling, factors, cfg.RopeNeox);
+        var rope = RopeFrequencies.Create(cfg.HeadDim, cfg.RopeTheta, cfg.RopeScaling, factors, cfg.RopeNeox);
 
         pool = new WorkerPool(options.Threads);
+        Decoder = new Decoder(embed, layers, outputNorm, output, rope, cfg.RmsEps, cfg.ContextLength, pool, source.Path);
         Description = Describe(cfg, used, factors.Length > 0);
     }
+
+    protected override ModelSource Source => source;
+
+    protected override string FingerprintText() => Invariant(Config);
+
+    protected override DecoderKvCache NewCache(int blockSize, int blocks, KvType type, int maxStepTokens) =>
+        new GqaPagedCache(this, blockSize, blocks, type, Config.Layers, Config.KvHeads, Config.HeadDim, maxStepTokens);
+
+    public override long KvBytesPerToken(KvType type) => GqaPagedCache.BytesPerToken(Config.Layers, Config.KvHeads, Config.HeadDim, type);
 
     ModelDescription Describe(LlamaConfig cfg, List<TensorView> used, bool ropeFreqs)
     {
@@ -358,7 +356,7 @@ public sealed class Llama : Model
             TotalParameters = total,
             ActiveParameters = active,
             WeightBytesByType = bytes,
-            KvBytesPerToken = KvCache.BytesPerToken(cfg.Layers, cfg.KvHeads, cfg.HeadDim),
+            KvBytesPerToken = GqaPagedCache.BytesPerToken(cfg.Layers, cfg.KvHeads, cfg.HeadDim, KvType.F32),
             Details =
             [
                 ("family", cfg.Family.ToString()),
@@ -377,149 +375,10 @@ public sealed class Llama : Model
         };
     }
 
-    public override ModelState CreateState(int maxTokens)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxTokens);
-        return new LlamaState(Config, maxTokens, rope.Pairs);
-    }
-
-    public override void Forward(ModelState state, ReadOnlySpan<int> tokens, Span<float> logits)
-    {
-        if (state is not LlamaState s || !ReferenceEquals(s.Config, Config))
-            throw new ArgumentException("the state was not created by this model", nameof(state));
-        int n = tokens.Length, vocab = Config.VocabSize;
-        if (n == 0) return;
-        bool all = logits.Length == (long)n * vocab;
-        if (!all && logits.Length != vocab)
-            throw new ArgumentException($"logits has {logits.Length} floats; expected {n}x{vocab} (every position) or {vocab} (last position)", nameof(logits));
-        for (int i = 0; i < n; i++)
-            if ((uint)tokens[i] >= (uint)vocab)
-                JevonsException.Throw($"token id {tokens[i]} at index {i} is out of range: the vocabulary has {vocab} tokens (ids 0..{vocab - 1})", source.Path);
-        if ((long)s.Length + n > s.Capacity)
-            JevonsException.Throw($"sequence of {s.Length + n} tokens ({s.Length} cached + {n} new) exceeds the state capacity of {s.Capacity} tokens", source.Path);
-
-        for (int c = 0; c < n; c += MaxBatch)
-        {
-            int m = Math.Min(MaxBatch, n - c);
-            var chunkLogits = all ? logits.Slice(c * vocab, m * vocab) : c + m == n ? logits : Span<float>.Empty;
-            Step(s, tokens.Slice(c, m), chunkLogits, all);
-        }
-    }
-
-    /// <summary>One batch of m ≤ MaxBatch tokens through every layer; logits for all rows, the last row, or none.</summary>
-    void Step(LlamaState s, ReadOnlySpan<int> tokens, Span<float> logits, bool allRows)
-    {
-        var cfg = Config;
-        int m = tokens.Length, h = cfg.HiddenSize, ff = cfg.IntermediateSize, pairs = rope.Pairs, pos0 = s.Length;
-        s.EnsureTokens(m);
-        var x = s.X.AsSpan(0, m * h);       // [m, hidden] residual stream
-        var xb = s.Xb.AsSpan(0, m * h);     // [m, hidden] normed
-        var y = s.Y.AsSpan(0, m * h);       // [m, hidden] block output
-        var gate = s.Gate.AsSpan(0, m * ff); // [m, ff]
-        var up = s.Up.AsSpan(0, m * ff);
-        var cos = s.Cos.AsSpan(0, m * pairs);
-        var sin = s.Sin.AsSpan(0, m * pairs);
-
-        for (int t = 0; t < m; t++)
-        {
-            EmbedRow(tokens[t], x.Slice(t * h, h));
-            rope.Angles(pos0 + t, cos.Slice(t * pairs, pairs), sin.Slice(t * pairs, pairs));
-        }
-
-        for (int l = 0; l < layers.Length; l++)
-        {
-            var layer = layers[l];
-            for (int t = 0; t < m; t++)
-                Ops.RmsNorm(x.Slice(t * h, h), layer.AttnNorm, cfg.RmsEps, xb.Slice(t * h, h));
-            layer.Attention.Forward(xb, y, m, pos0, s.Cache, l, cos, sin, rope.Neox, s.Attention, pool);
-            TensorPrimitives.Add(x, y, x);
-
-            for (int t = 0; t < m; t++)
-                Ops.RmsNorm(x.Slice(t * h, h), layer.FfnNorm, cfg.RmsEps, xb.Slice(t * h, h));
-            Project(layer.Ffn.Gate, xb, gate, m);
-            Project(layer.Ffn.Up, xb, up, m);
-            Ops.SwiGlu(gate, up);
-            Project(layer.Ffn.Down, gate, y, m);
-            TensorPrimitives.Add(x, y, x);
-        }
-        s.Length = pos0 + m;
-
-        if (logits.IsEmpty) return;
-        if (allRows)
-        {
-            for (int t = 0; t < m; t++)
-                Ops.RmsNorm(x.Slice(t * h, h), outputNorm, cfg.RmsEps, xb.Slice(t * h, h));
-            Project(output, xb, logits, m);
-        }
-        else
-        {
-            var last = xb[..h];
-            Ops.RmsNorm(x.Slice((m - 1) * h, h), outputNorm, cfg.RmsEps, last);
-            MatMul.MatVec(output, last, logits, pool);
-        }
-    }
-
-    void Project(Linear w, ReadOnlySpan<float> x, Span<float> y, int n)
-    {
-        if (n == 1) MatMul.MatVec(w, x, y, pool);
-        else MatMul.Gemm(w, x, y, n, pool);
-    }
-
-    /// <summary>Dequantises row <paramref name="token"/> of token_embd, whatever its dtype.</summary>
-    unsafe void EmbedRow(int token, Span<float> dst)
-    {
-        var row = new ReadOnlySpan<byte>(embed.Data + token * embedRowBytes, checked((int)embedRowBytes));
-        Quantization.Dequantize(embed.Type, row, dst);
-    }
-
     public override void Dispose()
     {
         pool.Dispose();
         source.Dispose();
-    }
-}
-
-/// <summary>One sequence of a Llama / Qwen2 model: its KV cache and every scratch buffer, allocated here once.</summary>
-public sealed class LlamaState : ModelState
-{
-    readonly int hidden, ff, pairs;
-
-    internal LlamaState(LlamaConfig config, int capacity, int ropePairs) : base(capacity)
-    {
-        Config = config;
-        hidden = config.HiddenSize;
-        ff = config.IntermediateSize;
-        pairs = ropePairs;
-        Cache = new KvCache(config.Layers, capacity, config.KvHeads, config.HeadDim);
-        Attention = new AttentionScratch(config.Heads, config.KvHeads, config.HeadDim, capacity, 1);
-        EnsureTokens(1);
-    }
-
-    internal LlamaConfig Config { get; }
-    public KvCache Cache { get; }
-    internal AttentionScratch Attention { get; }
-    internal int MaxTokens { get; private set; }
-    internal float[] X { get; private set; } = [];
-    internal float[] Xb { get; private set; } = [];
-    internal float[] Y { get; private set; } = [];
-    internal float[] Gate { get; private set; } = [];
-    internal float[] Up { get; private set; } = [];
-    internal float[] Cos { get; private set; } = [];
-    internal float[] Sin { get; private set; } = [];
-
-    /// <summary>Grows the batch buffers to <paramref name="tokens"/> rows (prefill); decode reuses them.</summary>
-    internal void EnsureTokens(int tokens)
-    {
-        Attention.EnsureTokens(tokens);
-        if (tokens <= MaxTokens) return;
-        MaxTokens = tokens;
-        X = new float[tokens * hidden];
-        Xb = new float[tokens * hidden];
-        Y = new float[tokens * hidden];
-        Gate = new float[tokens * ff];
-        Up = new float[tokens * ff];
-        Cos = new float[tokens * pairs];
-        Sin = new float[tokens * pairs];
     }
 }
 

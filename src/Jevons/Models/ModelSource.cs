@@ -9,6 +9,9 @@ public sealed record ModelOptions
 {
     /// <summary>Worker threads for the kernels (default: all cores).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Most rows (tokens of all sequences) one forward pass over the weights takes; bigger steps run in chunks.</summary>
+    public int MaxStepTokens { get; init; } = 256;
 }
 
 /// <summary>

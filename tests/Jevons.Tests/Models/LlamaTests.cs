@@ -261,13 +261,16 @@ public sealed class LlamaBlocksTests
     [Fact]
     public void KvBytesPerTokenOfRealModels()
     {
-        Assert.Equal(28L * 2 * 2 * 128 * 4, KvCache.BytesPerToken(28, 2, 128));   // R1-Distill-Qwen-1.5B: 57344
-        Assert.Equal(32L * 2 * 8 * 128 * 4, KvCache.BytesPerToken(32, 8, 128));   // R1-Distill-Llama-8B: 262144
-        var cache = new KvCache(2, 5, 2, 4);
-        Assert.Equal(2L * 2 * 5 * 8 * 4, cache.Bytes);
-        cache.Key(1, 4).Fill(1);
-        Assert.Equal(1, cache.Keys(1)[4 * 8 + 7]);
-        Assert.Equal(0, cache.Keys(0)[4 * 8 + 7]);
+        Assert.Equal(28L * 2 * 2 * 128 * 4, GqaPagedCache.BytesPerToken(28, 2, 128, KvType.F32));   // R1-Distill-Qwen-1.5B: 57344
+        Assert.Equal(32L * 2 * 8 * 128 * 4, GqaPagedCache.BytesPerToken(32, 8, 128, KvType.F32));   // R1-Distill-Llama-8B: 262144
+        Assert.Equal(32L * 2 * 8 * 128 * 2, GqaPagedCache.BytesPerToken(32, 8, 128, KvType.BF16));
+        var cache = new GqaPagedCache(new object(), blockSize: 4, blocks: 2, KvType.F32, layers: 2, kvHeads: 2, headDim: 4, maxStepTokens: 8);
+        Assert.Equal(2L * 2 * 8 * 8 * 4, cache.Bytes);
+        Span<float> ones = [1, 1, 1, 1, 1, 1, 1, 1];
+        cache.Keys(1).Write(4, ones);                      // block 1, slot 0
+        Assert.Equal(1, cache.Keys(1).Read(4, 7, 1, default)[0]);
+        Assert.Equal(0, cache.Keys(0).Read(4, 7, 1, default)[0]);
+        Assert.Equal(0, cache.Values(1).Read(4, 7, 1, default)[0]);
     }
 }
 

@@ -4,7 +4,7 @@ using Jevons.Numerics.Kernels;
 namespace Jevons.Models.Blocks;
 
 /// <summary>The SwiGLU MLP: down(silu(gate·x) ⊙ up·x). Dense FFNs, routed and shared experts.</summary>
-public sealed class FeedForward
+public sealed class FeedForward : IFeedForwardBlock
 {
     public FeedForward(Linear gate, Linear up, Linear down)
     {
@@ -20,6 +20,10 @@ public sealed class FeedForward
     public Linear Down { get; }
     public int Hidden => Gate.OutFeatures;
     public long Parameters => (long)Gate.OutFeatures * Gate.InFeatures * 3;
+
+    /// <summary>y[rows, hidden] = FFN(x[rows, hidden]): gate, up and down each one Gemm over all rows of the step.</summary>
+    public void Forward(StepWorkspace step, ReadOnlySpan<float> x, Span<float> y, int layer, WorkerPool pool) =>
+        Moe.Dense(this, x, y, step.Rows, step.Moe, pool);
 
     /// <summary>y[dim] = FFN(x[dim]); scratch holds at least 2·Hidden floats.</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, Span<float> scratch, WorkerPool pool)

@@ -9,7 +9,7 @@ namespace Jevons.Models.Blocks;
 /// RoPE on q and k, causal softmax(q·kᵀ / sqrt(headDim)) over the KV cache, then Wo.
 /// Query head h reads KV head h / (heads / kvHeads).
 /// </summary>
-public sealed class GqaAttention
+public sealed class GqaAttention : IAttentionBlock
 {
     public GqaAttention(Linear q, Linear k, Linear v, Linear o, int heads, int kvHeads, int headDim)
     {
@@ -41,131 +41,123 @@ public sealed class GqaAttention
         + (Q.Bias?.Length ?? 0) + (K.Bias?.Length ?? 0) + (V.Bias?.Length ?? 0) + (O.Bias?.Length ?? 0);
 
     /// <summary>
-    /// y[n, hidden] = attention of x[n, hidden] (already normed) at positions pos0 .. pos0+n-1, appending
-    /// their K/V to layer <paramref name="layer"/> of the cache. cos/sin are [n, rotary pairs].
-    /// Several tokens go through the batched (GEMM) projections; one token through MatVec.
+    /// y[rows, hidden] = attention of x[rows, hidden] (already normed) for every row of the step: q/k/v for all
+    /// rows at once (one read of Wq, Wk, Wv, Wo), rope at each row's position, each row's K/V written into its
+    /// sequence's blocks, then causal attention per (segment, head) over that segment's cached positions.
     /// </summary>
-    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n, int pos0, KvCache cache, int layer,
-        ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, bool neox, AttentionScratch s, WorkerPool pool)
+    public void Forward(StepWorkspace step, ReadOnlySpan<float> x, Span<float> y, DecoderKvCache cache, int layer, WorkerPool pool)
     {
-        int qDim = QueryDim, kvDim = KvDim, pairs = cos.Length / n;
-        var q = s.Q.AsSpan(0, n * qDim);    // [n, heads, headDim]
-        var k = s.K.AsSpan(0, n * kvDim);   // [n, kvHeads, headDim]
-        var v = s.V.AsSpan(0, n * kvDim);
-        Project(Q, x, q, n, pool);
-        Project(K, x, k, n, pool);
-        Project(V, x, v, n, pool);
+        var kv = (GqaPagedCache)cache;
+        var ws = step.Gqa;
+        int n = step.Rows, qDim = QueryDim, kvDim = KvDim, pairs = step.Pairs;
+        var q = StepWorkspace.Ensure(ref ws.Q, (long)n * qDim);    // [rows, heads, headDim]
+        var k = StepWorkspace.Ensure(ref ws.K, (long)n * kvDim);   // [rows, kvHeads, headDim]
+        var v = StepWorkspace.Ensure(ref ws.V, (long)n * kvDim);
+        MatMul.Gemm(Q, x, q, n, pool);
+        MatMul.Gemm(K, x, k, n, pool);
+        MatMul.Gemm(V, x, v, n, pool);
 
-        for (int t = 0; t < n; t++)
+        KvStore keys = kv.Keys(layer), values = kv.Values(layer);
+        long scratch = 0;
+        var itemBase = StepWorkspace.Ensure(ref ws.ItemBase, step.Segments);
+        for (int sg = 0; sg < step.Segments; sg++)
         {
-            var c = cos.Slice(t * pairs, pairs);
-            var sn = sin.Slice(t * pairs, pairs);
-            for (int h = 0; h < Heads; h++)
-                RopeFrequencies.Rotate(q.Slice(t * qDim + h * HeadDim, pairs * 2), c, sn, neox);
-            for (int h = 0; h < KvHeads; h++)
-                RopeFrequencies.Rotate(k.Slice(t * kvDim + h * HeadDim, pairs * 2), c, sn, neox);
-            k.Slice(t * kvDim, kvDim).CopyTo(cache.Key(layer, pos0 + t));
-            v.Slice(t * kvDim, kvDim).CopyTo(cache.Value(layer, pos0 + t));
-        }
-
-        s.Begin(this, cache, layer, n, pos0);
-        pool.For(Heads, s.HeadsBody);
-        s.End();
-
-        Project(O, s.Out.AsSpan(0, n * qDim), y, n, pool);
-    }
-
-    static void Project(Linear w, ReadOnlySpan<float> x, Span<float> y, int n, WorkerPool pool)
-    {
-        if (n == 1) MatMul.MatVec(w, x, y, pool);
-        else MatMul.Gemm(w, x, y, n, pool);
-    }
-
-    /// <summary>Causal attention of query heads [start, end) for every token of the current call.</summary>
-    internal void AttendHeads(AttentionScratch s, int start, int end)
-    {
-        int qDim = QueryDim, kvDim = KvDim, hd = HeadDim, group = Heads / KvHeads;
-        var keys = s.Cache!.Keys(s.Layer);
-        var values = s.Cache.Values(s.Layer);
-        for (int h = start; h < end; h++)
-        {
-            int kvOffset = h / group * hd;
-            var scores = s.Scores.AsSpan(h * s.Capacity, s.Capacity);
-            for (int t = 0; t < s.Tokens; t++)
+            var table = step.Table(sg);
+            int r0 = step.Row0(sg), count = step.Count(sg), pos0 = step.Pos0(sg);
+            for (int t = r0; t < r0 + count; t++)
             {
-                int last = s.Pos0 + t; // attends to positions 0..last
-                var qh = new ReadOnlySpan<float>(s.Q, t * qDim + h * hd, hd);
+                var c = step.CosOf(t);
+                var sn = step.SinOf(t);
+                for (int h = 0; h < Heads; h++)
+                    RopeFrequencies.Rotate(q.Slice(t * qDim + h * HeadDim, pairs * 2), c, sn, step.Neox);
+                for (int h = 0; h < KvHeads; h++)
+                    RopeFrequencies.Rotate(k.Slice(t * kvDim + h * HeadDim, pairs * 2), c, sn, step.Neox);
+                long row = kv.Row(table, step.Position(t));
+                keys.Write(row, k.Slice(t * kvDim, kvDim));
+                values.Write(row, v.Slice(t * kvDim, kvDim));
+            }
+            itemBase[sg] = checked((int)scratch);
+            scratch += (long)Heads * ItemScratch(step.PositionBound(sg, kv.BlockSize));
+        }
+        StepWorkspace.Ensure(ref ws.Scratch, scratch);
+        var o = StepWorkspace.Ensure(ref ws.Out, (long)n * qDim);
+
+        ws.Begin(this, step, kv, keys, values);
+        try { pool.For(step.Segments * Heads, ws.Body); }
+        finally { ws.End(); }
+
+        MatMul.Gemm(O, o, y, n, pool);
+    }
+
+    /// <summary>Scratch of one (segment, head) item: a score per position and a K and a V row for 16-bit caches.</summary>
+    int ItemScratch(int positions) => positions + 2 * HeadDim;
+
+    /// <summary>Causal attention of items [start, end) (item = segment · heads + head) over their cached positions.</summary>
+    void AttendItems(Workspace ws, int start, int end)
+    {
+        var step = ws.Step!;
+        var cache = ws.Cache!;
+        KvStore keys = ws.Keys!, values = ws.Values!;
+        int qDim = QueryDim, hd = HeadDim, group = Heads / KvHeads;
+        for (int item = start; item < end; item++)
+        {
+            int sg = item / Heads, h = item % Heads;
+            var table = step.Table(sg);
+            int r0 = step.Row0(sg), count = step.Count(sg), pos0 = step.Pos0(sg), kvOffset = h / group * hd;
+            int bound = step.PositionBound(sg, cache.BlockSize);
+            var hs = ws.Scratch.AsSpan(ws.ItemBase[sg] + h * ItemScratch(bound), ItemScratch(bound));
+            var kRow = hs.Slice(bound, hd);
+            var vRow = hs.Slice(bound + hd, hd);
+            for (int t = 0; t < count; t++)
+            {
+                int last = pos0 + t; // attends to positions 0..last
+                var scores = hs[..(last + 1)];
+                var qh = new ReadOnlySpan<float>(ws.Q, (r0 + t) * qDim + h * hd, hd);
                 for (int j = 0; j <= last; j++)
-                    scores[j] = TensorPrimitives.Dot(qh, new ReadOnlySpan<float>(keys, j * kvDim + kvOffset, hd)) * Scale;
-                var w = scores[..(last + 1)];
-                Ops.Softmax(w);
-                var o = new Span<float>(s.Out, t * qDim + h * hd, hd);
+                    scores[j] = TensorPrimitives.Dot(qh, keys.Read(cache.Row(table, j), kvOffset, hd, kRow)) * Scale;
+                Ops.Softmax(scores);
+                var o = new Span<float>(ws.Out, (r0 + t) * qDim + h * hd, hd);
                 o.Clear();
                 for (int j = 0; j <= last; j++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values, j * kvDim + kvOffset, hd), w[j], o, o);
+                    TensorPrimitives.MultiplyAdd(values.Read(cache.Row(table, j), kvOffset, hd, vRow), scores[j], o, o);
             }
         }
     }
-}
 
-/// <summary>
-/// Scratch of one sequence's attention: projections for up to <see cref="MaxTokens"/> tokens and a score
-/// row per head of the cache's capacity. Allocated once per state (grown only for a larger prefill chunk),
-/// so decoding one token allocates nothing.
-/// </summary>
-public sealed class AttentionScratch
-{
-    readonly int queryDim, kvDim;
-
-    public AttentionScratch(int heads, int kvHeads, int headDim, int capacity, int maxTokens)
+    /// <summary>
+    /// Scratch of the attention of one step: projections for every row and per-(segment, head) score rows.
+    /// Grown to the largest step seen, then reused; carries the call in progress to the parallel body through a
+    /// delegate made once, so a decode step allocates nothing.
+    /// </summary>
+    public sealed class Workspace
     {
-        queryDim = heads * headDim;
-        kvDim = kvHeads * headDim;
-        Capacity = capacity;
-        Scores = new float[(long)heads * capacity];
-        HeadsBody = (start, end) => Attention!.AttendHeads(this, start, end);
-        EnsureTokens(maxTokens);
-    }
+        internal float[] Q = [], K = [], V = [], Out = [], Scratch = [];
+        internal int[] ItemBase = [];
 
-    public int Capacity { get; }
-    public int MaxTokens { get; private set; }
-    internal float[] Q { get; private set; } = [];
-    internal float[] K { get; private set; } = [];
-    internal float[] V { get; private set; } = [];
-    internal float[] Out { get; private set; } = [];
-    internal float[] Scores { get; }
+        public Workspace() => Body = (start, end) => Attention!.AttendItems(this, start, end);
 
-    // The call in progress (read by the parallel body; set by Begin, cleared by End).
-    internal GqaAttention? Attention { get; private set; }
-    internal KvCache? Cache { get; private set; }
-    internal int Layer { get; private set; }
-    internal int Tokens { get; private set; }
-    internal int Pos0 { get; private set; }
-    internal Action<int, int> HeadsBody { get; }
+        // The call in progress (set by Begin, cleared by End).
+        internal GqaAttention? Attention;
+        internal StepWorkspace? Step;
+        internal GqaPagedCache? Cache;
+        internal KvStore? Keys, Values;
+        internal readonly Action<int, int> Body;
 
-    /// <summary>Makes room for <paramref name="tokens"/> tokens per call.</summary>
-    public void EnsureTokens(int tokens)
-    {
-        if (tokens <= MaxTokens) return;
-        MaxTokens = tokens;
-        Q = new float[tokens * queryDim];
-        K = new float[tokens * kvDim];
-        V = new float[tokens * kvDim];
-        Out = new float[tokens * queryDim];
-    }
+        internal void Begin(GqaAttention attention, StepWorkspace step, GqaPagedCache cache, KvStore keys, KvStore values)
+        {
+            Attention = attention;
+            Step = step;
+            Cache = cache;
+            Keys = keys;
+            Values = values;
+        }
 
-    internal void Begin(GqaAttention attention, KvCache cache, int layer, int tokens, int pos0)
-    {
-        Attention = attention;
-        Cache = cache;
-        Layer = layer;
-        Tokens = tokens;
-        Pos0 = pos0;
-    }
-
-    internal void End()
-    {
-        Attention = null;
-        Cache = null;
+        internal void End()
+        {
+            Attention = null;
+            Step = null;
+            Cache = null;
+            Keys = Values = null;
+        }
     }
 }

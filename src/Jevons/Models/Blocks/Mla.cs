@@ -23,44 +23,13 @@ public sealed record MlaShape(int Hidden, int Heads, int QLoraRank, int KvLoraRa
 }
 
 /// <summary>
-/// The latent KV cache of all MLA layers of one sequence: per token per layer only the normalised c_kv
-/// (kv_lora_rank floats) and the roped, head-shared k_pe (qk_rope_head_dim floats). Allocated once.
-/// </summary>
-public sealed class LatentKvCache
-{
-    public LatentKvCache(int layers, int capacity, int kvLoraRank, int ropeDims)
-    {
-        Capacity = capacity;
-        KvLoraRank = kvLoraRank;
-        RopeDims = ropeDims;
-        Latent = new float[layers][];
-        RopeKey = new float[layers][];
-        for (int l = 0; l < layers; l++)
-        {
-            Latent[l] = new float[(long)capacity * kvLoraRank];
-            RopeKey[l] = new float[(long)capacity * ropeDims];
-        }
-    }
-
-    public int Capacity { get; }
-    public int KvLoraRank { get; }
-    public int RopeDims { get; }
-    /// <summary>Per layer [capacity, kv_lora_rank]: kv_a_layernorm(c_kv).</summary>
-    public float[][] Latent { get; }
-    /// <summary>Per layer [capacity, qk_rope_head_dim]: rope(k_pe).</summary>
-    public float[][] RopeKey { get; }
-
-    public long Bytes => (long)Latent.Length * Capacity * (KvLoraRank + RopeDims) * sizeof(float);
-}
-
-/// <summary>
 /// Multi-head Latent Attention (DeepSeek-V2/V3). q = q_proj(x) or q_b_proj(rmsnorm(q_a_proj(x))), per head
 /// [q_nope | q_pe]; kv_a_proj_with_mqa(x) = [c_kv | k_pe]; c_kv is normalised by kv_a_layernorm and cached;
 /// kv_b_proj expands it per head into [k_nope | v]; RoPE (interleaved pairs) acts on q_pe and the shared k_pe;
 /// o_proj maps heads·v_head_dim back to hidden. The key/value up-projection is either kv_b_proj
 /// [heads·(nope+v), kv_lora] or llama.cpp's split form k_b [heads, kv_lora, nope] and v_b [heads, v, kv_lora].
 /// </summary>
-public sealed class Mla
+public sealed class Mla : IAttentionBlock
 {
     readonly Linear? _q, _qA, _qB, _kvB;
     readonly float[]? _qANorm;
@@ -162,27 +131,33 @@ public sealed class Mla
         }
     }
 
+    /// <summary>Absorbed (default) or the decompressed reference.</summary>
+    public MlaAttentionMode Mode { get; init; } = MlaAttentionMode.Absorbed;
+
     /// <summary>
-    /// Scratch for <see cref="Forward"/>; grows to the largest batch and context seen, then stays. It also
-    /// carries the call in progress to the parallel head loops through delegates made once, so a decode step
+    /// Scratch for <see cref="Forward"/>; grows to the largest step and context seen, then stays. It also
+    /// carries the call in progress to the parallel loops through delegates made once, so a decode step
     /// allocates nothing.
     /// </summary>
     public sealed class Workspace
     {
-        public float[] Q = [], QA = [], KvA = [], Heads = [], HeadScratch = [], Expanded = [];
+        public float[] Q = [], QA = [], KvA = [], Heads = [], HeadScratch = [], Expanded = [], Row = [];
         public byte[] LatentBlocks = [];
+        internal int[] ItemBase = [];
 
         public Workspace()
         {
-            AbsorbedBody = (h0, h1) => Layer!.AttendAbsorbedHeads(this, h0, h1);
+            AbsorbedBody = (i0, i1) => Layer!.AttendAbsorbedItems(this, i0, i1);
             ExpandBody = (h0, h1) => Layer!.ExpandHeads(this, h0, h1);
             DecompressedBody = (h0, h1) => Layer!.AttendDecompressedHeads(this, h0, h1);
         }
 
         // The call in progress (set before a parallel loop, cleared after).
         internal Mla? Layer;
-        internal float[] Latent = [], RopeKey = [];
-        internal int Tokens, Pos0, PerHead, RowLen;
+        internal StepWorkspace? Step;
+        internal LatentPagedCache? Cache;
+        internal KvStore? Latent, RopeKey;
+        internal int Segment, PerHead, RowLen;
         internal readonly Action<int, int> AbsorbedBody, ExpandBody, DecompressedBody;
 
         internal static Span<float> Ensure(ref float[] buffer, long size)
@@ -191,36 +166,39 @@ public sealed class Mla
             return buffer.AsSpan(0, checked((int)size));
         }
 
-        /// <summary>Points the head bodies at this call's layer, cache rows and scratch layout.</summary>
-        internal void Begin(Mla layer, float[] latent, float[] ropeKey, int tokens, int pos0, int perHead, int rowLen)
+        /// <summary>Points the bodies at this call's layer, cache stores and scratch layout.</summary>
+        internal void Begin(Mla layer, StepWorkspace step, LatentPagedCache cache, KvStore latent, KvStore ropeKey, int rowLen)
         {
             Layer = layer;
+            Step = step;
+            Cache = cache;
             Latent = latent;
             RopeKey = ropeKey;
-            Tokens = tokens;
-            Pos0 = pos0;
-            PerHead = perHead;
             RowLen = rowLen;
         }
 
         internal void End()
         {
             Layer = null;
-            Latent = RopeKey = [];
+            Step = null;
+            Cache = null;
+            Latent = RopeKey = null;
         }
     }
 
     /// <summary>
-    /// y[n, hidden] = MLA(x[n, hidden]) for tokens at positions pos0..pos0+n-1, whose latents are appended to
-    /// <paramref name="cache"/> layer <paramref name="layer"/> (positions below pos0 must already be cached).
+    /// y[rows, hidden] = MLA(x[rows, hidden]) for every row of the step: projections over all rows at once,
+    /// each row's normalised c_kv and roped k_pe written into its sequence's blocks, then attention per
+    /// (segment, head) over the segment's cached latents.
     /// </summary>
-    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n, int pos0, LatentKvCache cache, int layer,
-        Workspace ws, MlaAttentionMode mode, WorkerPool pool)
+    public void Forward(StepWorkspace step, ReadOnlySpan<float> x, Span<float> y, DecoderKvCache cache, int layer, WorkerPool pool)
     {
+        var kv = (LatentPagedCache)cache;
+        var ws = step.Mla;
         var s = Shape;
-        int qDim = s.Heads * s.QkHeadDim, kvADim = s.KvLoraRank + s.QkRopeHeadDim;
+        int n = step.Rows, qDim = s.Heads * s.QkHeadDim, kvADim = s.KvLoraRank + s.QkRopeHeadDim;
 
-        // Query: [n, heads, nope + rope]
+        // Query: [rows, heads, nope + rope]
         var q = Workspace.Ensure(ref ws.Q, (long)n * qDim);
         if (_q is not null) MatMul.Gemm(_q, x, q, n, pool);
         else
@@ -235,132 +213,170 @@ public sealed class Mla
             MatMul.Gemm(_qB!, qa, q, n, pool);
         }
 
-        // Latent and rope key: [n, kv_lora + rope] → cache.
+        // Latent and rope key: [rows, kv_lora + rope] → cache.
         var kva = Workspace.Ensure(ref ws.KvA, (long)n * kvADim);
         MatMul.Gemm(_kvA, x, kva, n, pool);
-        var latent = cache.Latent[layer];
-        var ropeKey = cache.RopeKey[layer];
-        for (int t = 0; t < n; t++)
+        KvStore latent = kv.Latent(layer), ropeKey = kv.RopeKey(layer);
+        var c = Workspace.Ensure(ref ws.Row, s.KvLoraRank);
+        for (int sg = 0; sg < step.Segments; sg++)
         {
-            int pos = pos0 + t;
-            var c = latent.AsSpan(pos * s.KvLoraRank, s.KvLoraRank);
-            Ops.RmsNorm(kva.Slice(t * kvADim, s.KvLoraRank), _kvANorm, _eps, c);
-            if (_latentActivation != DType.F32) RoundTrip(_latentActivation, c, ws);
-            var kpe = ropeKey.AsSpan(pos * s.QkRopeHeadDim, s.QkRopeHeadDim);
-            kva.Slice(t * kvADim + s.KvLoraRank, s.QkRopeHeadDim).CopyTo(kpe);
-            Ops.Rope(kpe, pos, InverseFrequencies, neox: false);
-            for (int h = 0; h < s.Heads; h++)
-                Ops.Rope(q.Slice(t * qDim + h * s.QkHeadDim + s.QkNopeHeadDim, s.QkRopeHeadDim), pos, InverseFrequencies, neox: false);
+            var table = step.Table(sg);
+            for (int t = step.Row0(sg); t < step.Row0(sg) + step.Count(sg); t++)
+            {
+                long row = kv.Row(table, step.Position(t));
+                var cos = step.CosOf(t);
+                var sin = step.SinOf(t);
+                Ops.RmsNorm(kva.Slice(t * kvADim, s.KvLoraRank), _kvANorm, _eps, c);
+                if (_latentActivation != DType.F32) RoundTrip(_latentActivation, c, ws);
+                latent.Write(row, c);
+                var kpe = kva.Slice(t * kvADim + s.KvLoraRank, s.QkRopeHeadDim);
+                RopeFrequencies.Rotate(kpe, cos, sin, step.Neox);
+                ropeKey.Write(row, kpe);
+                for (int h = 0; h < s.Heads; h++)
+                    RopeFrequencies.Rotate(q.Slice(t * qDim + h * s.QkHeadDim + s.QkNopeHeadDim, s.QkRopeHeadDim), cos, sin, step.Neox);
+            }
         }
 
-        var heads = Workspace.Ensure(ref ws.Heads, (long)n * s.Heads * s.VHeadDim); // [n, heads, v]
-        if (mode == MlaAttentionMode.Absorbed)
-            AttendAbsorbed(n, pos0, cache.Capacity, latent, ropeKey, ws, pool);
-        else
-            AttendDecompressed(n, pos0, cache.Capacity, latent, ropeKey, ws, pool);
+        Workspace.Ensure(ref ws.Heads, (long)n * s.Heads * s.VHeadDim); // [rows, heads, v]
+        ws.Begin(this, step, kv, latent, ropeKey, RowScratch);
+        try
+        {
+            if (Mode == MlaAttentionMode.Absorbed) AttendAbsorbed(step, kv.BlockSize, ws, pool);
+            else AttendDecompressed(step, kv.BlockSize, ws, pool);
+        }
+        finally { ws.End(); }
 
-        MatMul.Gemm(_o, heads, y, n, pool);
+        MatMul.Gemm(_o, ws.Heads.AsSpan(0, n * s.Heads * s.VHeadDim), y, n, pool);
     }
 
     /// <summary>
     /// Per head: q_lat = W_UKᵀ·q_nope (kv_lora), score_s = (q_lat·c_s + q_pe·kpe_s)·scale, o_lat = Σ p_s c_s,
-    /// out = W_UV·o_lat. One parallel loop over heads per call; each head walks the call's tokens.
+    /// out = W_UV·o_lat. One parallel loop over (segment, head) items; each item walks its segment's tokens.
     /// </summary>
-    void AttendAbsorbed(int n, int pos0, int capacity, float[] latent, float[] ropeKey, Workspace ws, WorkerPool pool)
+    void AttendAbsorbed(StepWorkspace step, int blockSize, Workspace ws, WorkerPool pool)
     {
         var s = Shape;
-        int r = s.KvLoraRank, rowLen = RowScratch;
-        int perHead = 2 * r * TokenBlock + rowLen + capacity; // qLat and oLat per token of a block, a decoded row, scores
-        Workspace.Ensure(ref ws.HeadScratch, (long)s.Heads * perHead);
-        ws.Begin(this, latent, ropeKey, n, pos0, perHead, rowLen);
-        try { pool.For(s.Heads, ws.AbsorbedBody); }
-        finally { ws.End(); }
+        long scratch = 0;
+        var itemBase = StepWorkspace.Ensure(ref ws.ItemBase, step.Segments);
+        for (int sg = 0; sg < step.Segments; sg++)
+        {
+            itemBase[sg] = checked((int)scratch);
+            scratch += (long)s.Heads * AbsorbedItemScratch(step.PositionBound(sg, blockSize));
+        }
+        Workspace.Ensure(ref ws.HeadScratch, scratch);
+        pool.For(step.Segments * s.Heads, ws.AbsorbedBody);
     }
+
+    /// <summary>qLat and oLat per token of a block, a decoded weight row, scores, a c_kv and a k_pe row (16-bit caches).</summary>
+    int AbsorbedItemScratch(int positions) => 2 * Shape.KvLoraRank * TokenBlock + RowScratch + positions + Shape.KvLoraRank + Shape.QkRopeHeadDim;
 
     /// <summary>Tokens whose W_UK / W_UV products share one decode of the head's kv_b rows.</summary>
     const int TokenBlock = 32;
 
-    void AttendAbsorbedHeads(Workspace ws, int h0, int h1)
+    void AttendAbsorbedItems(Workspace ws, int i0, int i1)
     {
         var s = Shape;
-        int r = s.KvLoraRank, rowLen = ws.RowLen, perHead = ws.PerHead, qDim = s.Heads * s.QkHeadDim, rope = s.QkRopeHeadDim;
-        float[] latent = ws.Latent, ropeKey = ws.RopeKey;
-        for (int h = h0; h < h1; h++)
+        var step = ws.Step!;
+        var cache = ws.Cache!;
+        KvStore latent = ws.Latent!, ropeKey = ws.RopeKey!;
+        int r = s.KvLoraRank, rowLen = ws.RowLen, qDim = s.Heads * s.QkHeadDim, rope = s.QkRopeHeadDim;
+        for (int item = i0; item < i1; item++)
         {
-            var hs = ws.HeadScratch.AsSpan(h * perHead, perHead);
+            int sg = item / s.Heads, h = item % s.Heads;
+            var table = step.Table(sg);
+            int r0 = step.Row0(sg), count = step.Count(sg), pos0 = step.Pos0(sg), positions = step.PositionBound(sg, cache.BlockSize);
+            int perItem = AbsorbedItemScratch(positions);
+            var hs = ws.HeadScratch.AsSpan(ws.ItemBase[sg] + h * perItem, perItem);
             var qLats = hs[..(r * TokenBlock)];
             var oLats = hs.Slice(r * TokenBlock, r * TokenBlock);
             var row = hs.Slice(2 * r * TokenBlock, rowLen);
-            for (int t0 = 0; t0 < ws.Tokens; t0 += TokenBlock)
+            var cRow = hs.Slice(2 * r * TokenBlock + rowLen + positions, r);
+            var kRow = hs.Slice(2 * r * TokenBlock + rowLen + positions + r, rope);
+            for (int t0 = 0; t0 < count; t0 += TokenBlock)
             {
-                int tn = Math.Min(TokenBlock, ws.Tokens - t0);
-                AbsorbKeys(h, ws.Q.AsSpan(t0 * qDim + h * s.QkHeadDim), qDim, tn, qLats, row);
+                int tn = Math.Min(TokenBlock, count - t0);
+                AbsorbKeys(h, ws.Q.AsSpan((r0 + t0) * qDim + h * s.QkHeadDim), qDim, tn, qLats, row);
                 for (int i = 0; i < tn; i++)
                 {
-                    int t = t0 + i, len = ws.Pos0 + t + 1;
+                    int t = t0 + i, len = pos0 + t + 1;
                     var qLat = qLats.Slice(i * r, r);
                     var oLat = oLats.Slice(i * r, r);
                     var scores = hs.Slice(2 * r * TokenBlock + rowLen, len);
-                    var qPe = ws.Q.AsSpan(t * qDim + h * s.QkHeadDim + s.QkNopeHeadDim, rope);
+                    var qPe = ws.Q.AsSpan((r0 + t) * qDim + h * s.QkHeadDim + s.QkNopeHeadDim, rope);
                     for (int j = 0; j < len; j++)
-                        scores[j] = (Ops.Dot(qLat, latent.AsSpan(j * r, r)) + Ops.Dot(qPe, ropeKey.AsSpan(j * rope, rope))) * SoftmaxScale;
+                    {
+                        long cr = cache.Row(table, j);
+                        scores[j] = (Ops.Dot(qLat, latent.Read(cr, 0, r, cRow)) + Ops.Dot(qPe, ropeKey.Read(cr, 0, rope, kRow))) * SoftmaxScale;
+                    }
                     Ops.Softmax(scores);
                     oLat.Clear();
-                    for (int j = 0; j < len; j++) Ops.Axpy(scores[j], latent.AsSpan(j * r, r), oLat);
+                    for (int j = 0; j < len; j++) Ops.Axpy(scores[j], latent.Read(cache.Row(table, j), 0, r, cRow), oLat);
                 }
-                ExpandValues(h, oLats, tn, ws.Heads.AsSpan((t0 * s.Heads + h) * s.VHeadDim), s.Heads * s.VHeadDim, row);
+                ExpandValues(h, oLats, tn, ws.Heads.AsSpan(((r0 + t0) * s.Heads + h) * s.VHeadDim), s.Heads * s.VHeadDim, row);
             }
         }
     }
 
-    /// <summary>The reference: expand every cached latent to per-head [k_nope | v], then plain attention.</summary>
-    void AttendDecompressed(int n, int pos0, int capacity, float[] latent, float[] ropeKey, Workspace ws, WorkerPool pool)
+    /// <summary>
+    /// The reference: per segment, expand every cached latent to per-head [k_nope | v], then plain attention.
+    /// Segments run one after another (each over its own expansion); heads in parallel.
+    /// </summary>
+    void AttendDecompressed(StepWorkspace step, int blockSize, Workspace ws, WorkerPool pool)
     {
         var s = Shape;
         int kvDim = s.QkNopeHeadDim + s.VHeadDim;
-        Workspace.Ensure(ref ws.Expanded, (long)capacity * s.Heads * kvDim); // [capacity, heads, nope + v]
-        int rowLen = RowScratch, perHead = rowLen + capacity;
-        Workspace.Ensure(ref ws.HeadScratch, (long)s.Heads * perHead);
-        ws.Begin(this, latent, ropeKey, n, pos0, perHead, rowLen);
-        try
+        for (int sg = 0; sg < step.Segments; sg++)
         {
+            int positions = step.PositionBound(sg, blockSize);
+            Workspace.Ensure(ref ws.Expanded, (long)positions * s.Heads * kvDim); // [positions, heads, nope + v]
+            ws.PerHead = ws.RowLen + positions + s.KvLoraRank + s.QkRopeHeadDim;
+            Workspace.Ensure(ref ws.HeadScratch, (long)s.Heads * ws.PerHead);
+            ws.Segment = sg;
             pool.For(s.Heads, ws.ExpandBody);
             pool.For(s.Heads, ws.DecompressedBody);
         }
-        finally { ws.End(); }
     }
 
     void ExpandHeads(Workspace ws, int h0, int h1)
     {
         var s = Shape;
-        int r = s.KvLoraRank, kvDim = s.QkNopeHeadDim + s.VHeadDim, total = ws.Pos0 + ws.Tokens;
+        var step = ws.Step!;
+        var table = step.Table(ws.Segment);
+        int r = s.KvLoraRank, kvDim = s.QkNopeHeadDim + s.VHeadDim, total = step.Pos0(ws.Segment) + step.Count(ws.Segment);
+        int bound = step.PositionBound(ws.Segment, ws.Cache!.BlockSize);
         for (int h = h0; h < h1; h++)
         {
             var row = ws.HeadScratch.AsSpan(h * ws.PerHead, ws.RowLen);
+            var cRow = ws.HeadScratch.AsSpan(h * ws.PerHead + ws.RowLen + bound, r);
             for (int j = 0; j < total; j++)
-                ExpandKeyValue(h, ws.Latent.AsSpan(j * r, r), ws.Expanded.AsSpan((j * s.Heads + h) * kvDim, kvDim), row);
+                ExpandKeyValue(h, ws.Latent!.Read(ws.Cache!.Row(table, j), 0, r, cRow), ws.Expanded.AsSpan((j * s.Heads + h) * kvDim, kvDim), row);
         }
     }
 
     void AttendDecompressedHeads(Workspace ws, int h0, int h1)
     {
         var s = Shape;
+        var step = ws.Step!;
+        int sg = ws.Segment;
+        var table = step.Table(sg);
+        int r0 = step.Row0(sg), count = step.Count(sg), pos0 = step.Pos0(sg), bound = step.PositionBound(sg, ws.Cache!.BlockSize);
         int kvDim = s.QkNopeHeadDim + s.VHeadDim, qDim = s.Heads * s.QkHeadDim, nope = s.QkNopeHeadDim, rope = s.QkRopeHeadDim;
-        float[] ex = ws.Expanded, ropeKey = ws.RopeKey;
+        float[] ex = ws.Expanded;
         for (int h = h0; h < h1; h++)
         {
-            for (int t = 0; t < ws.Tokens; t++)
+            var kRow = ws.HeadScratch.AsSpan(h * ws.PerHead + ws.RowLen + bound + s.KvLoraRank, rope);
+            for (int t = 0; t < count; t++)
             {
-                int len = ws.Pos0 + t + 1;
+                int len = pos0 + t + 1;
                 var scores = ws.HeadScratch.AsSpan(h * ws.PerHead + ws.RowLen, len);
-                var qh = ws.Q.AsSpan(t * qDim + h * s.QkHeadDim, s.QkHeadDim);
+                var qh = ws.Q.AsSpan((r0 + t) * qDim + h * s.QkHeadDim, s.QkHeadDim);
                 for (int j = 0; j < len; j++)
                 {
                     var kv = ex.AsSpan((j * s.Heads + h) * kvDim, kvDim);
-                    scores[j] = (Ops.Dot(qh[..nope], kv[..nope]) + Ops.Dot(qh[nope..], ropeKey.AsSpan(j * rope, rope))) * SoftmaxScale;
+                    scores[j] = (Ops.Dot(qh[..nope], kv[..nope]) + Ops.Dot(qh[nope..], ws.RopeKey!.Read(ws.Cache!.Row(table, j), 0, rope, kRow))) * SoftmaxScale;
                 }
                 Ops.Softmax(scores);
-                var o = ws.Heads.AsSpan((t * s.Heads + h) * s.VHeadDim, s.VHeadDim);
+                var o = ws.Heads.AsSpan(((r0 + t) * s.Heads + h) * s.VHeadDim, s.VHeadDim);
                 o.Clear();
                 for (int j = 0; j < len; j++)
                     Ops.Axpy(scores[j], ex.AsSpan((j * s.Heads + h) * kvDim + nope, s.VHeadDim), o);

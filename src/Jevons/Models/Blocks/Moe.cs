@@ -12,7 +12,7 @@ public delegate void RoutingObserver(int layer, int token, ReadOnlySpan<int> exp
 /// (one SwiGLU MLP of width n_shared·moe_intermediate, unweighted). Only the selected experts' weights are
 /// read. A batch of tokens is grouped by expert so each expert's weights are read once per call.
 /// </summary>
-public sealed unsafe class Moe
+public sealed unsafe class Moe : IFeedForwardBlock
 {
     public Moe(Router router, IReadOnlyList<FeedForward> experts, FeedForward? shared)
     {
@@ -48,6 +48,13 @@ public sealed unsafe class Moe
         if (buffer.Length < size) buffer = new T[size];
         return buffer.AsSpan(0, checked((int)size));
     }
+
+    /// <summary>
+    /// y[rows, hidden] = MoE(x[rows, hidden]) over every row of the step, whatever sequence it belongs to: the
+    /// rows are routed, then grouped by expert, so each selected expert's weights are read once per pass.
+    /// </summary>
+    public void Forward(StepWorkspace step, ReadOnlySpan<float> x, Span<float> y, int layer, WorkerPool pool) =>
+        Forward(x, y, step.Rows, step.Moe, pool, step.Routing, layer);
 
     /// <summary>y[n, hidden] = MoE(x[n, hidden]).</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int n, Workspace ws, WorkerPool pool,

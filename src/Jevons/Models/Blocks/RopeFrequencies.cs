@@ -29,7 +29,9 @@ public sealed record RopeScaling(
 }
 
 /// <summary>
-/// The rotary inverse frequencies of one model: invFreq[i] = base^(-2i/d) / factor[i] (· 1/linear factor),
+/// The one RoPE of every architecture (GQA's q/k, MLA's q_pe/k_pe): frequencies from the config
+/// (<see cref="Create"/>) or from YaRN (<see cref="FromInverseFrequencies"/>), cos/sin per position computed
+/// once per row for all layers and heads, and the rotation. The rotary inverse frequencies of one model: invFreq[i] = base^(-2i/d) / factor[i] (· 1/linear factor),
 /// and the rotation itself in both pair layouts: NORM (adjacent pairs x[2i], x[2i+1], GGUF llama with its
 /// permuted q/k) and NeoX (halves x[i], x[i + d/2], qwen2 and every HF checkpoint).
 /// </summary>
@@ -77,6 +79,18 @@ public sealed class RopeFrequencies
                 _ => f,
             };
         }
+        return new RopeFrequencies(inv, neox);
+    }
+
+    /// <summary>
+    /// Frequencies computed elsewhere (MLA's YaRN-blended float32 frequencies, <see cref="Yarn.InverseFrequencies"/>):
+    /// angles are then pos · (double)invFreq[i], as the reference computes them.
+    /// </summary>
+    public static RopeFrequencies FromInverseFrequencies(ReadOnlySpan<float> inverseFrequencies, bool neox)
+    {
+        if (inverseFrequencies.IsEmpty) throw new ArgumentException("no rotary frequencies", nameof(inverseFrequencies));
+        var inv = new double[inverseFrequencies.Length];
+        for (int i = 0; i < inv.Length; i++) inv[i] = inverseFrequencies[i];
         return new RopeFrequencies(inv, neox);
     }
 
