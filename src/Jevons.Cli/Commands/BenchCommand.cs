@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Jevons.Inference;
 
 namespace Jevons.Cli.Commands;
 
@@ -18,7 +19,13 @@ sealed class BenchCommand : ICommand
         Common.Threads,
         new("--json", "print the results as JSON"),
         new("--no-roofline", "skip the memory-bandwidth measurement"),
+        new("--concurrency", "also run N streams at once through the engine, for each N of a list: 1,2,4,8,16 (each: an --n-prompt prompt, --n-gen tokens)", "LIST"),
+        new("--shared-prefix", "also time a prompt sharing N tokens with the one before it: cold vs prefix-cached time to first token", "N"),
+        .. Common.Engine,
     ]);
+
+    public sealed record ConcurrencyResult(int Sequences, double AggregateTokensPerSecond, double PerStreamTokensPerSecond, double TimeToFirstTokenMs);
+    public sealed record SharedPrefixResult(int Tokens, double ColdTimeToFirstTokenMs, double CachedTimeToFirstTokenMs, int CachedTokens);
 
     public sealed record Result(string Test, int Tokens, double MedianTokensPerSecond, double StdDevTokensPerSecond,
         double MinTokensPerSecond, double MaxTokensPerSecond, int Repetitions);
@@ -61,6 +68,10 @@ sealed class BenchCommand : ICommand
                 }
             }, warmup: () => { state.Truncate(0); one[0] = RandomId(); model.Forward(state, one, logits); }));
         }
+        var levels = a.Get("--concurrency") is string list ? ParseLevels(list) : [];
+        var concurrency = levels.Select(level => Concurrency(a, c, loaded, level, Math.Max(p, 1), Math.Max(n, 1), rng)).ToList();
+        int shared = a.GetInt("--shared-prefix", 0, 0);
+        var sharedPrefix = shared > 0 ? SharedPrefix(a, c, loaded, shared, rng) : null;
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
         // Decode roofline: bytes of weights a token reads / measured read bandwidth.
         double bandwidth = a.Has("--no-roofline") ? 0 : MemoryBandwidth.Measure(threads);
@@ -87,7 +98,16 @@ sealed class BenchCommand : ICommand
                     test = x.Test, tokens = x.Tokens, median_tps = x.MedianTokensPerSecond, stddev_tps = x.StdDevTokensPerSecond,
                     min_tps = x.MinTokensPerSecond, max_tps = x.MaxTokensPerSecond, repetitions = x.Repetitions,
                 }),
-            }, new JsonSerializerOptions { WriteIndented = true }));
+                concurrency = levels.Length == 0 ? null : concurrency.Select(x => new
+                {
+                    sequences = x.Sequences, aggregate_tps = x.AggregateTokensPerSecond, per_stream_tps = x.PerStreamTokensPerSecond, ttft_ms = x.TimeToFirstTokenMs,
+                }),
+                shared_prefix = sharedPrefix is null ? null : new
+                {
+                    tokens = sharedPrefix.Tokens, cold_ttft_ms = sharedPrefix.ColdTimeToFirstTokenMs,
+                    cached_ttft_ms = sharedPrefix.CachedTimeToFirstTokenMs, cached_tokens = sharedPrefix.CachedTokens,
+                },
+            }, new JsonSerializerOptions { WriteIndented = true, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
             return 0;
         }
         c.Out.WriteLine($"| model | size | params | threads | test | t/s (median ± stddev) | min..max |");
@@ -95,11 +115,88 @@ sealed class BenchCommand : ICommand
         foreach (var x in results)
             c.Out.WriteLine($"| {d.Architecture} | {Format.Bytes(d.WeightBytes)} | {Format.Count(d.TotalParameters)} | {threads} | {x.Test} | " +
                 $"{x.MedianTokensPerSecond:F2} ± {x.StdDevTokensPerSecond:F2} | {x.MinTokensPerSecond:F2}..{x.MaxTokensPerSecond:F2} |");
+        if (concurrency.Count > 0)
+        {
+            c.Out.WriteLine();
+            c.Out.WriteLine($"| streams | prompt | gen | aggregate t/s | per-stream t/s | TTFT ms |");
+            c.Out.WriteLine($"| ---: | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var x in concurrency)
+                c.Out.WriteLine($"| {x.Sequences} | {Math.Max(p, 1)} | {Math.Max(n, 1)} | {x.AggregateTokensPerSecond:F2} | {x.PerStreamTokensPerSecond:F2} | {x.TimeToFirstTokenMs:F1} |");
+        }
+        if (sharedPrefix is { } sp)
+            c.Out.WriteLine($"shared prefix of {sp.Tokens} tokens: TTFT {sp.ColdTimeToFirstTokenMs:F1} ms cold, {sp.CachedTimeToFirstTokenMs:F1} ms with {sp.CachedTokens} tokens from the prefix cache");
         c.Out.WriteLine($"peak memory (working set): {Format.Bytes(peak)}; repetitions: {r}");
         if (bandwidth > 0)
             c.Out.WriteLine($"decode roofline: {Format.Bytes(bytesPerToken)} of weights per token / {bandwidth / 1e9:F1} GB/s measured read bandwidth = " +
                 $"{roofline:F2} tok/s" + (tg is null ? "" : $"; tg reaches {100 * tg.MedianTokensPerSecond / roofline:F0}% of it"));
         return 0;
+    }
+
+    static int[] ParseLevels(string list)
+    {
+        var parts = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var levels = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], out levels[i]) || levels[i] < 1 || levels[i] > 1024)
+                throw new JevonsException($"--concurrency '{list}': expected stream counts from 1 to 1024 like 1,2,4,8,16");
+        return levels.Length > 0 ? levels : throw new JevonsException($"--concurrency '{list}': expected stream counts like 1,2,4,8,16");
+    }
+
+    /// <summary>
+    /// llama-batched-bench style: <paramref name="streams"/> requests with distinct random prompts submitted
+    /// at once. TTFT is the mean time from submission to a stream's first token; per-stream t/s is the mean
+    /// decode rate after it; aggregate t/s is every stream's decode tokens over the span from the first
+    /// first-token to the last token.
+    /// </summary>
+    static ConcurrencyResult Concurrency(ParsedArgs a, CliContext c, Jevons.Models.LoadedModel loaded, int streams, int promptTokens, int genTokens, Random rng)
+    {
+        using var engine = Common.CreateEngine(a, c, loaded, promptTokens + genTokens, streams);
+        var clock = Stopwatch.StartNew();
+        var tasks = Enumerable.Range(0, streams).Select(_ =>
+        {
+            var prompt = Enumerable.Range(0, promptTokens).Select(_ => rng.Next(loaded.Model.VocabSize)).ToArray();
+            var request = new GenerationRequest { Prompt = prompt, MaxTokens = genTokens, IgnoreEos = true, Sampling = SamplerOptions.Greedy };
+            return Task.Run(async () =>
+            {
+                double first = -1, last = 0;
+                int count = 0;
+                await foreach (var e in engine.GenerateAsync(request, c.Cancel).ConfigureAwait(false))
+                {
+                    last = clock.Elapsed.TotalSeconds;
+                    if (count++ == 0) first = last;
+                }
+                return (First: first, Last: last, Count: count);
+            });
+        }).ToArray();
+        var results = Task.WhenAll(tasks).GetAwaiter().GetResult();
+        double span = results.Max(x => x.Last) - results.Min(x => x.First);
+        int decoded = results.Sum(x => x.Count - 1);
+        double perStream = results.Average(x => x.Count > 1 ? (x.Count - 1) / Math.Max(x.Last - x.First, 1e-9) : 0);
+        var result = new ConcurrencyResult(streams, decoded / Math.Max(span, 1e-9), perStream, results.Average(x => x.First) * 1000);
+        c.Error.WriteLine($"  {streams} streams: {result.AggregateTokensPerSecond:F2} tok/s aggregate, {result.PerStreamTokensPerSecond:F2} per stream, TTFT {result.TimeToFirstTokenMs:F1} ms");
+        return result;
+    }
+
+    /// <summary>Two requests sharing <paramref name="shared"/> leading tokens (16 own tokens each), one at a time: cold, then cached.</summary>
+    static SharedPrefixResult SharedPrefix(ParsedArgs a, CliContext c, Jevons.Models.LoadedModel loaded, int shared, Random rng)
+    {
+        int vocab = loaded.Model.VocabSize;
+        var prefix = Enumerable.Range(0, shared).Select(_ => rng.Next(vocab)).ToArray();
+        int[] Prompt() => [.. prefix, .. Enumerable.Range(0, 16).Select(_ => rng.Next(vocab))];
+        using var engine = Common.CreateEngine(a, c, loaded, shared + 17, 2);
+        (double Ms, int Cached) FirstToken(int[] prompt)
+        {
+            var clock = Stopwatch.StartNew();
+            TokenEvent? first = null;
+            Common.Consume(engine.GenerateAsync(new GenerationRequest { Prompt = prompt, MaxTokens = 1, IgnoreEos = true, Sampling = SamplerOptions.Greedy }, c.Cancel),
+                e => first ??= e);
+            return (clock.Elapsed.TotalMilliseconds, first!.Usage.CachedPromptTokens);
+        }
+        var cold = FirstToken(Prompt());
+        var cached = FirstToken(Prompt());
+        var result = new SharedPrefixResult(shared, cold.Ms, cached.Ms, cached.Cached);
+        c.Error.WriteLine($"  shared prefix {shared}: TTFT {result.ColdTimeToFirstTokenMs:F1} ms cold, {result.CachedTimeToFirstTokenMs:F1} ms cached ({result.CachedTokens} tokens)");
+        return result;
     }
 
     static Result Measure(string test, int tokens, int repetitions, CliContext c, Action body, Action warmup)

@@ -16,6 +16,7 @@ sealed class ChatCommand : ICommand
         .. Common.Sampling,
         Common.Threads,
         Common.Context,
+        .. Common.Engine,
     ]);
 
     public int Run(ParsedArgs a, CliContext c)
@@ -27,12 +28,12 @@ sealed class ChatCommand : ICommand
         var model = loaded.Model;
         var format = ChatFormat.For(tokenizer);
         int ctx = Common.ContextFor(a, model, Math.Min(model.Description.ContextLength > 0 ? model.Description.ContextLength : 4096, 4096));
-        var state = model.CreateState(ctx);
-        var generator = new Generator(model, tokenizer);
+        // One engine for the session: each turn sends the whole conversation, and the prefix cache
+        // gives back the blocks of the part that did not change.
+        using var engine = Common.CreateEngine(a, c, loaded, ctx);
         var messages = new List<ChatMessage>();
         var system = a.Get("--system");
         if (system is not null) messages.Add(new ChatMessage("system", system));
-        var cached = new List<int>();
         c.Error.WriteLine($"chat format: {format.Style}; context {ctx} tokens. Type a message; /reset starts over, /exit quits.");
 
         using var input = new StreamReader(c.In, new UTF8Encoding(false));
@@ -57,23 +58,17 @@ sealed class ChatCommand : ICommand
                 messages.RemoveAt(messages.Count - 1);
                 continue;
             }
-            // Keep the cache for the part of the conversation that is unchanged.
-            int common = 0;
-            while (common < cached.Count && common < prompt.Length && cached[common] == prompt[common]) common++;
-            state.Truncate(common);
             var reply = new StringBuilder();
-            var ids = new List<int>(prompt);
-            var options = new GenerationOptions { MaxTokens = Math.Min(n, ctx - prompt.Length - 1), Sampling = sampling };
-            foreach (var token in generator.Generate(state, prompt, options, cancel: c.Cancel))
+            var request = new GenerationRequest { Prompt = prompt, MaxTokens = Math.Min(n, ctx - prompt.Length - 1), Sampling = sampling };
+            Common.Consume(engine.GenerateAsync(request, c.Cancel), token =>
             {
-                ids.Add(token.Id);
                 reply.Append(token.Text);
                 c.Out.Write(token.Text);
                 c.Out.Flush();
-            }
+                if (token.Finish != FinishReason.None && c.Verbose)
+                    c.Error.WriteLine($"\n({token.Usage.PromptTokens} prompt tokens, {token.Usage.CachedPromptTokens} from the prefix cache; {token.Usage.CompletionTokens} generated)");
+            });
             c.Out.WriteLine();
-            // The state holds the prompt and every generated token but the last.
-            cached = ids.GetRange(0, state.Length);
             messages.Add(new ChatMessage("assistant", reply.ToString()));
         }
         return 0;

@@ -24,6 +24,51 @@ static class Common
         new("--seed", "random seed: same seed, same output (default: random)", "S"),
     ];
 
+    /// <summary>The engine's KV cache and scheduling options (run, chat, bench).</summary>
+    public static readonly OptionSpec[] Engine =
+    [
+        new("--kv-type", "KV cache element type: f32, f16 or bf16 (default f32)", "TYPE"),
+        new("--kv-budget", "KV cache memory: bytes (2GiB, 512MiB) or blocks of 16 tokens (4096blocks); default: the context", "SIZE"),
+        new("--max-batch-tokens", "most tokens one engine step evaluates: the prefill chunk budget (default 512)", "N"),
+        new("--cache-dir", "keep full prefix-cache blocks in this directory, reused across runs (bounded to 4 GiB)", "DIR"),
+    ];
+
+    public static KvType KvType(ParsedArgs a) => a.Get("--kv-type") switch
+    {
+        null or "f32" => Jevons.Models.KvType.F32,
+        "f16" => Jevons.Models.KvType.F16,
+        "bf16" => Jevons.Models.KvType.BF16,
+        var other => throw new JevonsException($"--kv-type '{other}': expected f32, f16 or bf16"),
+    };
+
+    /// <summary>
+    /// The engine over <paramref name="model"/>: a paged KV cache of --kv-budget (default: room for
+    /// <paramref name="sequences"/> sequences of <paramref name="contextLength"/> tokens), --max-batch-tokens,
+    /// --cache-dir. Warnings (a rejected cache file) go to stderr.
+    /// </summary>
+    public static InferenceEngine CreateEngine(ParsedArgs a, CliContext c, LoadedModel loaded, int contextLength, int sequences = 1)
+    {
+        var type = KvType(a);
+        var budget = a.Get("--kv-budget") is string text
+            ? KvBudget.Parse(text)
+            : KvBudget.FromBlocks(sequences * ((contextLength + ModelRunner.DefaultBlockSize - 1) / ModelRunner.DefaultBlockSize) + 1);
+        var runner = new ModelRunner(loaded.Model, budget, type, ModelRunner.DefaultBlockSize, contextLength);
+        var options = new EngineOptions
+        {
+            Scheduler = new SchedulerOptions { MaxBatchTokens = a.GetInt("--max-batch-tokens", 512, 1), MaxSequences = Math.Max(64, sequences) },
+            CacheDirectory = a.Get("--cache-dir"),
+            Log = c.Error,
+        };
+        return new InferenceEngine(runner, loaded.Tokenizer, options);
+    }
+
+    /// <summary>Runs an event stream to its end on this thread's behalf (the CLI is synchronous).</summary>
+    public static void Consume(IAsyncEnumerable<TokenEvent> events, Action<TokenEvent> each) =>
+        Task.Run(async () =>
+        {
+            await foreach (var e in events.ConfigureAwait(false)) each(e);
+        }).GetAwaiter().GetResult();
+
     public static ModelOptions ModelOptions(ParsedArgs a) =>
         new() { Threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024) };
 

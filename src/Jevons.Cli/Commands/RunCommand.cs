@@ -22,6 +22,7 @@ sealed class RunCommand : ICommand
         .. Common.Sampling,
         Common.Threads,
         Common.Context,
+        .. Common.Engine,
     ], "PROMPT");
 
     public int Run(ParsedArgs a, CliContext c)
@@ -60,11 +61,15 @@ sealed class RunCommand : ICommand
         }
         var model = loaded.Model;
         int ctx = Common.ContextFor(a, model, ids.Length + Math.Max(n, 1));
-        var state = model.CreateState(ctx);
-        var generator = new Generator(model, tokenizer);
-        var options = new GenerationOptions
+        if (ids.Length >= ctx)
+            throw new JevonsException($"the prompt has {ids.Length} tokens; the context holds {ctx}");
+        // A --ctx-size below prompt + n ends the generation at the context, as before: ContextFull.
+        int maxTokens = Math.Min(n, ctx - ids.Length);
+        using var engine = Common.CreateEngine(a, c, loaded, ctx);
+        var request = new GenerationRequest
         {
-            MaxTokens = n,
+            Prompt = ids,
+            MaxTokens = Math.Max(maxTokens, 1),
             Sampling = sampling,
             IgnoreEos = a.Has("--ignore-eos"),
             StopSequences = a.GetAll("--stop"),
@@ -74,15 +79,26 @@ sealed class RunCommand : ICommand
         if (!printIds && prompt is not null && !a.Has("--chat")) c.Out.Write(prompt);
         if (n > 0)
         {
-            foreach (var token in generator.Generate(state, ids, options, stats, c.Cancel))
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            Common.Consume(engine.GenerateAsync(request, c.Cancel), token =>
             {
+                if (generated.Count == 0)
+                {
+                    stats.PromptTime = watch.Elapsed;
+                    stats.PromptTokens = token.Usage.PromptTokens - token.Usage.CachedPromptTokens;
+                    watch.Restart();
+                }
                 generated.Add(token.Id);
+                stats.GeneratedTokens = generated.Count;
+                stats.GenerationTime = watch.Elapsed;
+                if (token.Finish != FinishReason.None)
+                    stats.FinishReason = token.Finish == FinishReason.Length && maxTokens < n ? FinishReason.ContextFull : token.Finish;
                 if (!printIds && token.Text.Length > 0)
                 {
                     c.Out.Write(token.Text);
                     c.Out.Flush();
                 }
-            }
+            });
         }
         if (printIds) c.Out.WriteLine(JsonSerializer.Serialize(generated));
         else c.Out.WriteLine();
