@@ -169,7 +169,12 @@ public sealed class InferenceEngine : IDisposable
     {
         lock (_gate)
         {
-            if (_stopping) throw new ObjectDisposedException(nameof(InferenceEngine));
+            if (_stopping)
+            {
+                // A cancellation after Dispose has nothing left to cancel; a new request is an error.
+                if (cancel) return;
+                throw new ObjectDisposedException(nameof(InferenceEngine));
+            }
             _commands.Enqueue((request, cancel));
             Monitor.Pulse(_gate);
         }

@@ -158,4 +158,32 @@ public class InferenceEngineTests
         for (int i = 0; i < 8; i++) Assert.Equal(FakeRunner.Reference(requests[i].Prompt.ToArray(), Reference(requests[i], 0), 300), results[i]);
         Assert.True(engine.Metrics.Steps < 8 * 16, $"{engine.Metrics.Steps} steps: the requests were not batched");
     }
+
+    [Fact]
+    public async Task AFailingStepFailsItsRequestsAndTheEngineGoesOn()
+    {
+        var runner = new FakeRunner(64, vocab: 300, context: 4096);
+        int calls = 0;
+        runner.OnForward = _ => { if (++calls == 3) throw new InvalidOperationException("boom"); };
+        using var engine = new InferenceEngine(runner, Tokenizer);
+        var request = new GenerationRequest { Prompt = Prompt, MaxTokens = 10, IgnoreEos = true, Sampling = SamplerOptions.Greedy };
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await Collect(engine.GenerateAsync(request)));
+        Assert.Equal("boom", e.Message);
+        Assert.True(await Eventually(() => engine.Metrics.KvBlocksUsed == 0));
+        var ids = new List<int>();
+        await foreach (var t in engine.GenerateAsync(request)) ids.Add(t.Id);
+        Assert.Equal(FakeRunner.Reference(Prompt, Reference(request, 0), 300), ids);
+    }
+
+    [Fact]
+    public async Task DisposingTheEngineEndsStreamsInFlight()
+    {
+        var engine = new InferenceEngine(new SlowRunner(256), Tokenizer);
+        var handle = engine.Submit(new GenerationRequest { Prompt = Prompt, MaxTokens = 500, IgnoreEos = true });
+        await handle.Events.ReadAsync();
+        engine.Dispose();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => { while (true) await handle.Events.ReadAsync(); });
+        handle.Cancel();                                     // harmless after dispose
+        Assert.Throws<ObjectDisposedException>(() => engine.Submit(new GenerationRequest { Prompt = Prompt }));
+    }
 }
