@@ -98,7 +98,7 @@ public sealed class GqaAttention : IAttentionBlock
         var step = ws.Step!;
         var cache = ws.Cache!;
         KvStore keys = ws.Keys!, values = ws.Values!;
-        int qDim = QueryDim, hd = HeadDim, group = Heads / KvHeads;
+        int qDim = QueryDim, hd = HeadDim, group = Heads / KvHeads, bs = cache.BlockSize;
         for (int item = start; item < end; item++)
         {
             int sg = item / Heads, h = item % Heads;
@@ -113,13 +113,21 @@ public sealed class GqaAttention : IAttentionBlock
                 int last = pos0 + t; // attends to positions 0..last
                 var scores = hs[..(last + 1)];
                 var qh = new ReadOnlySpan<float>(ws.Q, (r0 + t) * qDim + h * hd, hd);
-                for (int j = 0; j <= last; j++)
-                    scores[j] = TensorPrimitives.Dot(qh, keys.Read(cache.Row(table, j), kvOffset, hd, kRow)) * Scale;
+                for (int j0 = 0; j0 <= last; j0 += bs) // block by block: rows of a block are consecutive
+                {
+                    long rowBase = (long)table[j0 / bs] * bs;
+                    for (int i = 0, stop = Math.Min(bs, last + 1 - j0); i < stop; i++)
+                        scores[j0 + i] = TensorPrimitives.Dot(qh, keys.Read(rowBase + i, kvOffset, hd, kRow)) * Scale;
+                }
                 Ops.Softmax(scores);
                 var o = new Span<float>(ws.Out, (r0 + t) * qDim + h * hd, hd);
                 o.Clear();
-                for (int j = 0; j <= last; j++)
-                    TensorPrimitives.MultiplyAdd(values.Read(cache.Row(table, j), kvOffset, hd, vRow), scores[j], o, o);
+                for (int j0 = 0; j0 <= last; j0 += bs)
+                {
+                    long rowBase = (long)table[j0 / bs] * bs;
+                    for (int i = 0, stop = Math.Min(bs, last + 1 - j0); i < stop; i++)
+                        TensorPrimitives.MultiplyAdd(values.Read(rowBase + i, kvOffset, hd, vRow), scores[j0 + i], o, o);
+                }
             }
         }
     }

@@ -279,7 +279,7 @@ public sealed class Mla : IAttentionBlock
         var step = ws.Step!;
         var cache = ws.Cache!;
         KvStore latent = ws.Latent!, ropeKey = ws.RopeKey!;
-        int r = s.KvLoraRank, rowLen = ws.RowLen, qDim = s.Heads * s.QkHeadDim, rope = s.QkRopeHeadDim;
+        int r = s.KvLoraRank, rowLen = ws.RowLen, qDim = s.Heads * s.QkHeadDim, rope = s.QkRopeHeadDim, bs = cache.BlockSize;
         for (int item = i0; item < i1; item++)
         {
             int sg = item / s.Heads, h = item % s.Heads;
@@ -303,14 +303,20 @@ public sealed class Mla : IAttentionBlock
                     var oLat = oLats.Slice(i * r, r);
                     var scores = hs.Slice(2 * r * TokenBlock + rowLen, len);
                     var qPe = ws.Q.AsSpan((r0 + t) * qDim + h * s.QkHeadDim + s.QkNopeHeadDim, rope);
-                    for (int j = 0; j < len; j++)
+                    for (int j0 = 0; j0 < len; j0 += bs) // block by block: rows of a block are consecutive
                     {
-                        long cr = cache.Row(table, j);
-                        scores[j] = (Ops.Dot(qLat, latent.Read(cr, 0, r, cRow)) + Ops.Dot(qPe, ropeKey.Read(cr, 0, rope, kRow))) * SoftmaxScale;
+                        long rowBase = (long)table[j0 / bs] * bs;
+                        for (int k = 0, stop = Math.Min(bs, len - j0); k < stop; k++)
+                            scores[j0 + k] = (Ops.Dot(qLat, latent.Read(rowBase + k, 0, r, cRow)) + Ops.Dot(qPe, ropeKey.Read(rowBase + k, 0, rope, kRow))) * SoftmaxScale;
                     }
                     Ops.Softmax(scores);
                     oLat.Clear();
-                    for (int j = 0; j < len; j++) Ops.Axpy(scores[j], latent.Read(cache.Row(table, j), 0, r, cRow), oLat);
+                    for (int j0 = 0; j0 < len; j0 += bs)
+                    {
+                        long rowBase = (long)table[j0 / bs] * bs;
+                        for (int k = 0, stop = Math.Min(bs, len - j0); k < stop; k++)
+                            Ops.Axpy(scores[j0 + k], latent.Read(rowBase + k, 0, r, cRow), oLat);
+                    }
                 }
                 ExpandValues(h, oLats, tn, ws.Heads.AsSpan(((r0 + t0) * s.Heads + h) * s.VHeadDim), s.Heads * s.VHeadDim, row);
             }

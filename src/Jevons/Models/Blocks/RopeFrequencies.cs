@@ -1,3 +1,5 @@
+using Jevons.Numerics.Kernels;
+
 namespace Jevons.Models.Blocks;
 
 /// <summary>How the rotary frequencies are stretched for long contexts (YaRN lives in Yarn.cs).</summary>
@@ -117,29 +119,7 @@ public sealed class RopeFrequencies
         }
     }
 
-    /// <summary>Rotates one head vector x[2·cos.Length] in place.</summary>
-    public static void Rotate(Span<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, bool neox)
-    {
-        int half = cos.Length;
-        if (neox)
-        {
-            var lo = x[..half];
-            var hi = x.Slice(half, half);
-            for (int i = 0; i < half; i++)
-            {
-                float x0 = lo[i], x1 = hi[i], c = cos[i], s = sin[i];
-                lo[i] = x0 * c - x1 * s;
-                hi[i] = x0 * s + x1 * c;
-            }
-        }
-        else
-        {
-            for (int i = 0; i < half; i++)
-            {
-                float x0 = x[2 * i], x1 = x[2 * i + 1], c = cos[i], s = sin[i];
-                x[2 * i] = x0 * c - x1 * s;
-                x[2 * i + 1] = x0 * s + x1 * c;
-            }
-        }
-    }
+    /// <summary>Rotates one head vector x[2·cos.Length] in place (the scalar rotation of <see cref="Ops.RopeRotate"/>).</summary>
+    public static void Rotate(Span<float> x, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, bool neox) =>
+        Ops.RopeRotateScalar(x, cos, sin, neox);
 }
