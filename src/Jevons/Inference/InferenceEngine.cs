@@ -106,6 +106,7 @@ public sealed class InferenceEngine : IDisposable
     readonly Queue<(EngineRequest Request, bool Cancel)> _commands = new();
     readonly Dictionary<Sequence, (EngineRequest Request, int Choice)> _owners = new();
     bool _stopping;
+    long _nextId;
     EngineMetrics _metrics;
 
     public InferenceEngine(IModelRunner runner, Tokenizer? tokenizer, EngineOptions? options = null)
@@ -230,7 +231,7 @@ public sealed class InferenceEngine : IDisposable
                 IgnoreEos = r.IgnoreEos,
                 TopLogprobs = r.TopLogprobs,
             };
-            sequences[i] = new Sequence(NextId++, prompt, options);
+            sequences[i] = new Sequence(_nextId++, prompt, options);
         }
         handle.Sequences = sequences;
         handle.Detokenizers = sequences.Select(_ => _tokenizer?.CreateDetokenizer(r.SkipSpecialTokens)).ToArray();
@@ -247,8 +248,6 @@ public sealed class InferenceEngine : IDisposable
         }
         for (int i = 0; i < sequences.Length; i++) _owners[sequences[i]] = (handle, i);
     }
-
-    long NextId { get; set; }
 
     void CancelAll(EngineRequest handle)
     {

@@ -65,7 +65,8 @@ public sealed class ModelRunner : IModelRunner
         _model = model;
         int blocks = budget.BlocksFor(model.KvBytesPerToken(type) * blockSize);
         _cache = model.CreatePagedCache(blockSize, blocks, type);
-        ContextLength = contextLength > 0 ? Math.Min(contextLength, model.Description.ContextLength) : model.Description.ContextLength;
+        int modelContext = model.Description.ContextLength > 0 ? model.Description.ContextLength : int.MaxValue;
+        ContextLength = contextLength > 0 ? Math.Min(contextLength, modelContext) : modelContext;
         Fingerprint = $"{model.Fingerprint}|{_cache.Layout}";
     }
 

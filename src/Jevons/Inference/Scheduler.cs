@@ -165,8 +165,10 @@ public sealed class Scheduler
             budget -= n;
         }
 
-        // Admission: waiting sequences (new or preempted) while blocks, budget and seats last.
-        while (_waiting.First is { } node && budget > 0 && _running.Count < _options.MaxSequences)
+        // Admission: waiting sequences (new or preempted) while blocks, budget and seats last. No more
+        // sequences run than the budget has tokens, so every decode stream gets its token every step.
+        int seats = Math.Min(_options.MaxSequences, _options.MaxBatchTokens);
+        while (_waiting.First is { } node && budget > 0 && _running.Count < seats)
         {
             var seq = node.Value;
             int cached = _pool.MatchPrefix(seq, (seq.Length - 1) / bs);

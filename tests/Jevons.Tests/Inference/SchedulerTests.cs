@@ -376,4 +376,20 @@ public class SchedulerTests
         Assert.Equal(FinishReason.Length, ignored.FinishReason);
         Assert.Equal(free, ignored.Generated.ToArray());
     }
+
+    [Fact]
+    public void NoMoreSequencesRunThanTheBudgetHasTokens()
+    {
+        var rig = new Rig(blocks: 64, maxBatchTokens: 4);
+        var seqs = Enumerable.Range(0, 6).Select(i => rig.Add([1 + i, 2, 3], new SequenceOptions { MaxTokens = 5 })).ToArray();
+        while (rig.Scheduler.HasWork)
+        {
+            var running = rig.Scheduler.RunningSequences.Where(s => s.Computed == s.Length - 1).ToArray();
+            var before = running.Select(s => s.GeneratedCount).ToArray();
+            rig.Step();
+            Assert.True(rig.Scheduler.Running <= 4);
+            for (int i = 0; i < running.Length; i++) Assert.Equal(before[i] + 1, running[i].GeneratedCount);
+        }
+        Assert.All(seqs, s => Assert.Equal(FakeRunner.Reference(s.Prompt, s.Options, 32), s.Generated.ToArray()));
+    }
 }
