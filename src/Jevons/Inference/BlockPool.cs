@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Jevons.Inference;
@@ -23,7 +22,7 @@ public sealed class BlockPool
     // Cached blocks with no reference, least recently released first.
     readonly LinkedList<int> _lru = new();
     readonly LinkedListNode<int>?[] _lruNode;
-    readonly Dictionary<UInt128, int> _byHash = new();
+    readonly Dictionary<UInt128, int> _byHash;
     readonly PrefixDiskCache? _disk;
     byte[] _scratch = [];
 
@@ -36,6 +35,7 @@ public sealed class BlockPool
         _hash = new UInt128[Blocks];
         _cached = new bool[Blocks];
         _lruNode = new LinkedListNode<int>?[Blocks];
+        _byHash = new Dictionary<UInt128, int>(Blocks);
         for (int b = Blocks - 1; b >= 0; b--) _clean.Push(b);
         Root = XxHash128.HashToUInt128(Encoding.UTF8.GetBytes(runner.Fingerprint));
         _disk = disk;
@@ -63,13 +63,12 @@ public sealed class BlockPool
     /// <summary>The chain hash of a full block of <paramref name="tokens"/> after a block hashed <paramref name="parent"/>.</summary>
     public static UInt128 ChainHash(UInt128 parent, ReadOnlySpan<int> tokens)
     {
-        var h = new XxHash128();
-        Span<byte> p = stackalloc byte[16];
-        BinaryPrimitives.WriteUInt128LittleEndian(p, parent);
-        h.Append(p);
-        if (BitConverter.IsLittleEndian) h.Append(MemoryMarshal.AsBytes(tokens));
-        else foreach (var t in tokens) { Span<byte> b = stackalloc byte[4]; BinaryPrimitives.WriteInt32LittleEndian(b, t); h.Append(b); }
-        return h.GetCurrentHashAsUInt128();
+        // parent (16 bytes, little-endian) then the ids (4 bytes each, little-endian); no allocation.
+        int length = 16 + 4 * tokens.Length;
+        Span<byte> bytes = length <= 4096 ? stackalloc byte[length] : new byte[length];
+        BinaryPrimitives.WriteUInt128LittleEndian(bytes, parent);
+        for (int i = 0; i < tokens.Length; i++) BinaryPrimitives.WriteInt32LittleEndian(bytes[(16 + 4 * i)..], tokens[i]);
+        return XxHash128.HashToUInt128(bytes);
     }
 
     /// <summary>A block with one reference, or -1 when every block is referenced.</summary>

@@ -111,6 +111,7 @@ public sealed class Scheduler
         if (sequence.Status != SequenceStatus.Waiting || sequence.Length != sequence.PromptLength)
             throw new ArgumentException("only a new sequence can be added", nameof(sequence));
         sequence.Arrival = _arrivals++;
+        sequence.ReserveBlockTable(BlocksFor(sequence));
         Counters.PromptTokens += sequence.PromptLength;
         if (forks is { Count: > 0 })
         {
@@ -120,6 +121,7 @@ public sealed class Scheduler
                 if (!fork.Prompt.SequenceEqual(sequence.Prompt)) throw new ArgumentException("a fork has the parent's prompt", nameof(forks));
                 Validate(fork.Prompt, fork.Options.MaxTokens);
                 fork.Status = SequenceStatus.AwaitingParent;
+                fork.ReserveBlockTable(BlocksFor(fork));
                 fork.Arrival = _arrivals++;
                 Counters.PromptTokens += fork.PromptLength;
                 sequence.Forks.Add(fork);
@@ -127,6 +129,8 @@ public sealed class Scheduler
         }
         _waiting.AddLast(sequence);
     }
+
+    int BlocksFor(Sequence s) => (s.PromptLength + s.Options.MaxTokens + _pool.BlockSize - 1) / _pool.BlockSize;
 
     /// <summary>Marks a sequence cancelled; the next step finishes it and frees its blocks.</summary>
     public void Cancel(Sequence sequence) => sequence.CancelRequested = true;

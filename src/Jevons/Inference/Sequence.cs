@@ -98,6 +98,12 @@ public sealed class Sequence
 
     internal void SetBlock(int index, int block) => _blocks[index] = block;
 
+    /// <summary>Sizes the block table once for the most blocks this sequence can hold (no growth while decoding).</summary>
+    internal void ReserveBlockTable(int blocks)
+    {
+        if (_blocks.Length < blocks) Array.Resize(ref _blocks, blocks);
+    }
+
     internal void ClearBlocks()
     {
         BlockCount = 0;

@@ -392,4 +392,33 @@ public class SchedulerTests
         }
         Assert.All(seqs, s => Assert.Equal(FakeRunner.Reference(s.Prompt, s.Options, 32), s.Generated.ToArray()));
     }
+
+    /// <summary>A runner that computes nothing: what is left to measure is the scheduler's own work.</summary>
+    sealed class NullRunner : IModelRunner
+    {
+        public int VocabSize => 64;
+        public int ContextLength => 4096;
+        public int BlockSize => 16;
+        public int Blocks => 256;
+        public string Fingerprint => "null";
+        public long BytesPerBlock => 16;
+        public void Forward(ForwardBatch batch, Span<float> logits) => logits.Clear();
+        public void CopyBlock(int source, int destination) { }
+        public void ExportBlock(int block, Span<byte> destination) { }
+        public void ImportBlock(int block, ReadOnlySpan<byte> source) { }
+    }
+
+    [Fact]
+    public void SteadyDecodeStepsAllocateNothing()
+    {
+        var runner = new NullRunner();
+        var scheduler = new Scheduler(runner, new BlockPool(runner));
+        for (int i = 0; i < 4; i++) scheduler.Add(new Sequence(i, Enumerable.Range(1, 20).ToArray(), new SequenceOptions { MaxTokens = 400 }));
+        for (int i = 0; i < 20; i++) scheduler.Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 200; i++) scheduler.Step();     // 800 tokens, 50 new full blocks hashed and cached
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(4, scheduler.Running);
+        Assert.Equal(0, allocated);
+    }
 }
