@@ -39,7 +39,7 @@ public class PrefixDiskCacheTests
         Assert.Equal(3, runner.Imports);
         Assert.Equal("", log1.ToString() + log2.ToString());
         // Only the uncached token was evaluated for the prompt.
-        Assert.Equal(1, runner.Batches[0].Single().Tokens.Length);
+        Assert.Single(runner.Batches[0].Single().Tokens);
     }
 
     [Theory]
