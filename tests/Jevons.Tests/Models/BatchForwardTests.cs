@@ -443,4 +443,22 @@ public sealed class BatchForwardTests(ITestOutputHelper output)
         Assert.Equal((long)d.Config.Layers * (d.Config.KvLoraRank + d.Config.QkRopeHeadDim) * 2, d.KvBytesPerToken(KvType.F16));
         Assert.Equal(d.KvBytesPerToken(KvType.F16) * 16 * 3, d.CreatePagedCache(16, 3, KvType.F16).Bytes);
     }
+
+    [GoldenFact]
+    public void SingleSequenceStateWithA16BitCache()
+    {
+        using var opened = Open("llamacpp/qwen2-tiny-f32.gguf");
+        var model = (DecoderModel)opened.Model;
+        int[] prompt = [11, 22, 33, 44, 55, 66];
+        var f32 = new float[model.VocabSize];
+        var f16 = new float[model.VocabSize];
+        model.Forward(model.CreateState(16), prompt, f32);
+        var state = (DecoderState)model.CreateState(16, KvType.F16);
+        Assert.Equal(KvType.F16, state.Cache.Type);
+        model.Forward(state, prompt, f16);
+        Assert.Equal(prompt.Length, state.Length);
+        Assert.Equal(LlamaGoldenTests.Argmax(f32), LlamaGoldenTests.Argmax(f16));
+        float d = MaxAbs(f32, f16);
+        Assert.True(d > 0 && d < 5e-3f, $"max |diff| {d}");
+    }
 }
