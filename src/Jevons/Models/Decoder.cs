@@ -380,7 +380,7 @@ public abstract class DecoderModel : Model
         if (cache is not DecoderKvCache c || !ReferenceEquals(c.Owner, this))
             throw new ArgumentException("the cache was not created by this model", nameof(cache));
         if (batch.Count == 0) return;
-        Decoder.Validate(batch, c, logits.Length, Description.ContextLength, "context length");
+        Decoder.Validate(batch, c, logits.Length, Decoder.ContextLength, "context length");
         Decoder.Forward(batch, c, logits);
     }
 

@@ -305,6 +305,39 @@ public sealed class BatchForwardTests(ITestOutputHelper output)
         Assert.Throws<ArgumentOutOfRangeException>(() => cache.CopyBlock(0, 8));
     }
 
+    /// <summary>
+    /// Prefix reuse as the scheduler's prefix cache does it: two sequences in one batch read the same full
+    /// blocks of a common prompt (never writing them) and continue in blocks of their own.
+    /// </summary>
+    [GoldenTheory]
+    [InlineData("llamacpp/llama-tiny-f32.gguf")]
+    [InlineData("llamacpp/deepseek2-lite-tiny-q8_0.gguf")]
+    [InlineData("hf/v3_fp8")]
+    public void SequencesSharePrefixBlocks(string relative)
+    {
+        using var opened = Open(relative);
+        var model = opened.Model;
+        int vocab = model.VocabSize;
+        int[] prefix = [3, 1, 4, 1, 5, 9, 2, 6];             // two full blocks of 4
+        int[] tailA = [5, 3, 5], tailB = [8, 9, 7, 9, 3];
+        var cache = model.CreatePagedCache(BlockSize, 8, KvType.F32);
+        var batch = new ForwardBatch();
+        batch.Add(new BatchEntry(prefix, 0, new[] { 5, 2 }, LogitsWanted.None));
+        model.Forward(batch, cache, Span<float>.Empty);
+
+        batch.Clear();
+        batch.Add(new BatchEntry(tailA, prefix.Length, new[] { 5, 2, 7 }, LogitsWanted.Last));
+        batch.Add(new BatchEntry(tailB, prefix.Length, new[] { 5, 2, 0, 4 }, LogitsWanted.Last));
+        var logits = new float[2 * vocab];
+        model.Forward(batch, cache, logits);
+
+        var a = Alone(model, [.. prefix, .. tailA], 1).Logits[0];
+        var b = Alone(model, [.. prefix, .. tailB], 1).Logits[0];
+        Assert.True(MaxAbs(logits.AsSpan(0, vocab), a) <= 1e-5f);
+        Assert.True(MaxAbs(logits.AsSpan(vocab, vocab), b) <= 1e-5f);
+        Assert.True(MaxAbs(a, b) > 1e-3f, "the two continuations differ");
+    }
+
     /// <summary>Steady-state batched decode (8 sequences, same shape each step) allocates nothing on the calling thread.</summary>
     [GoldenTheory]
     [InlineData("llamacpp/qwen2-tiny-q8_0.gguf", KvType.F32)]
@@ -409,5 +442,23 @@ public sealed class BatchForwardTests(ITestOutputHelper output)
         Assert.Equal(q.Description.KvBytesPerToken, q.KvBytesPerToken(KvType.F32));
         Assert.Equal((long)d.Config.Layers * (d.Config.KvLoraRank + d.Config.QkRopeHeadDim) * 2, d.KvBytesPerToken(KvType.F16));
         Assert.Equal(d.KvBytesPerToken(KvType.F16) * 16 * 3, d.CreatePagedCache(16, 3, KvType.F16).Bytes);
+    }
+
+    [GoldenFact]
+    public void SingleSequenceStateWithA16BitCache()
+    {
+        using var opened = Open("llamacpp/qwen2-tiny-f32.gguf");
+        var model = (DecoderModel)opened.Model;
+        int[] prompt = [11, 22, 33, 44, 55, 66];
+        var f32 = new float[model.VocabSize];
+        var f16 = new float[model.VocabSize];
+        model.Forward(model.CreateState(16), prompt, f32);
+        var state = (DecoderState)model.CreateState(16, KvType.F16);
+        Assert.Equal(KvType.F16, state.Cache.Type);
+        model.Forward(state, prompt, f16);
+        Assert.Equal(prompt.Length, state.Length);
+        Assert.Equal(LlamaGoldenTests.Argmax(f32), LlamaGoldenTests.Argmax(f16));
+        float d = MaxAbs(f32, f16);
+        Assert.True(d > 0 && d < 5e-3f, $"max |diff| {d}");
     }
 }
