@@ -186,4 +186,31 @@ public class InferenceEngineTests
         handle.Cancel();                                     // harmless after dispose
         Assert.Throws<ObjectDisposedException>(() => engine.Submit(new GenerationRequest { Prompt = Prompt }));
     }
+
+    [Fact]
+    public async Task LogprobsComeWithEveryTokenWhenAskedFor()
+    {
+        using var engine = new InferenceEngine(new FakeRunner(64, vocab: 300, context: 4096), Tokenizer);
+        var request = new GenerationRequest { Prompt = Prompt, MaxTokens = 4, IgnoreEos = true, Sampling = SamplerOptions.Greedy, TopLogprobs = 2 };
+        var events = new List<TokenEvent>();
+        await foreach (var e in engine.GenerateAsync(request)) events.Add(e);
+        var history = Prompt.ToList();
+        var logits = new float[300];
+        foreach (var e in events)
+        {
+            // By hand: log-softmax of the fake model's row for this history.
+            FakeRunner.Logits(history.ToArray(), logits);
+            double max = logits.Max(), logZ = max + Math.Log(logits.Sum(l => Math.Exp(l - max)));
+            var best = logits.Select((l, id) => (l, id)).OrderByDescending(x => x.l).ThenBy(x => x.id).Take(2).ToArray();
+            Assert.Equal(best[0].id, e.Id);
+            Assert.Equal(logits[e.Id] - logZ, e.Logprob!.Value, 4);
+            Assert.Equal(best.Select(x => x.id), e.TopLogprobs!.Select(t => t.Id));
+            Assert.Equal(best[1].l - logZ, e.TopLogprobs![1].Logprob, 4);
+            history.Add(e.Id);
+        }
+        var plain = new List<TokenEvent>();
+        await foreach (var e in engine.GenerateAsync(request with { TopLogprobs = -1 })) plain.Add(e);
+        Assert.All(plain, e => Assert.Null(e.Logprob));
+        Assert.Equal(events.Select(e => e.Id), plain.Select(e => e.Id));
+    }
 }
