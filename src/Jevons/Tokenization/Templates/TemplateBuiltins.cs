@@ -122,9 +122,9 @@ sealed partial class TemplateInterpreter
             {
                 switch (op)
                 {
-                    case "+": return ints ? checked(Py.ToLong(a) + Py.ToLong(b)) : Py.ToDouble(a) + Py.ToDouble(b);
-                    case "-": return ints ? checked(Py.ToLong(a) - Py.ToLong(b)) : Py.ToDouble(a) - Py.ToDouble(b);
-                    case "*": return ints ? checked(Py.ToLong(a) * Py.ToLong(b)) : Py.ToDouble(a) * Py.ToDouble(b);
+                    case "+": return ints ? checked(Py.ToLong(a) + Py.ToLong(b)) : (object)(Py.ToDouble(a) + Py.ToDouble(b));
+                    case "-": return ints ? checked(Py.ToLong(a) - Py.ToLong(b)) : (object)(Py.ToDouble(a) - Py.ToDouble(b));
+                    case "*": return ints ? checked(Py.ToLong(a) * Py.ToLong(b)) : (object)(Py.ToDouble(a) * Py.ToDouble(b));
                     case "/":
                         if (Py.ToDouble(b) == 0) throw new TemplateError("division by zero", Line);
                         return Py.ToDouble(a) / Py.ToDouble(b);

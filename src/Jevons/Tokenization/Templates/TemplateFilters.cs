@@ -42,7 +42,7 @@ sealed partial class TemplateInterpreter
             if (!fromRight)
             {
                 var head = words.Take((int)maxsplit).Select(w => (object?)s[w.Start..w.End]).ToList();
-                head.Add(PyStrip(s[words[(int)maxsplit].Start..], null, false, true).Length > 0 ? s[words[(int)maxsplit].Start..].TrimEnd(TemplateLexer.PyWhitespace) : "");
+                head.Add(s[words[(int)maxsplit].Start..]);
                 return head;
             }
             var tail = words.Skip(words.Count - (int)maxsplit).Select(w => (object?)s[w.Start..w.End]).ToList();
@@ -639,13 +639,22 @@ sealed partial class TemplateInterpreter
     {
         if (!double.IsFinite(x)) return x;
         double scale = Math.Pow(10, digits), y = x * scale;
-        if (Math.Abs(y) < 1e15 && Math.Abs(y - Math.Floor(y) - 0.5) == 0)
-        {
-            double f = Math.Floor(y);
-            return (f % 2 == 0 ? f : f + 1) / scale;
-        }
         if (digits < 0) return Math.Round(y, MidpointRounding.ToEven) / scale;
-        return double.Parse(x.ToString("F" + digits, CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        // Exact: x = mantissa * 2^exp; round mantissa * 10^digits / 2^-exp to an integer, half to even.
+        long bits = BitConverter.DoubleToInt64Bits(x);
+        int e = (int)((bits >> 52) & 0x7FF);
+        long m = bits & 0xFFFFFFFFFFFFFL;
+        if (e == 0) e = 1; else m |= 1L << 52;
+        e -= 1075;
+        if (e >= 0) return x;
+        var num = System.Numerics.BigInteger.Abs(new System.Numerics.BigInteger(m)) * System.Numerics.BigInteger.Pow(10, digits);
+        var den = System.Numerics.BigInteger.One << -e;
+        var q = System.Numerics.BigInteger.DivRem(num, den, out var r);
+        int c = (r * 2).CompareTo(den);
+        if (c > 0 || (c == 0 && !q.IsEven)) q += 1;
+        var text = q.ToString(CultureInfo.InvariantCulture).PadLeft(digits + 1, '0');
+        var result = double.Parse(digits == 0 ? text : text[..^digits] + "." + text[^digits..], CultureInfo.InvariantCulture);
+        return x < 0 ? -result : result;
     }
 
     // Tests.

@@ -229,7 +229,7 @@ sealed partial class TemplateInterpreter
                 foreach (var (pn, def) in ps)
                     if (!s.Vars.ContainsKey(pn))
                         s.Vars[pn] = def is null ? new Undefined($"parameter '{pn}' was not provided") : Eval(def, s);
-                s.Vars["varargs"] = varargs;
+                s.Vars["varargs"] = varargs.ToArray();
                 s.Vars["kwargs"] = extra;
                 var sb = new StringBuilder();
                 Exec(body, s, sb);
@@ -292,6 +292,7 @@ sealed partial class TemplateInterpreter
     object? Invoke(object? callee, List<object?> args, Dictionary<string, object?> kwargs, Expr at)
     {
         if (callee is Callable c) return c.Invoke(args, kwargs);
+        if (callee is LoopContext { Recurse: Callable r }) return r.Invoke(args, kwargs);
         if (callee is Undefined u) throw new TemplateError(u.Message, at.Line);
         throw new TemplateError($"'{Py.TypeName(callee)}' object is not callable", at.Line);
     }
