@@ -3,7 +3,7 @@ namespace Jevons.Tokenization.Templates;
 /// <summary>Recursive descent over the token list, following Jinja2's parser (precedence, tests, filters, statements).</summary>
 sealed class TemplateParser
 {
-    const int MaxDepth = 200;
+    const int MaxDepth = 64;
     readonly List<Token> _tokens;
     int _pos, _depth;
 
@@ -79,6 +79,13 @@ sealed class TemplateParser
     Node ParseStatement()
     {
         var t = Expect(TokenKind.Name);
+        if (++_depth > MaxDepth) throw new TemplateError($"blocks nested deeper than {MaxDepth} levels", t.Line);
+        try { return ParseStatement(t); }
+        finally { _depth--; }
+    }
+
+    Node ParseStatement(Token t)
+    {
         switch (t.Value)
         {
             case "if": return ParseIf(t.Line);

@@ -213,8 +213,11 @@ static class Py
     }
 
     /// <summary>Python ==.</summary>
-    public static bool Eq(object? a, object? b)
+    public static bool Eq(object? a, object? b) => Eq(a, b, 0);
+
+    static bool Eq(object? a, object? b, int depth)
     {
+        if (depth > 200) throw new TemplateError("comparison nested too deeply", 0);
         if (a is null || b is null) return a is null && b is null;
         if (IsNumber(a) && IsNumber(b))
         {
@@ -224,29 +227,31 @@ static class Py
         switch (a)
         {
             case string s: return b is string t && s == t;
-            case List<object?> l: return b is List<object?> m && SeqEq(l, m);
-            case object?[] tu: return b is object?[] u && SeqEq(tu, u);
+            case List<object?> l: return b is List<object?> m && SeqEq(l, m, depth);
+            case object?[] tu: return b is object?[] u && SeqEq(tu, u, depth);
             case Dictionary<object, object?> d:
                 if (b is not Dictionary<object, object?> e || d.Count != e.Count) return false;
-                foreach (var (k, v) in d) if (!e.TryGetValue(k, out var w) || !Eq(v, w)) return false;
+                foreach (var (k, v) in d) if (!e.TryGetValue(k, out var w) || !Eq(v, w, depth + 1)) return false;
                 return true;
             case Undefined: return b is Undefined;
             default: return ReferenceEquals(a, b);
         }
     }
 
-    static bool SeqEq(IList<object?> a, IList<object?> b)
+    static bool SeqEq(IList<object?> a, IList<object?> b, int depth)
     {
+        if (ReferenceEquals(a, b)) return true;
         if (a.Count != b.Count) return false;
-        for (int i = 0; i < a.Count; i++) if (!Eq(a[i], b[i])) return false;
+        for (int i = 0; i < a.Count; i++) if (!Eq(a[i], b[i], depth + 1)) return false;
         return true;
     }
 
     public static long ToLong(object? v) => v switch { long l => l, bool b => b ? 1 : 0, _ => throw new InvalidOperationException() };
 
     /// <summary>Python ordering (&lt;): numbers, strings by code point, lists/tuples lexicographically.</summary>
-    public static int Compare(object? a, object? b, string op)
+    public static int Compare(object? a, object? b, string op, int depth = 0)
     {
+        if (depth > 200) throw new TemplateError("comparison nested too deeply", 0);
         if (IsNumber(a) && IsNumber(b))
         {
             if (a is double || b is double) return ToDouble(a).CompareTo(ToDouble(b));
@@ -260,7 +265,7 @@ static class Py
             for (int i = 0; i < Math.Min(x.Count, y.Count); i++)
             {
                 if (Eq(x[i], y[i])) continue;
-                return Compare(x[i], y[i], op);
+                return Compare(x[i], y[i], op, depth + 1);
             }
             return x.Count.CompareTo(y.Count);
         }
