@@ -53,7 +53,7 @@ sealed class TemplateParser
             switch (t.Kind)
             {
                 case TokenKind.Eof:
-                    if (ends.Length > 0) throw new TemplateError($"unexpected end of template: expected '{{% {string.Join("' or '{% ", ends)} %}}'", t.Line);
+                    if (ends.Length > 0) throw new TemplateError("unexpected end of template: expected " + string.Join(" or ", ends.Select(e => "'{% " + e + " %}'")), t.Line);
                     return nodes;
                 case TokenKind.Text:
                     nodes.Add(new TextNode(t.Line, t.Value));
