@@ -30,7 +30,8 @@ sealed class TemplateError(string message, int line) : Exception(message)
 /// Jinja2's lexer as Hugging Face configures it: trim_blocks (the first newline after a block or
 /// comment tag is dropped), lstrip_blocks (spaces and tabs before a block or comment tag that starts
 /// its line are dropped), `-` strips all whitespace on that side of a tag, `+` turns
-/// lstrip/trim off for that side. Tag ends inside open brackets are operators, as in Jinja2.
+/// lstrip/trim off for that side. Tag ends inside open brackets are operators, as in Jinja2. Line
+/// endings are normalized to \n and a single trailing newline is dropped.
 /// </summary>
 static class TemplateLexer
 {
@@ -39,6 +40,10 @@ static class TemplateLexer
 
     public static List<Token> Tokenize(string src, bool trimBlocks = true, bool lstripBlocks = true)
     {
+        // As Jinja2 does before lexing: every line ending becomes \n and one trailing newline is
+        // dropped (keep_trailing_newline = False).
+        src = src.Replace("\r\n", "\n").Replace('\r', '\n');
+        if (src.EndsWith('\n')) src = src[..^1];
         var tokens = new List<Token>();
         int pos = 0, line = 1;
         bool lineStarting = true;
