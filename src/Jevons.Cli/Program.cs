@@ -29,6 +29,7 @@ namespace Jevons.Cli
         [
             new RunCommand(), new ChatCommand(), new InspectCommand(), new TokenizeCommand(),
             new EvalLogitsCommand(), new BenchCommand(),
+            new TemplateCommand(),
             new SynthCommand(),
             new DemoCommand(),
         ];

@@ -26,7 +26,8 @@ sealed class ChatCommand : ICommand
         using var loaded = Common.Load(a, c);
         var tokenizer = loaded.RequireTokenizer();
         var model = loaded.Model;
-        var format = ChatFormat.For(tokenizer);
+        var format = ChatPrompt.For(tokenizer);
+        if (format.Notice is not null) c.Error.WriteLine(format.Notice);
         int ctx = Common.ContextFor(a, model, Math.Min(model.Description.ContextLength > 0 ? model.Description.ContextLength : 4096, 4096));
         // One engine for the session: each turn sends the whole conversation, and the prefix cache
         // gives back the blocks of the part that did not change.
@@ -34,7 +35,7 @@ sealed class ChatCommand : ICommand
         var messages = new List<ChatMessage>();
         var system = a.Get("--system");
         if (system is not null) messages.Add(new ChatMessage("system", system));
-        c.Error.WriteLine($"chat format: {format.Style}; context {ctx} tokens. Type a message; /reset starts over, /exit quits.");
+        c.Error.WriteLine($"chat format: {format.Description}; context {ctx} tokens. Type a message; /reset starts over, /exit quits.");
 
         using var input = new StreamReader(c.In, new UTF8Encoding(false));
         while (true)

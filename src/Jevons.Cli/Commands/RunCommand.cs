@@ -50,7 +50,8 @@ sealed class RunCommand : ICommand
             tokenizer = loaded.RequireTokenizer();
             if (a.Has("--chat"))
             {
-                var format = ChatFormat.For(tokenizer);
+                var format = ChatPrompt.For(tokenizer);
+                if (format.Notice is not null) c.Error.WriteLine(format.Notice);
                 prompt = format.Render([new ChatMessage("user", prompt!)], addGenerationPrompt: true);
                 ids = tokenizer.Encode(prompt, addSpecialTokens: false);
             }
