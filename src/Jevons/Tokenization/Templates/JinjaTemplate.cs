@@ -61,6 +61,12 @@ public sealed class JinjaTemplate
         {
             throw new JevonsException($"template error at line {interpreter.Line}: nested too deeply", Source);
         }
+        catch (Exception e) when (e is InvalidOperationException or InvalidCastException or ArgumentException or FormatException
+            or IndexOutOfRangeException or OverflowException or KeyNotFoundException)
+        {
+            // A value the interpreter did not expect here: still one clear error, never a crash.
+            throw new JevonsException($"template error at line {interpreter.Line}: unsupported operation ({e.Message})", Source);
+        }
     }
 
     /// <summary>A .NET value in the template's value model (JSON elements, CLR scalars, lists, string-keyed dictionaries).</summary>

@@ -148,7 +148,8 @@ sealed partial class TemplateInterpreter
                         else
                         {
                             double x = Py.ToDouble(a), y = Py.ToDouble(b), r = x % y;
-                            if (r != 0 && ((r < 0) != (y < 0))) r += y;
+                            if (r == 0) r = Math.CopySign(0.0, y);
+                            else if ((r < 0) != (y < 0)) r += y;
                             return r;
                         }
                     case "**":
@@ -170,9 +171,10 @@ sealed partial class TemplateInterpreter
             case "+" when a is object?[] l && b is object?[] m: return l.Concat(m).ToArray();
             case "*" when a is string s && b is long or bool: return Repeat(s, Py.ToLong(b));
             case "*" when b is string s && a is long or bool: return Repeat(s, Py.ToLong(a));
-            case "*" when a is List<object?> l && b is long or bool:
+            case "*" when (a is List<object?> && b is long or bool) || (b is List<object?> && a is long or bool):
             {
-                long n = Math.Max(0, Py.ToLong(b));
+                var l = a as List<object?> ?? (List<object?>)b!;
+                long n = Math.Max(0, Py.ToLong(a is List<object?> ? b : a));
                 return CheckCount(l.Count * n, () => Enumerable.Range(0, (int)n).SelectMany(_ => l).ToList());
             }
             case "%" when a is string fmt: return CheckSize(PercentFormat(fmt, b));
@@ -246,7 +248,7 @@ sealed partial class TemplateInterpreter
                 text = left ? text.PadRight(width) : zero && conv != 's' && conv != 'r' ? (text.StartsWith('-') || text.StartsWith('+') ? text[0] + text[1..].PadLeft(width - 1, '0') : text.PadLeft(width, '0')) : text.PadLeft(width);
             sb.Append(text);
         }
-        if (map is null && next < args.Count && arg is object?[]) throw new TemplateError("not all arguments converted during string formatting", Line);
+        if (map is null && next < args.Count && arg is not List<object?>) throw new TemplateError("not all arguments converted during string formatting", Line);
         return sb.ToString();
     }
 
@@ -338,8 +340,9 @@ sealed partial class TemplateInterpreter
         {
             string s => Py.CodePoints(s).Cast<object?>().ToList(),
             IList<object?> l => l,
-            _ => throw new TemplateError($"'{Py.TypeName(obj)}' object is not subscriptable", line),
+            _ => null!,
         };
+        if (seq is null) return new Undefined($"'{Py.TypeName(obj)} object' has no element (slice)");
         long n = seq.Count;
         long Clamp(long? v, long dflt)
         {

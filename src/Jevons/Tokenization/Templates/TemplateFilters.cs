@@ -94,6 +94,9 @@ sealed partial class TemplateInterpreter
         return sb.ToString();
     }
 
+    /// <summary>str.upper: the invariant mapping plus the one full-case expansion prompts meet (ß → SS).</summary>
+    static string PyUpper(string s) => s.ToUpperInvariant().Replace("ß", "SS", StringComparison.Ordinal);
+
     static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();
 
     bool MatchAffix(string s, object? affix, object? start, object? end, bool prefix)
@@ -125,7 +128,7 @@ sealed partial class TemplateInterpreter
                 "rsplit" => M((a, k) => PySplit(s, Arg(a, k, 0, "sep", null), Int(Arg(a, k, 1, "maxsplit", -1L), "rsplit"), true)),
                 "splitlines" => M((a, k) => SplitLines(s, Py.Truthy(Arg(a, k, 0, "keepends", false))).Cast<object?>().ToList()),
                 "replace" => M((a, k) => CheckSize(PyReplace(s, S(Arg(a, k, 0, "old", "")), S(Arg(a, k, 1, "new", "")), Int(Arg(a, k, 2, "count", -1L), "replace")))),
-                "upper" => M((_, _) => s.ToUpperInvariant()),
+                "upper" => M((_, _) => PyUpper(s)),
                 "lower" => M((_, _) => s.ToLowerInvariant()),
                 "casefold" => M((_, _) => s.ToLowerInvariant()),
                 "title" => M((_, _) => PyTitle(s)),
@@ -337,11 +340,18 @@ sealed partial class TemplateInterpreter
     {
         var cmp = SortComparison(caseSensitive);
         var keyed = items.Select((x, i) => (Key: key(x), Item: x, Index: i)).ToList();
-        keyed.Sort((p, q) =>
+        try
         {
-            int c = reverse ? cmp(q.Key, p.Key) : cmp(p.Key, q.Key);
-            return c != 0 ? c : p.Index.CompareTo(q.Index);
-        });
+            keyed.Sort((p, q) =>
+            {
+                int c = reverse ? cmp(q.Key, p.Key) : cmp(p.Key, q.Key);
+                return c != 0 ? c : p.Index.CompareTo(q.Index);
+            });
+        }
+        catch (InvalidOperationException e) when (e.InnerException is TemplateError inner)
+        {
+            throw new TemplateError(inner.Message, Line);
+        }
         return keyed.Select(p => p.Item).ToList();
     }
 
@@ -355,7 +365,7 @@ sealed partial class TemplateInterpreter
                 return S(v).Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&#34;").Replace("'", "&#39;");
             case "trim":
                 return PyStrip(S(v), StripChars(Arg(a, k, 0, "chars", null)), true, true);
-            case "upper": return S(v).ToUpperInvariant();
+            case "upper": return PyUpper(S(v));
             case "lower": return S(v).ToLowerInvariant();
             case "capitalize": return Capitalize(S(v));
             case "title":
@@ -395,6 +405,7 @@ sealed partial class TemplateInterpreter
             }
             case "int":
             {
+                if (v is Undefined ui) throw new TemplateError(ui.Message, Line);
                 var dflt = Arg(a, k, 0, "default", 0L);
                 long bas = Int(Arg(a, k, 1, "base", 10L), "int");
                 switch (v)
@@ -411,6 +422,7 @@ sealed partial class TemplateInterpreter
             }
             case "float":
             {
+                if (v is Undefined uf) throw new TemplateError(uf.Message, Line);
                 var dflt = Arg(a, k, 0, "default", 0.0);
                 return v switch
                 {
@@ -679,11 +691,11 @@ sealed partial class TemplateInterpreter
             case "sequence": return v is string or IList<object?> or Dictionary<object, object?> or Undefined;
             case "callable": return v is Callable;
             case "escaped": return false;
-            case "lower": return v is string sl && sl.Any(char.IsLetter) && !sl.Any(char.IsUpper);
-            case "upper": return v is string su && su.Any(char.IsLetter) && !su.Any(char.IsLower);
-            case "odd": return Int(v, "odd") % 2 != 0;
-            case "even": return Int(v, "even") % 2 == 0;
-            case "divisibleby": { long d = Int(A(0), "divisibleby"); return d != 0 ? Int(v, "divisibleby") % d == 0 : throw new TemplateError("integer division or modulo by zero", Line); }
+            case "lower": { var sl = Py.Str(v); return sl.Any(char.IsLetter) && !sl.Any(char.IsUpper); }
+            case "upper": { var su = Py.Str(v); return su.Any(char.IsLetter) && !su.Any(char.IsLower); }
+            case "odd": return Py.Eq(Binary("%", v, 2L), 1L);
+            case "even": return Py.Eq(Binary("%", v, 2L), 0L);
+            case "divisibleby": return Py.Eq(Binary("%", v, A(0)), 0L);
             case "in": return Contains(A(0), v);
             case "eq" or "equalto" or "==": return Py.Eq(v, A(0));
             case "ne" or "!=": return !Py.Eq(v, A(0));

@@ -412,7 +412,8 @@ sealed partial class TemplateInterpreter
         string s => item is string t ? s.Contains(t, StringComparison.Ordinal)
             : throw new TemplateError($"'in <string>' requires string as left operand, not {Py.TypeName(item)}", Line),
         IList<object?> l => l.Any(x => Py.Eq(x, item)),
-        Dictionary<object, object?> d => item is not null && IsHashable(item) && d.ContainsKey(item),
+        Dictionary<object, object?> d => item is null ? false
+            : IsHashable(item) ? d.ContainsKey(item) : throw new TemplateError($"unhashable type: '{Py.TypeName(item)}'", Line),
         Undefined => false,
         Namespace ns => item is string k && ns.Attributes.ContainsKey(k),
         _ => throw new TemplateError($"argument of type '{Py.TypeName(container)}' is not iterable", Line),

@@ -167,8 +167,8 @@ static class Py
             else if (c == '\t') sb.Append("\\t");
             else if (c < 0x20 || c == 0x7f) sb.Append("\\x").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
             else if (c >= 0x80 && c <= 0xa0 || c == '\xad') sb.Append("\\x").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
-            else if (char.IsSurrogate(c) && !(char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])))
-                sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+            else if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) sb.Append(c).Append(s[++i]);
+            else if (char.IsSurrogate(c)) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
             else if (c is '\u2028' or '\u2029') sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
             else sb.Append(c);
         }

@@ -150,6 +150,12 @@ CASES = [
     ("{{ v.content[0]['text'] }}{{ v['tool_calls'][0].function.arguments.city }}{{ v.tool_calls|length }}", {"v": {"content": [{"type": "text", "text": "T"}], "tool_calls": [{"function": {"arguments": {"city": "P"}}}]}}),
     ("{% for k, v in d|dictsort %}{{ k }}{{ v }}{% endfor %}|{% for k, v in d.items() %}{{ k }}{% endfor %}|{{ d|length }}", {"d": {"b": 1, "a": 2, "c": 0}}),
     ("{{ 'abc' is string and 'abc' is not mapping }}{{ [] is sequence }}{{ {} is iterable }}{{ 1 is sameas 1 }}{{ x is undefined and y is not defined }}", {}),
+    # found by random differential runs against Jinja2
+    ("{{ d is lower }}{{ 1e3 is lower }}{{ 'Ab' is upper }}{{ 2 * [1] }}{{ 1 % -0.5 }}{{ -7.5 % 2 }}{{ ['😀', 'é', \"it's\"] }}{{ 'Straße'|upper }}{{ 'ß'.upper() }}", {"d": {"k": 1}}),
+    ("{{ 2.5 is odd }}{{ 3.0 is odd }}{{ 4.0 is divisibleby 2 }}{{ (none)[1:] }}{{ '%s' % [] }}", {}),
+    ("{{ x|int }}", {}),
+    ("{{ '' % 2 }}", {}),
+    ("{{ [] in {'a': 1} }}", {}),
     # errors (Jinja2 raises)
     ("{{ x.y }}", {}),
     ("{{ x() }}", {}),
