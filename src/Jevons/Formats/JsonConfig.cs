@@ -52,6 +52,7 @@ public sealed class JsonConfig : IConfigSource
         try
         {
             using var doc = JsonDocument.Parse(utf8Json, Options);
+            JsonText.CheckStrings(utf8Json.Span, file, new JsonReaderOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 JevonsException.Throw($"expected a JSON object, found {doc.RootElement.ValueKind}", file);
             return new JsonConfig(file, doc.RootElement.Clone());
