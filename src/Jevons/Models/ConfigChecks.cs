@@ -35,7 +35,7 @@ internal static class ConfigChecks
     public static double Positive(ModelSource src, string key, double value, double max = double.MaxValue)
     {
         if (!double.IsFinite(value) || value <= 0 || value > max)
-            JevonsException.Throw($"'{key}' = {Text(value)} is out of range: expected a finite number in (0, {Text(max)}]", src.Config.File);
+            JevonsException.Throw($"'{key}' = {Text(value)} is out of range: expected a finite number > 0{(max < double.MaxValue ? $" and <= {Text(max)}" : "")}", src.Config.File);
         return value;
     }
 
