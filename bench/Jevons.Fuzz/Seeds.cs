@@ -69,7 +69,7 @@ public static class Seeds
                 var files = Directory.GetFiles(dir);
                 if (files.Sum(f => new FileInfo(f).Length) > 4 << 20) continue;
                 seeds.Add(new Seed("golden-" + Path.GetFileName(dir), SeedKind.HuggingFace,
-                    files.ToDictionary(Path.GetFileName, File.ReadAllBytes)!));
+                    files.ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes)));
             }
         return seeds;
     }
@@ -85,8 +85,8 @@ public static class Seeds
             else synth.WriteHuggingFace(dir, type, options);
             if (kind == SeedKind.HuggingFace)
                 File.WriteAllText(Path.Combine(dir, "generation_config.json"), "{\"bos_token_id\": 0, \"eos_token_id\": [1, 2], \"do_sample\": true}");
-            var files = Directory.GetFiles(dir).ToDictionary(Path.GetFileName, File.ReadAllBytes)!;
-            return new Seed(name, kind, files!);
+            var files = Directory.GetFiles(dir).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+            return new Seed(name, kind, files);
         }
         finally
         {

@@ -187,6 +187,9 @@ public sealed partial class Tokenizer
             JevonsException.Throw($"token id {maxId} leaves {size - entries} of {size} ids unused (only {entries} tokens are declared); the ids are corrupt", file);
     }
 
+    /// <summary>The largest tokenizer.json files (~250k tokens) are ~30 MB.</summary>
+    const long MaxJsonBytes = 512L << 20;
+
     static string Clip(string text) => text.Length > 40 ? text[..40] + "..." : text;
 
     static JsonDocument ParseJson(string path)
@@ -194,6 +197,9 @@ public sealed partial class Tokenizer
         if (!File.Exists(path)) JevonsException.Throw("file not found", path);
         try
         {
+            long length = new FileInfo(path).Length;
+            if (length > MaxJsonBytes)
+                JevonsException.Throw($"is {length} bytes; tokenizer files are at most {MaxJsonBytes}", path);
             var bytes = File.ReadAllBytes(path);
             var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             try

@@ -37,8 +37,9 @@ public sealed class HardeningCliTests(ITestOutputHelper output) : IDisposable
     [InlineData("bench", "-n", "'--n-gen'")]
     public void CountsThatWouldOverflow(string command, string option, string name)
     {
-        var r = CliHarness.Run(command, "--model", "m.gguf", "--ids", "1", option, "2147483647");
-        if (command == "bench") r = CliHarness.Run(command, "--model", "m.gguf", option, "2147483647");
+        var r = command == "run"
+            ? CliHarness.Run(command, "--model", "m.gguf", "--ids", "1", option, "2147483647")
+            : CliHarness.Run(command, "--model", "m.gguf", option, "2147483647");
         Assert.Equal($"error: jevons {command}: option {name} must be an integer >= 0 (at most 16777216), got '2147483647'", OneError(r));
     }
 
