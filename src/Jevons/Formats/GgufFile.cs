@@ -105,7 +105,7 @@ public sealed unsafe class GgufFile : MappedTensorFile
         for (ulong i = 0; i < kvCount; i++)
         {
             long keyOffset = cur.Position;
-            string key = ReadString(ref cur, $"metadata key {i}");
+            string key = ReadString(ref cur, $"metadata key {i}", MaxNameBytes);
             long typeOffset = cur.Position;
             uint typeId = cur.Read<uint>($"type of metadata key '{key}'");
             if (typeId > (uint)GgufType.Float64)
@@ -160,7 +160,7 @@ public sealed unsafe class GgufFile : MappedTensorFile
 
     static GgufTensorInfo ReadTensorInfo(ref HeaderCursor cur, int index, string path, uint alignment)
     {
-        string name = ReadString(ref cur, $"name of tensor {index}");
+        string name = ReadString(ref cur, $"name of tensor {index}", MaxNameBytes);
         long dimsOffset = cur.Position;
         uint dims = cur.Read<uint>("dimension count");
         if (dims > MaxDimensions)
@@ -270,11 +270,16 @@ public sealed unsafe class GgufFile : MappedTensorFile
 
     internal static long AlignUp(long position, long alignment) => (position + alignment - 1) / alignment * alignment;
 
-    static string ReadString(ref HeaderCursor cur, string what)
+    /// <summary>Longest string value (chat templates are tens of KB) and longest key or tensor name.</summary>
+    public const int MaxStringBytes = 16 << 20, MaxNameBytes = 1 << 16;
+
+    static string ReadString(ref HeaderCursor cur, string what, int max = MaxStringBytes)
     {
         ulong length = cur.Read<ulong>($"length of {what}");
         if (length > (ulong)cur.Remaining)
             JevonsException.Throw($"truncated file: {what} declares {length} bytes but only {cur.Remaining} remain", cur.File, offset: cur.Position - 8);
+        if (length > (ulong)max)
+            JevonsException.Throw($"{what} declares {length} bytes, more than the {max} this reader accepts", cur.File, offset: cur.Position - 8);
         return cur.ReadUtf8((long)length, what);
     }
 
@@ -359,7 +364,7 @@ public sealed unsafe class GgufFile : MappedTensorFile
         for (long i = 0; i < count; i++)
         {
             // Vocabularies hold ~150k strings: build the message only when an element is bad.
-            if (cur.Remaining < 8 || cur.Peek<ulong>() > (ulong)(cur.Remaining - 8))
+            if (cur.Remaining < 8 || cur.Peek<ulong>() > (ulong)Math.Min(cur.Remaining - 8, MaxStringBytes))
                 ReadString(ref cur, $"element {i} of metadata key '{key}'");
             ulong length = cur.Read<ulong>("string length");
             result[i] = cur.ReadUtf8((long)length, "string");

@@ -50,12 +50,13 @@ internal static class ConfigChecks
     /// <summary>
     /// The layer count: in range, and backed by the files (each layer has at least
     /// <see cref="MinTensorsPerLayer"/> tensors), checked before a layer array is allocated.
+    /// A config-only source (no tensors at all: reading a config to size a KV cache) skips the second check.
     /// </summary>
     public static int Layers(ModelSource src, string key, long value)
     {
         int layers = Int(src, key, value, 1, MaxLayers);
         int tensors = src.Weights.TensorNames.Count();
-        if ((long)layers * MinTensorsPerLayer > tensors)
+        if (tensors > 0 && (long)layers * MinTensorsPerLayer > tensors)
             JevonsException.Throw($"'{key}' = {layers} layers, but the files hold only {tensors} tensors (a layer has at least {MinTensorsPerLayer})", src.Config.File);
         return layers;
     }

@@ -247,6 +247,13 @@ public sealed class RegressionTests : IDisposable
     }
 
     [Fact]
+    public void KeyLengthInALargeSparseFile()
+    {
+        var path = SparseGguf("key.gguf", 24, 1 << 30, 1L << 32);
+        Assert.Equal($"{path} (offset 24): metadata key 0 declares 1073741824 bytes, more than the 65536 this reader accepts", Error(path));
+    }
+
+    [Fact]
     public void TensorByteLengthThatOverflowsTheExtentSum()
     {
         // The last tensor (by offset) gets ne1 = 2^56 - 1: its byte length is 2^63 - 128, and
