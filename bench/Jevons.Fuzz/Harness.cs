@@ -265,7 +265,17 @@ public sealed class Campaign
             result.Outcome == Outcome.Hang ? false : Harness.Run(Materialize(c with { Bytes = bytes }, Path.Combine(scratch, $"min{id}-{n++}"))).SameAs(result));
         var dir = Path.Combine(OutDir!, $"{format.ToString().ToLowerInvariant()}-{id}");
         Materialize(c with { Bytes = minimal }, dir);
-        File.WriteAllText(Path.Combine(dir, "FAILURE.txt"), $"seed {c.Seed.Name}, mutated file {c.File}\n{result.Detail}\n");
+        File.WriteAllText(Path.Combine(dir, "FAILURE.txt"), $"seed {c.Seed.Name}, mutated file {c.File}\n{result.Detail}\n{Change(c.Seed.Files[c.File], minimal)}\n");
+    }
+
+    /// <summary>The one changed region between seed and mutant, for turning a failure into a regression test.</summary>
+    public static string Change(byte[] seed, byte[] mutant)
+    {
+        int p = 0, s = 0;
+        while (p < seed.Length && p < mutant.Length && seed[p] == mutant[p]) p++;
+        while (s < seed.Length - p && s < mutant.Length - p && seed[^(s + 1)] == mutant[^(s + 1)]) s++;
+        static string Show(ReadOnlySpan<byte> b) => b.Length > 200 ? Convert.ToHexString(b[..200]) + "..." : Convert.ToHexString(b);
+        return $"bytes [{p}, {seed.Length - s}) of the seed ({seed.Length} bytes): {Show(seed.AsSpan(p, seed.Length - s - p))} -> {Show(mutant.AsSpan(p, mutant.Length - s - p))}";
     }
 }
 

@@ -245,6 +245,9 @@ public static class JsonMutator
         "[]", "{}", "[5]", "[[]]", "{\"a\":1}", "\"NaN\"", "[0,1,2]", "\"(a+)+$\"", "\"(\"", "-0", "1.5e3",
     ];
 
+    /// <summary>How mutants (and the compact seeds) are written: non-ASCII text raw, as in real files.</summary>
+    public static readonly JsonSerializerOptions WriteOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static byte[] Mutate(byte[] json, Random r)
     {
         if (r.Next(5) == 0) return MutateText(json, r);
@@ -265,7 +268,7 @@ public static class JsonMutator
         try
         {
             for (int k = r.Next(10) < 7 ? 1 : r.Next(2, 4); k > 0; k--) MutateTree(ref root, r);
-            return root is null ? "null"u8.ToArray() : Encoding.UTF8.GetBytes(root.ToJsonString());
+            return root is null ? "null"u8.ToArray() : Encoding.UTF8.GetBytes(root.ToJsonString(JsonMutator.WriteOptions));
         }
         catch (Exception e) when (e is InvalidOperationException or JsonException or ArgumentException)
         {
@@ -451,6 +454,6 @@ public static class SafetensorsMutator
                 e.Remove(r.Next(3) switch { 0 => "dtype", 1 => "shape", _ => "data_offsets" });
                 break;
         }
-        return Encoding.UTF8.GetBytes(root.ToJsonString());
+        return Encoding.UTF8.GetBytes(root.ToJsonString(JsonMutator.WriteOptions));
     }
 }

@@ -85,7 +85,11 @@ public static class Seeds
             else synth.WriteHuggingFace(dir, type, options);
             if (kind == SeedKind.HuggingFace)
                 File.WriteAllText(Path.Combine(dir, "generation_config.json"), "{\"bos_token_id\": 0, \"eos_token_id\": [1, 2], \"do_sample\": true}");
-            var files = Directory.GetFiles(dir).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+            // JSON compact, as the JSON mutator writes it: a mutant then differs from its seed only where it was mutated.
+            var files = Directory.GetFiles(dir).ToDictionary(f => Path.GetFileName(f),
+                f => f.EndsWith(".json", StringComparison.Ordinal)
+                    ? System.Text.Encoding.UTF8.GetBytes(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllBytes(f))!.ToJsonString(JsonMutator.WriteOptions))
+                    : File.ReadAllBytes(f));
             return new Seed(name, kind, files);
         }
         finally

@@ -122,7 +122,7 @@ public sealed class HardeningCliTests(ITestOutputHelper output) : IDisposable
         {
             var node = JsonNode.Parse(TinyModels.Find("hf-llama-bf16-sharded").Files[file])!;
             edit(node);
-            return TinyModels.Write("hf-llama-bf16-sharded", _tmp.File(name), file, Encoding.UTF8.GetBytes(node.ToJsonString()));
+            return TinyModels.Write("hf-llama-bf16-sharded", _tmp.File(name), file, Encoding.UTF8.GetBytes(node.ToJsonString(JsonMutator.WriteOptions)));
         }
         cases.Add(("tensor count 2^40", Patched("tensors", 8, 1UL << 40)));
         cases.Add(("metadata count 2^40", Patched("kvs", 16, 1UL << 40)));

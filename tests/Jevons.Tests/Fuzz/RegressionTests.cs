@@ -27,7 +27,7 @@ public sealed class RegressionTests : IDisposable
     {
         var node = JsonNode.Parse(TinyModels.Find(seed).Files[file])!;
         edit(node);
-        return TinyModels.Write(seed, _tmp.File(seed), file, Encoding.UTF8.GetBytes(node.ToJsonString()));
+        return TinyModels.Write(seed, _tmp.File(seed), file, Encoding.UTF8.GetBytes(node.ToJsonString(JsonMutator.WriteOptions)));
     }
 
     /// <summary>An HF seed with one file's bytes edited.</summary>
@@ -123,7 +123,7 @@ public sealed class RegressionTests : IDisposable
     [Fact]
     public void LoneSurrogateInIndexKey()
     {
-        var dir = HfBytes("hf-llama-bf16-sharded", "model.safetensors.index.json", b => Replace(b, "\"weight_map\": {", "\"weight_map\": {\"\\udc00\": \"x\","u8.ToArray()));
+        var dir = HfBytes("hf-llama-bf16-sharded", "model.safetensors.index.json", b => Replace(b, "\"weight_map\":{", "\"weight_map\":{\"\\udc00\":\"x\","u8.ToArray()));
         var index = Path.Combine(dir, "model.safetensors.index.json");
         int offset = IndexOf(index, "\"\\udc00\""u8.ToArray());
         Assert.Equal($"{index} (offset {offset}): a property name at or after key 'weight_map' is not valid UTF-8 text (invalid bytes or a lone surrogate escape)", Error(dir));
