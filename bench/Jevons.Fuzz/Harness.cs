@@ -207,19 +207,26 @@ public sealed class Campaign
         try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
+    /// <summary>One RNG per case, mixed deterministically (not HashCode, which is salted per process): case i of seed S is reproducible on its own.</summary>
+    public static Random CaseRandom(int seed, FuzzFormat format, long i)
+    {
+        ulong z = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ ((ulong)format + 1) * 0xBF58476D1CE4E5B9UL ^ (ulong)i * 0x94D049BB133111EBUL;
+        z = (z ^ (z >> 31)) * 0xD6E8FEB86659FD93UL;
+        return new Random((int)(z ^ (z >> 32)));
+    }
+
     /// <summary>Runs <paramref name="cases"/> cases of <paramref name="format"/> from RNG seed <paramref name="seed"/>.</summary>
-    public FuzzStats Run(FuzzFormat format, long cases, int seed, TimeSpan? budget = null)
+    public FuzzStats Run(FuzzFormat format, long cases, int seed, TimeSpan? budget = null, long first = 0)
     {
         var stats = new FuzzStats();
         var scratch = Directory.CreateTempSubdirectory($"jevons-fuzz-{format.ToString().ToLowerInvariant()}-").FullName;
         var watch = Stopwatch.StartNew();
         try
         {
-            for (long i = 0; i < cases; i++)
+            for (long i = first; i < first + cases; i++)
             {
                 if (budget is { } b && watch.Elapsed > b) break;
-                // One RNG per case: case i of seed S is reproducible on its own.
-                var r = new Random(HashCode.Combine(seed, format, i));
+                var r = CaseRandom(seed, format, i);
                 var c = Make(format, r);
                 var result = RunCase(c, scratch, i);
                 stats.Cases++;
@@ -232,9 +239,9 @@ public sealed class Campaign
                 if (result.Outcome is Outcome.Internal or Outcome.Hang or Outcome.OverMemory)
                 {
                     string key = result.Detail.Length > 160 ? result.Detail[..160] : result.Detail;
-                    bool first = !stats.Failures.ContainsKey(key);
+                    bool isNew = !stats.Failures.ContainsKey(key);
                     stats.Failures[key] = stats.Failures.GetValueOrDefault(key) + 1;
-                    if (first)
+                    if (isNew)
                     {
                         Log?.Invoke($"[{format} case {i} seed {c.Seed.Name} file {c.File}] {result.Detail}");
                         if (OutDir is not null) Save(c, result, format, i, scratch);

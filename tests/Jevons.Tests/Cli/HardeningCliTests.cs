@@ -88,7 +88,7 @@ public sealed class HardeningCliTests(ITestOutputHelper output) : IDisposable
         var counts = new int[3];
         for (int i = 0; i < 150; i++)
         {
-            var c = campaign.Make(format, new Random(HashCode.Combine(77, format, i)));
+            var c = campaign.Make(format, Campaign.CaseRandom(77, format, i));
             var path = Campaign.Materialize(c, _tmp.File($"{format}-{i}"));
             var r = CliHarness.Run("run", "--model", path, "--ids", "1,2", "-n", "2", "--temperature", "0", "--print-ids");
             Assert.True(r.ExitCode is 0 or 1, $"case {i} ({c.Seed.Name}, {c.File}): exit {r.ExitCode}: {r.Error}");
