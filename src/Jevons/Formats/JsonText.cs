@@ -14,7 +14,8 @@ internal static class JsonText
     public static void CheckStrings(ReadOnlySpan<byte> json, string file, JsonReaderOptions options, long baseOffset = 0)
     {
         var reader = new Utf8JsonReader(json, options);
-        string? key = null;
+        // The last valid property name, as a range of the input (decoded only for a message).
+        int keyStart = -1, keyLength = 0;
         try
         {
             while (reader.Read())
@@ -22,10 +23,17 @@ internal static class JsonText
                 if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
                 bool valid = reader.ValueIsEscaped ? TryUnescape(ref reader) : System.Text.Unicode.Utf8.IsValid(reader.ValueSpan);
                 if (!valid)
+                {
+                    string key = keyStart < 0 ? "" : System.Text.Encoding.UTF8.GetString(json.Slice(keyStart, keyLength));
                     JevonsException.Throw((reader.TokenType == JsonTokenType.PropertyName ? "a property name" : "a string")
-                        + (key is null ? "" : $" at or after key '{key}'")
+                        + (keyStart < 0 ? "" : $" at or after key '{(key.Length > 60 ? key[..60] + "..." : key)}'")
                         + " is not valid UTF-8 text (invalid bytes or a lone surrogate escape)", file, offset: baseOffset + reader.TokenStartIndex);
-                if (reader.TokenType == JsonTokenType.PropertyName) key = reader.GetString();
+                }
+                if (reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    keyStart = (int)reader.TokenStartIndex + 1;
+                    keyLength = reader.ValueSpan.Length;
+                }
             }
         }
         catch (JsonException)
