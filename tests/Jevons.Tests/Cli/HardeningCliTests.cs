@@ -99,6 +99,38 @@ public sealed class HardeningCliTests(ITestOutputHelper output) : IDisposable
         Assert.True(counts[0] > 0 && counts[1] > 0);
     }
 
+    /// <summary>Random argument vectors (boundary numbers, empty and control-character strings) for the model commands: exit 0, 1 or 2, never 70.</summary>
+    [Fact]
+    public void RandomArgumentsNeverReachTheInternalError()
+    {
+        var model = TinyModels.Write("qwen2-q8_0", _tmp.File("args"));
+        string[] values = ["", "0", "-1", "1", "2", "255", "256", "2147483647", "-2147483648", "16777216", "16777217", "1e309", "NaN", "-0",
+            "0.5", "abc", "\u001b[2J", "1,2", "[]", "[1,,2]", "299", "300", "99999999999", "\0", model, _tmp.Path];
+        string[] commands = ["run", "inspect", "tokenize", "eval-logits"];
+        string[] options = ["--prompt", "-n", "--ids", "--temperature", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+            "--presence-penalty", "--frequency-penalty", "--repeat-last-n", "--seed", "--threads", "--ctx-size", "--stop", "--chat",
+            "--ignore-eos", "--print-ids", "--no-bos", "--json", "--add-special", "--tokenizer", "--check", "--unknown", "--"];
+        var rng = new Random(5);
+        var exits = new int[3];
+        for (int i = 0; i < 300; i++)
+        {
+            string command = commands[rng.Next(commands.Length)];
+            var args = new List<string> { command };
+            if (rng.Next(10) > 0) args.AddRange(["--model", rng.Next(8) == 0 ? values[rng.Next(values.Length)] : model]);
+            for (int k = rng.Next(1, 5); k > 0; k--)
+            {
+                args.Add(options[rng.Next(options.Length)]);
+                if (rng.Next(4) > 0) args.Add(values[rng.Next(values.Length)]);
+            }
+            if (command == "eval-logits") args.AddRange(["--out", _tmp.File("logits.f32")]);
+            var r = CliHarness.Run([.. args]);
+            Assert.True(r.ExitCode is 0 or 1 or 2, $"jevons {string.Join(" ", args)}: exit {r.ExitCode}: {r.Error}");
+            exits[r.ExitCode]++;
+        }
+        output.WriteLine($"exit 0: {exits[0]}, exit 1: {exits[1]}, exit 2: {exits[2]}");
+        Assert.True(exits[0] > 0 && exits[1] > 0);
+    }
+
     /// <summary>
     /// Adversarial files under 64 KiB (huge counts, dims and ids): the CLI, run as its own process with
     /// the managed heap capped at 256 MiB (DOTNET_GCHeapHardLimit), refuses each with one error line;
