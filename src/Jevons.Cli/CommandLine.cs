@@ -98,21 +98,34 @@ public sealed class ParsedArgs
     public string Require(string name) =>
         Get(name) ?? throw new JevonsException($"jevons {Command.Name}: option '{name}' is required (see jevons {Command.Name} --help)");
 
-    public int GetInt(string name, int fallback, int min = int.MinValue, int max = int.MaxValue)
+    /// <summary>
+    /// The largest count any integer option accepts unless a command asks for less (16M tokens):
+    /// sums such as prompt + n_predict + 1 then cannot overflow an int.
+    /// </summary>
+    public const int MaxCount = 1 << 24;
+
+    public int GetInt(string name, int fallback, int min = -MaxCount, int max = MaxCount)
     {
         var s = Get(name);
         if (s is null) return fallback;
+        min = Math.Max(min, -MaxCount);
+        max = Math.Min(max, MaxCount);
         if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
-            throw new JevonsException($"jevons {Command.Name}: option '{name}' must be an integer{Range(min, max)}, got '{s}'");
+            throw new JevonsException($"jevons {Command.Name}: option '{name}' must be an integer{Range(min, max)}, got '{Clip(s)}'");
         return v;
     }
+
+    static string Range(int min, int max) =>
+        max < MaxCount ? $" in [{min}, {max}]" : min > -MaxCount ? $" >= {min} (at most {MaxCount})" : $" in [{min}, {max}]";
+
+    static string Clip(string s) => s.Length > 40 ? s[..40] + "..." : s;
 
     public float GetFloat(string name, float fallback)
     {
         var s = Get(name);
         if (s is null) return fallback;
         if (!float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !float.IsFinite(v))
-            throw new JevonsException($"jevons {Command.Name}: option '{name}' must be a number, got '{s}'");
+            throw new JevonsException($"jevons {Command.Name}: option '{name}' must be a number, got '{Clip(s)}'");
         return v;
     }
 
@@ -121,7 +134,7 @@ public sealed class ParsedArgs
         var s = Get(name);
         if (s is null) return null;
         if (!ulong.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
-            throw new JevonsException($"jevons {Command.Name}: option '{name}' must be a non-negative integer, got '{s}'");
+            throw new JevonsException($"jevons {Command.Name}: option '{name}' must be a non-negative integer, got '{Clip(s)}'");
         return v;
     }
 
@@ -140,7 +153,4 @@ public sealed class ParsedArgs
         return ids;
     }
 
-    static string Range(int min, int max) =>
-        min == int.MinValue && max == int.MaxValue ? "" :
-        max == int.MaxValue ? $" >= {min}" : $" in [{min}, {max}]";
 }

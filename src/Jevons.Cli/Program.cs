@@ -65,7 +65,7 @@ namespace Jevons.Cli
             var command = Commands.FirstOrDefault(c => c.Spec.Name == args[0]);
             if (command is null)
             {
-                context.Error.WriteLine($"jevons: unknown command '{args[0]}' (see jevons --help)");
+                context.Error.WriteLine($"jevons: unknown command '{JevonsException.Printable(args[0])}' (see jevons --help)");
                 return 2;
             }
             try
@@ -80,8 +80,7 @@ namespace Jevons.Cli
             }
             catch (JevonsException e)
             {
-                context.Error.WriteLine("error: " + e.Message);
-                if (verbose) context.Error.WriteLine(e);
+                PrintError(context, e.Message, e, verbose);
                 return 1;
             }
             catch (OperationCanceledException)
@@ -91,16 +90,24 @@ namespace Jevons.Cli
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                context.Error.WriteLine("error: " + e.Message.ReplaceLineEndings(" "));
-                if (verbose) context.Error.WriteLine(e);
+                PrintError(context, e.Message, e, verbose);
                 return 1;
             }
             catch (Exception e)
             {
-                context.Error.WriteLine($"error: internal error ({e.GetType().Name}): {e.Message.ReplaceLineEndings(" ")} (run with --verbose for the stack trace)");
-                if (verbose) context.Error.WriteLine(e);
+                PrintError(context, $"internal error ({e.GetType().Name}): {e.Message} (run with --verbose for the stack trace)", e, verbose);
                 return 70;
             }
+        }
+
+        /// <summary>
+        /// The one place errors reach the terminal: one line, with control characters (NUL, ESC, ...)
+        /// escaped, since messages can quote bytes from the files being read.
+        /// </summary>
+        static void PrintError(CliContext context, string message, Exception e, bool verbose)
+        {
+            context.Error.WriteLine("error: " + JevonsException.Printable(message.ReplaceLineEndings(" ")));
+            if (verbose) context.Error.WriteLine(JevonsException.Printable(e.ToString()).Replace("\\x0A", "\n", StringComparison.Ordinal).Replace("\\x0D", "", StringComparison.Ordinal));
         }
 
         static string Usage()

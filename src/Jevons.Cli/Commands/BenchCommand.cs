@@ -33,7 +33,7 @@ sealed class BenchCommand : ICommand
     public int Run(ParsedArgs a, CliContext c)
     {
         int p = a.GetInt("--n-prompt", 512, 0), n = a.GetInt("--n-gen", 128, 0), r = a.GetInt("--repetitions", 5, 1);
-        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1);
+        int threads = a.GetInt("--threads", Environment.ProcessorCount, 1, 1024);
         using var loaded = Common.Load(a, c, tokenizer: false);
         var model = loaded.Model;
         var d = model.Description;

@@ -25,6 +25,14 @@ public sealed unsafe class GgufFile : MappedTensorFile
     /// <summary>GGML_MAX_DIMS: llama.cpp rejects tensors with more dimensions.</summary>
     public const int MaxDimensions = 4;
     const int MaxArrayNesting = 16;
+    /// <summary>Sane absolute caps on header counts (DeepSeek-V3 has ~1,800 tensors and ~50 keys).</summary>
+    public const int MaxTensors = 1 << 20, MaxMetadataEntries = 1 << 16;
+    /// <summary>Most elements one metadata array may hold (vocabularies and merges are ~10^5).</summary>
+    public const int MaxArrayElements = 1 << 24;
+    /// <summary>Most arrays one array of arrays may hold (no model uses nested arrays at all).</summary>
+    public const int MaxNestedArrays = 1 << 16;
+    /// <summary>Capacity reserved up front for any count read from the file; lists grow past it as entries actually parse.</summary>
+    const int InitialCapacity = 1024;
 
     readonly List<GgufTensorInfo> _infos;
 
@@ -90,12 +98,14 @@ public sealed unsafe class GgufFile : MappedTensorFile
         // file size before allocating anything for it.
         if (kvCount > (ulong)(cur.Remaining / 13))
             JevonsException.Throw($"truncated file: header declares {kvCount} metadata entries but only {cur.Remaining} bytes remain", path, offset: kvCountOffset);
+        if (kvCount > MaxMetadataEntries)
+            JevonsException.Throw($"header declares {kvCount} metadata entries, more than the {MaxMetadataEntries} this reader accepts", path, offset: kvCountOffset);
 
-        var metadata = new GgufMetadata(path, (int)kvCount);
+        var metadata = new GgufMetadata(path, (int)Math.Min(kvCount, InitialCapacity));
         for (ulong i = 0; i < kvCount; i++)
         {
             long keyOffset = cur.Position;
-            string key = ReadString(ref cur, $"metadata key {i}");
+            string key = ReadString(ref cur, $"metadata key {i}", MaxNameBytes);
             long typeOffset = cur.Position;
             uint typeId = cur.Read<uint>($"type of metadata key '{key}'");
             if (typeId > (uint)GgufType.Float64)
@@ -117,23 +127,26 @@ public sealed unsafe class GgufFile : MappedTensorFile
         // A tensor info takes at least 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset) bytes.
         if (tensorCount > (ulong)(cur.Remaining / 24))
             JevonsException.Throw($"truncated file: header declares {tensorCount} tensors but only {cur.Remaining} bytes remain for their infos", path, offset: tensorCountOffset);
+        if (tensorCount > MaxTensors)
+            JevonsException.Throw($"header declares {tensorCount} tensors, more than the {MaxTensors} this reader accepts", path, offset: tensorCountOffset);
 
         int n = (int)tensorCount;
-        var infos = new List<GgufTensorInfo>(n);
-        var infoOffsets = new long[n];
-        var names = new HashSet<string>(n, StringComparer.Ordinal);
+        int capacity = Math.Min(n, InitialCapacity);
+        var infos = new List<GgufTensorInfo>(capacity);
+        var names = new HashSet<string>(capacity, StringComparer.Ordinal);
         for (int i = 0; i < n; i++)
         {
-            infoOffsets[i] = cur.Position;
+            long infoOffset = cur.Position;
             var info = ReadTensorInfo(ref cur, i, path, alignment);
             if (!names.Add(info.Name))
-                JevonsException.Throw("duplicate tensor name", path, info.Name, infoOffsets[i]);
+                JevonsException.Throw("duplicate tensor name", path, info.Name, infoOffset);
             infos.Add(info);
         }
 
         long dataOffset = AlignUp(cur.Position, alignment);
         CheckDataRanges(infos, dataOffset, file.Length, path);
 
+        // Every count is now backed by parsed entries.
         var views = new List<TensorView>(n);
         var byName = new Dictionary<string, TensorView>(n, StringComparer.Ordinal);
         foreach (var info in infos)
@@ -147,7 +160,7 @@ public sealed unsafe class GgufFile : MappedTensorFile
 
     static GgufTensorInfo ReadTensorInfo(ref HeaderCursor cur, int index, string path, uint alignment)
     {
-        string name = ReadString(ref cur, $"name of tensor {index}");
+        string name = ReadString(ref cur, $"name of tensor {index}", MaxNameBytes);
         long dimsOffset = cur.Position;
         uint dims = cur.Read<uint>("dimension count");
         if (dims > MaxDimensions)
@@ -201,17 +214,19 @@ public sealed unsafe class GgufFile : MappedTensorFile
         }
         Array.Sort(starts, order);
 
+        // Offsets are below long.MaxValue / 2 and the data section starts inside the file, so only
+        // the byte length can overflow a sum: compare against what remains instead of adding.
+        long dataLength = fileLength - dataOffset;
         for (int k = 0; k < n; k++)
         {
             var t = infos[order[k]];
-            long end = dataOffset + t.Offset + t.ByteLength;
-            if (end > fileLength)
-                JevonsException.Throw($"truncated file: data of {t.ByteLength} bytes ({t.Type.Name()} {FormatShape(t.Shape)}) ends at byte {end} but the file has {fileLength}",
+            if (dataLength < 0 || t.Offset > dataLength || t.ByteLength > dataLength - t.Offset)
+                JevonsException.Throw($"truncated file: data of {t.ByteLength} bytes ({t.Type.Name()} {FormatShape(t.Shape)}) at offset {t.Offset} of the data section (which starts at byte {dataOffset}) extends past the end of the file ({fileLength} bytes)",
                     path, t.Name, dataOffset + t.Offset);
             if (k + 1 < n)
             {
                 var next = infos[order[k + 1]];
-                if (t.Offset + t.ByteLength > next.Offset)
+                if (t.ByteLength > next.Offset - t.Offset)
                     JevonsException.Throw($"data of {t.ByteLength} bytes ({t.Type.Name()} {FormatShape(t.Shape)}) overlaps tensor '{next.Name}' at offset {dataOffset + next.Offset}: its size disagrees with its shape and type, or the offsets are corrupt",
                         path, t.Name, dataOffset + t.Offset);
             }
@@ -255,11 +270,16 @@ public sealed unsafe class GgufFile : MappedTensorFile
 
     internal static long AlignUp(long position, long alignment) => (position + alignment - 1) / alignment * alignment;
 
-    static string ReadString(ref HeaderCursor cur, string what)
+    /// <summary>Longest string value (chat templates are tens of KB) and longest key or tensor name.</summary>
+    public const int MaxStringBytes = 16 << 20, MaxNameBytes = 1 << 16;
+
+    static string ReadString(ref HeaderCursor cur, string what, int max = MaxStringBytes)
     {
         ulong length = cur.Read<ulong>($"length of {what}");
         if (length > (ulong)cur.Remaining)
             JevonsException.Throw($"truncated file: {what} declares {length} bytes but only {cur.Remaining} remain", cur.File, offset: cur.Position - 8);
+        if (length > (ulong)max)
+            JevonsException.Throw($"{what} declares {length} bytes, more than the {max} this reader accepts", cur.File, offset: cur.Position - 8);
         return cur.ReadUtf8((long)length, what);
     }
 
@@ -302,8 +322,11 @@ public sealed unsafe class GgufFile : MappedTensorFile
         if (count > (ulong)(cur.Remaining / minSize))
             JevonsException.Throw($"truncated file: array of metadata key '{key}' declares {count} elements (at least {count * (ulong)minSize} bytes) but only {cur.Remaining} bytes remain",
                 path, offset: countOffset);
-        if (count > int.MaxValue)
-            JevonsException.Throw($"array of metadata key '{key}' declares {count} elements, more than this reader supports", path, offset: countOffset);
+        if (count > MaxArrayElements)
+            JevonsException.Throw($"array of metadata key '{key}' declares {count} elements, more than the {MaxArrayElements} this reader accepts", path, offset: countOffset);
+
+        if (element == GgufType.Array && count > MaxNestedArrays)
+            JevonsException.Throw($"array of metadata key '{key}' declares {count} nested arrays, more than the {MaxNestedArrays} this reader accepts", path, offset: countOffset);
 
         long c = (long)count;
         string what = $"array of metadata key '{key}'";
@@ -336,11 +359,12 @@ public sealed unsafe class GgufFile : MappedTensorFile
 
     static string[] ReadStrings(ref HeaderCursor cur, long count, string key)
     {
+        // Each element has passed the bound of 8 bytes per string, and the count is capped.
         var result = new string[count];
         for (long i = 0; i < count; i++)
         {
             // Vocabularies hold ~150k strings: build the message only when an element is bad.
-            if (cur.Remaining < 8 || cur.Peek<ulong>() > (ulong)(cur.Remaining - 8))
+            if (cur.Remaining < 8 || cur.Peek<ulong>() > (ulong)Math.Min(cur.Remaining - 8, MaxStringBytes))
                 ReadString(ref cur, $"element {i} of metadata key '{key}'");
             ulong length = cur.Read<ulong>("string length");
             result[i] = cur.ReadUtf8((long)length, "string");

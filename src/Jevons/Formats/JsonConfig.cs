@@ -13,6 +13,9 @@ namespace Jevons.Formats;
 /// </summary>
 public sealed class JsonConfig : IConfigSource
 {
+    /// <summary>Config files are a few KB; refuse to read an absurd one into memory.</summary>
+    public const long MaxFileBytes = 64L << 20;
+
     static readonly JsonDocumentOptions Options = new() { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip };
 
     JsonConfig(string file, JsonElement root)
@@ -34,6 +37,9 @@ public sealed class JsonConfig : IConfigSource
         byte[] bytes;
         try
         {
+            long length = new FileInfo(path).Length;
+            if (length > MaxFileBytes)
+                JevonsException.Throw($"is {length} bytes; a JSON config file is at most {MaxFileBytes}", path);
             bytes = System.IO.File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -52,6 +58,7 @@ public sealed class JsonConfig : IConfigSource
         try
         {
             using var doc = JsonDocument.Parse(utf8Json, Options);
+            JsonText.CheckStrings(utf8Json.Span, file, new JsonReaderOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 JevonsException.Throw($"expected a JSON object, found {doc.RootElement.ValueKind}", file);
             return new JsonConfig(file, doc.RootElement.Clone());

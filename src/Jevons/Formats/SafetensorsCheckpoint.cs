@@ -146,13 +146,33 @@ public sealed class SafetensorsCheckpoint : IWeightSource
         }
     }
 
+    /// <summary>An index of a 10^5-tensor checkpoint is a few MB; refuse anything absurd before reading it.</summary>
+    const long MaxIndexBytes = 256L << 20;
+
+    static byte[] ReadBounded(string path)
+    {
+        try
+        {
+            long length = new FileInfo(path).Length;
+            if (length > MaxIndexBytes)
+                JevonsException.Throw($"index file is {length} bytes, more than the {MaxIndexBytes} this reader accepts", path);
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new JevonsException("cannot read: " + e.Message, path, inner: e);
+        }
+    }
+
     /// <summary>The index's weight_map (tensor → shard file name), in file order.</summary>
     static List<KeyValuePair<string, string>> ReadWeightMap(string indexPath)
     {
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            var bytes = ReadBounded(indexPath);
+            doc = JsonDocument.Parse(bytes);
+            JsonText.CheckStrings(bytes, indexPath, default);
         }
         catch (JsonException e)
         {

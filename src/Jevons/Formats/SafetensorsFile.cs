@@ -83,6 +83,7 @@ public sealed unsafe class SafetensorsFile : MappedTensorFile
         var entries = new List<Entry>();
         try
         {
+            JsonText.CheckStrings(json, path, new JsonReaderOptions { MaxDepth = 8 }, baseOffset: 8);
             ReadHeader(json, path, metadata, entries);
         }
         catch (JsonException e)

@@ -113,7 +113,11 @@ public sealed class Sampler
         }
         var ids = _ids.AsSpan();
         var probs = _probs.AsSpan();
-        for (int i = 0; i < n; i++) ids[i] = i;
+        for (int i = 0; i < n; i++)
+        {
+            ids[i] = i;
+            if (float.IsNaN(logits[i])) logits[i] = float.NegativeInfinity; // a NaN logit (a NaN weight) never wins
+        }
 
         // Candidates sorted by logit, descending (ties: lower id first); top-k cuts the list.
         int count = n;
@@ -128,6 +132,7 @@ public sealed class Sampler
         }
 
         float max = logits[ids[0]];
+        if (!float.IsFinite(max)) return ids[0]; // all -inf, or some +inf: the best by the sort (lowest id on ties)
         double sum = 0;
         for (int i = 0; i < count; i++)
         {

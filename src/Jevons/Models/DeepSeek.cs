@@ -66,30 +66,42 @@ public sealed record DeepSeekConfig
     {
         var file = source.Config.File;
         bool gguf = source.Format == ModelFormat.Gguf;
-        int Req(string hf, string? g) => checked((int)source.RequireInt(hf, g));
-        int Opt(string hf, string? g, int fallback) => (int)(source.Int(hf, g) ?? fallback);
+        // Every value is range-checked (ConfigChecks) before anything is allocated or looped over.
+        string KeyOf(string hf, string? g) => ConfigChecks.KeyName(source, hf, g);
+        int Req(string hf, string? g, long min = 1, long max = ConfigChecks.MaxDimension) =>
+            ConfigChecks.Int(source, KeyOf(hf, g), source.RequireInt(hf, g), min, max);
+        int Opt(string hf, string? g, int fallback, long min = 0, long max = ConfigChecks.MaxDimension) =>
+            ConfigChecks.Int(source, KeyOf(hf, g), source.Int(hf, g) ?? fallback, min, max);
+        double Positive(string hf, string? g, double fallback) =>
+            ConfigChecks.Positive(source, KeyOf(hf, g), source.Float(hf, g) ?? fallback);
 
         int hidden = Req("hidden_size", "embedding_length");
         int heads = Req("num_attention_heads", "attention.head_count");
         int kvLora = Req("kv_lora_rank", "attention.kv_lora_rank");
         int rope = Req("qk_rope_head_dim", "rope.dimension_count");
+        if (rope % 2 != 0)
+            JevonsException.Throw($"'{KeyOf("qk_rope_head_dim", "rope.dimension_count")}' = {rope} is odd; RoPE needs pairs", file);
         int qkNope, vHead;
         if (gguf)
         {
             // Newer llama.cpp files (split attn_k_b/attn_v_b) put the MQA view in key_length/value_length
             // (kv_lora + rope / kv_lora) and the per-head dims in key_length_mla/value_length_mla.
-            int keyLength = (int)(source.Int("", "attention.key_length_mla") ?? source.RequireInt("", "attention.key_length"));
+            string keyKey = source.Int("", "attention.key_length_mla") is null ? "attention.key_length" : "attention.key_length_mla";
+            int keyLength = Req("", keyKey, rope + 1L, ConfigChecks.MaxDimension);
             qkNope = keyLength - rope;
-            vHead = (int)(source.Int("", "attention.value_length_mla") ?? source.RequireInt("", "attention.value_length"));
+            vHead = source.Int("", "attention.value_length_mla") is null ? Req("", "attention.value_length") : Req("", "attention.value_length_mla");
         }
         else
         {
             qkNope = Req("qk_nope_head_dim", null);
             vHead = Req("v_head_dim", null);
         }
+        ConfigChecks.Product(source, "attention heads x qk head dimension", heads, qkNope + rope);
+        ConfigChecks.Product(source, "attention heads x v head dimension", heads, vHead);
 
-        int blockCount = Req("num_hidden_layers", "block_count");
-        int mtp = Opt("num_nextn_predict_layers", "nextn_predict_layers", 0);
+        string layersKey = KeyOf("num_hidden_layers", "block_count");
+        int blockCount = ConfigChecks.Layers(source, layersKey, source.RequireInt("num_hidden_layers", "block_count"));
+        int mtp = Opt("num_nextn_predict_layers", "nextn_predict_layers", 0, 0, gguf ? blockCount - 1 : ConfigChecks.MaxLayers);
         int layers = gguf ? blockCount - mtp : blockCount; // GGUF block_count includes the MTP blocks
 
         // q-LoRA: null/absent q_lora_rank, or a plain attn_q / q_proj tensor, means none.
@@ -97,17 +109,17 @@ public sealed record DeepSeekConfig
         string qProj = gguf ? "blk.0.attn_q.weight" : "model.layers.0.self_attn.q_proj.weight";
         if (source.Weights.Contains(qProj)) qLora = 0;
 
-        int routed = Opt("n_routed_experts", "expert_count", 0);
+        int routed = Opt("n_routed_experts", "expert_count", 0, 0, ConfigChecks.MaxExperts);
         bool isV3 = source.Architecture.Contains("V3", StringComparison.Ordinal);
         string biasName = gguf ? "exp_probs_b.bias" : "mlp.gate.e_score_correction_bias";
-        int firstDense = Opt("first_k_dense_replace", "leading_dense_block_count", 0);
+        int firstDense = Opt("first_k_dense_replace", "leading_dense_block_count", 0, 0, layers);
         bool hasBias = routed > 0 && Enumerable.Range(0, layers).Any(l => source.Weights.Contains(
             gguf ? $"blk.{l}.{biasName}" : $"model.layers.{l}.{biasName}"));
 
         ScoringFunction scoring;
         TopkMethod method;
-        int groups = Opt("n_group", "expert_group_count", 1);
-        int topKGroups = Opt("topk_group", "expert_group_used_count", groups);
+        int groups = Opt("n_group", "expert_group_count", 1, 1, ConfigChecks.MaxExperts);
+        int topKGroups = Opt("topk_group", "expert_group_used_count", groups, 1, groups);
         if (gguf)
         {
             long gating = source.Int("", "expert_gating_func") ?? 1;
@@ -155,21 +167,23 @@ public sealed record DeepSeekConfig
             IntermediateSize = Req("intermediate_size", "feed_forward_length"),
             MoeIntermediateSize = routed > 0 ? Req("moe_intermediate_size", "expert_feed_forward_length") : 0,
             RoutedExperts = routed,
-            SharedExperts = routed > 0 ? Opt("n_shared_experts", "expert_shared_count", 0) : 0,
-            ExpertsPerToken = routed > 0 ? Req("num_experts_per_tok", "expert_used_count") : 0,
+            SharedExperts = routed > 0 ? Opt("n_shared_experts", "expert_shared_count", 0, 0, ConfigChecks.MaxExperts) : 0,
+            ExpertsPerToken = routed > 0 ? Req("num_experts_per_tok", "expert_used_count", 1, routed) : 0,
             FirstKDenseReplace = firstDense,
-            MoeLayerFreq = Math.Max(1, Opt("moe_layer_freq", null, 1)),
+            MoeLayerFreq = Math.Max(1, Opt("moe_layer_freq", null, 1, 0, ConfigChecks.MaxLayers)),
             Groups = groups,
             TopKGroups = topKGroups,
             TopkMethod = method,
             Scoring = scoring,
             NormTopKProb = source.Bool("norm_topk_prob", "expert_weights_norm") ?? false,
-            RoutedScalingFactor = (float)(source.Float("routed_scaling_factor", "expert_weights_scale") ?? 1.0),
+            RoutedScalingFactor = (float)ConfigChecks.Positive(source, KeyOf("routed_scaling_factor", "expert_weights_scale"),
+                source.Float("routed_scaling_factor", "expert_weights_scale") ?? 1.0, float.MaxValue),
             HasRouterBias = hasBias,
-            RopeTheta = source.Float("rope_theta", "rope.freq_base") ?? 10000.0,
+            RopeTheta = Positive("rope_theta", "rope.freq_base", 10000.0),
             Yarn = ReadYarn(source),
-            RmsNormEps = (float)(source.Float("rms_norm_eps", "attention.layer_norm_rms_epsilon") ?? 1e-6),
-            ContextLength = Opt("max_position_embeddings", "context_length", 4096),
+            RmsNormEps = (float)ConfigChecks.Positive(source, KeyOf("rms_norm_eps", "attention.layer_norm_rms_epsilon"),
+                source.Float("rms_norm_eps", "attention.layer_norm_rms_epsilon") ?? 1e-6, 1),
+            ContextLength = Opt("max_position_embeddings", "context_length", 4096, 1, ConfigChecks.MaxContext),
             MtpLayers = mtp,
             Fp8BlockSize = ReadFp8BlockSize(source),
         };
@@ -184,12 +198,13 @@ public sealed record DeepSeekConfig
             if (type is null || type == "none") return null;
             if (type != "yarn")
                 JevonsException.Throw($"unsupported rope scaling '{type}' for deepseek2 (yarn or none)", file, source.Architecture + ".rope.scaling.type");
+            string K(string g) => ConfigChecks.KeyName(source, "", g);
             return new YarnSettings(
-                source.RequireFloat("", "rope.scaling.factor"),
-                (int)source.RequireInt("", "rope.scaling.original_context_length"),
-                source.Float("", "rope.scaling.yarn_beta_fast") ?? 32,
-                source.Float("", "rope.scaling.yarn_beta_slow") ?? 1,
-                source.Float("", "rope.scaling.yarn_log_multiplier") ?? 0);
+                ConfigChecks.Positive(source, K("rope.scaling.factor"), source.RequireFloat("", "rope.scaling.factor")),
+                ConfigChecks.Int(source, K("rope.scaling.original_context_length"), source.RequireInt("", "rope.scaling.original_context_length"), 1, ConfigChecks.MaxContext),
+                ConfigChecks.Finite(source, K("rope.scaling.yarn_beta_fast"), source.Float("", "rope.scaling.yarn_beta_fast") ?? 32),
+                ConfigChecks.Finite(source, K("rope.scaling.yarn_beta_slow"), source.Float("", "rope.scaling.yarn_beta_slow") ?? 1),
+                ConfigChecks.Finite(source, K("rope.scaling.yarn_log_multiplier"), source.Float("", "rope.scaling.yarn_log_multiplier") ?? 0));
         }
         var t = source.String("rope_scaling.type", null) ?? source.String("rope_scaling.rope_type", null);
         if (t is null || t == "default") return null;
@@ -198,11 +213,11 @@ public sealed record DeepSeekConfig
         // The reference (inference/model.py) takes mscale_all_dim with a default of 1.0 and applies no
         // separate cos/sin factor; every real config has mscale == mscale_all_dim, where HF agrees.
         return new YarnSettings(
-            source.RequireFloat("rope_scaling.factor", null),
-            (int)source.RequireInt("rope_scaling.original_max_position_embeddings", null),
-            source.Float("rope_scaling.beta_fast", null) ?? 32,
-            source.Float("rope_scaling.beta_slow", null) ?? 1,
-            0.1 * (source.Float("rope_scaling.mscale_all_dim", null) ?? 1.0));
+            ConfigChecks.Positive(source, "rope_scaling.factor", source.RequireFloat("rope_scaling.factor", null)),
+            ConfigChecks.Int(source, "rope_scaling.original_max_position_embeddings", source.RequireInt("rope_scaling.original_max_position_embeddings", null), 1, ConfigChecks.MaxContext),
+            ConfigChecks.Finite(source, "rope_scaling.beta_fast", source.Float("rope_scaling.beta_fast", null) ?? 32),
+            ConfigChecks.Finite(source, "rope_scaling.beta_slow", source.Float("rope_scaling.beta_slow", null) ?? 1),
+            0.1 * ConfigChecks.Finite(source, "rope_scaling.mscale_all_dim", source.Float("rope_scaling.mscale_all_dim", null) ?? 1.0));
     }
 
     static int ReadFp8BlockSize(ModelSource source)
@@ -210,7 +225,7 @@ public sealed record DeepSeekConfig
         if (source.Format == ModelFormat.Gguf) return 128;
         var block = source.Config.GetIntArray("quantization_config.weight_block_size");
         if (block is null) return 128;
-        if (block.Length != 2 || block[0] != block[1] || block[0] <= 0)
+        if (block.Length != 2 || block[0] != block[1] || block[0] <= 0 || block[0] > ConfigChecks.MaxDimension)
             JevonsException.Throw($"unsupported weight_block_size [{string.Join(", ", block)}] (square blocks only)", source.Config.File, "quantization_config.weight_block_size");
         return (int)block[0];
     }

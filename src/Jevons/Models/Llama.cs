@@ -79,16 +79,11 @@ public sealed record LlamaConfig
         double? Float(Key k) => src.Float(k.Hf, k.Gguf);
         string? Str(Key k) => src.String(k.Hf, k.Gguf);
         bool? Bool(Key k) => src.Bool(k.Hf, k.Gguf);
-        int Positive(Key k, long? value)
-        {
-            long v = value ?? src.RequireInt(k.Hf, k.Gguf);
-            if (v <= 0 || v > int.MaxValue)
-                JevonsException.Throw($"field '{FieldName(src, k)}' = {v} is not a valid size", src.Config.File);
-            return (int)v;
-        }
+        int Positive(Key k, long? value, long max = ConfigChecks.MaxDimension) =>
+            ConfigChecks.Int(src, FieldName(src, k), value ?? src.RequireInt(k.Hf, k.Gguf), 1, max);
 
         int hidden = Positive(Keys.Hidden, null);
-        int layers = Positive(Keys.Layers, null);
+        int layers = ConfigChecks.Layers(src, FieldName(src, Keys.Layers), src.RequireInt(Keys.Layers.Hf, Keys.Layers.Gguf));
         int heads = Positive(Keys.Heads, null);
         int kvHeads = Positive(Keys.KvHeads, Int(Keys.KvHeads) ?? heads);
         if (heads % kvHeads != 0)
@@ -97,6 +92,7 @@ public sealed record LlamaConfig
         if (headDimValue is null && hidden % heads != 0)
             JevonsException.Throw($"hidden size {hidden} is not a multiple of {heads} heads and '{FieldName(src, Keys.HeadDim)}' is absent", src.Config.File);
         int headDim = Positive(Keys.HeadDim, headDimValue ?? hidden / heads);
+        ConfigChecks.Product(src, "attention heads x head dimension", heads, headDim);
         if (headDim % 2 != 0)
             JevonsException.Throw($"head dimension {headDim} is odd; RoPE needs pairs", src.Config.File);
         if (Int(Keys.RopeDims) is long ropeDims && ropeDims != headDim)
@@ -114,11 +110,11 @@ public sealed record LlamaConfig
         long? vocab = Int(Keys.Vocab);
         if (vocab is null && gguf)
             vocab = src.Weights.TryGet(TensorNames.Embed.Gguf + ".weight")?.Shape[0];
-        int vocabSize = Positive(Keys.Vocab, vocab);
+        int vocabSize = Positive(Keys.Vocab, vocab, Tokenization.Tokenizer.MaxVocabulary);
 
-        int context = Positive(Keys.Context, null);
-        double eps = Float(Keys.RmsEps) ?? src.RequireFloat(Keys.RmsEps.Hf, Keys.RmsEps.Gguf);
-        double theta = Float(Keys.RopeTheta) ?? 10000.0;
+        int context = Positive(Keys.Context, null, ConfigChecks.MaxContext);
+        double eps = ConfigChecks.Positive(src, FieldName(src, Keys.RmsEps), Float(Keys.RmsEps) ?? src.RequireFloat(Keys.RmsEps.Hf, Keys.RmsEps.Gguf), 1);
+        double theta = ConfigChecks.Positive(src, FieldName(src, Keys.RopeTheta), Float(Keys.RopeTheta) ?? 10000.0);
 
         if (Bool(Keys.SlidingWindow) == true)
             JevonsException.Throw($"'{Keys.SlidingWindow.Hf}' is true; sliding-window attention is not supported", src.Config.File);
@@ -172,23 +168,24 @@ public sealed record LlamaConfig
         double Factor()
         {
             double f = flt(Keys.RopeFactor) ?? JevonsException.Throw<double>($"'{FieldName(src, Keys.RopeFactor)}' is missing for rope scaling '{type}'", src.Config.File);
-            if (!(f > 0)) JevonsException.Throw($"'{FieldName(src, Keys.RopeFactor)}' = {f} must be positive", src.Config.File);
-            return f;
+            return ConfigChecks.Positive(src, FieldName(src, Keys.RopeFactor), f);
         }
         switch (type)
         {
             case null or "none" or "default":
                 // Older GGUFs spell linear scaling as rope.scale_linear.
                 if (gguf && flt(Keys.RopeScaleLinear) is double lin && lin != 1)
-                    return new RopeScaling(RopeScalingKind.Linear, lin);
+                    return new RopeScaling(RopeScalingKind.Linear, ConfigChecks.Positive(src, FieldName(src, Keys.RopeScaleLinear), lin));
                 return RopeScaling.None;
             case "linear":
                 return new RopeScaling(RopeScalingKind.Linear, Factor());
             case "llama3" when !gguf:
                 return new RopeScaling(RopeScalingKind.Llama3, Factor(),
-                    flt(Keys.RopeLowFreq) ?? 1.0,
-                    flt(Keys.RopeHighFreq) ?? 4.0,
-                    (int)(integer(Keys.RopeOriginalContext) ?? JevonsException.Throw<long>($"'{FieldName(src, Keys.RopeOriginalContext)}' is missing for llama3 rope scaling", src.Config.File)));
+                    ConfigChecks.Positive(src, FieldName(src, Keys.RopeLowFreq), flt(Keys.RopeLowFreq) ?? 1.0),
+                    ConfigChecks.Positive(src, FieldName(src, Keys.RopeHighFreq), flt(Keys.RopeHighFreq) ?? 4.0),
+                    ConfigChecks.Int(src, FieldName(src, Keys.RopeOriginalContext),
+                        integer(Keys.RopeOriginalContext) ?? JevonsException.Throw<long>($"'{FieldName(src, Keys.RopeOriginalContext)}' is missing for llama3 rope scaling", src.Config.File),
+                        1, ConfigChecks.MaxContext));
             default:
                 return JevonsException.Throw<RopeScaling>($"'{typeField}' = '{type}' is not supported for {src.Architecture} (supported: none, linear, llama3)", src.Config.File);
         }

@@ -12,7 +12,8 @@ public static class ModelLoader
 {
     public static ModelSource Open(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (string.IsNullOrWhiteSpace(path))
+            JevonsException.Throw("the model path is empty");
         if (Directory.Exists(path)) return OpenDirectory(path);
         if (!File.Exists(path))
             JevonsException.Throw("path does not exist", path);

@@ -42,15 +42,55 @@ public sealed class RegexSplit : PreTokenizer
     readonly SplitBehavior _behavior;
     readonly bool _invert;
 
-    public RegexSplit(string pattern, SplitBehavior behavior = SplitBehavior.Isolated, bool invert = false, bool literal = false)
+    /// <summary>
+    /// Longest one match may take. Patterns come from tokenizer files; a catastrophic one (nested
+    /// quantifiers) must fail with a message, not hang the process. Real pre-tokenizer patterns
+    /// match a word in microseconds.
+    /// </summary>
+    public static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(1);
+
+    /// <param name="file">The tokenizer file the pattern came from, for messages.</param>
+    public RegexSplit(string pattern, SplitBehavior behavior = SplitBehavior.Isolated, bool invert = false, bool literal = false, string? file = null)
     {
         Pattern = pattern;
-        _regex = new Regex(literal ? Regex.Escape(pattern) : Translate(pattern), RegexOptions.CultureInvariant | RegexOptions.Compiled);
+        _regex = CreateRegex(literal ? Regex.Escape(pattern) : Translate(pattern), RegexOptions.CultureInvariant | RegexOptions.Compiled, file, "Split pre-tokenizer", pattern);
         _behavior = behavior;
         _invert = invert;
     }
 
     public string Pattern { get; }
+
+    /// <summary>A regex from a tokenizer file, with <see cref="MatchTimeout"/>; an invalid pattern is a <see cref="JevonsException"/> naming it.</summary>
+    internal static Regex CreateRegex(string pattern, RegexOptions options, string? file, string what, string? original = null)
+    {
+        try
+        {
+            return new Regex(pattern, options, MatchTimeout);
+        }
+        catch (ArgumentException e)
+        {
+            throw new JevonsException($"{what} regex '{Clip(original ?? pattern)}' is not supported: {e.Message}", file, inner: e);
+        }
+    }
+
+    /// <summary>Runs one regex operation; a match that times out is a <see cref="JevonsException"/> naming the pattern.</summary>
+    internal static T Guard<T>(string pattern, Func<T> run)
+    {
+        try
+        {
+            return run();
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            return TimedOut<T>(pattern, e);
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    static T TimedOut<T>(string pattern, RegexMatchTimeoutException e) =>
+        throw new JevonsException($"tokenizer regex '{Clip(pattern)}' took over {MatchTimeout.TotalSeconds:0.#} s on one match (catastrophic backtracking); the tokenizer file's pattern is unusable", inner: e);
+
+    static string Clip(string s) => s.Length > 80 ? s[..80] + "..." : s;
 
     /// <summary>Rewrites the few constructs whose meaning differs in .NET: '$' means end of input.</summary>
     static string Translate(string pattern)
@@ -77,14 +117,21 @@ public sealed class RegexSplit : PreTokenizer
         bool proxied = HasSurrogates(piece);
         int[]? map = null;
         string subject = proxied ? BuildProxy(piece, out map) : piece;
-        for (var m = _regex.Match(subject); m.Success; m = m.NextMatch())
+        try
         {
-            if (m.Length == 0) continue;
-            int start = proxied ? map![m.Index] : m.Index;
-            int end = proxied ? map![m.Index + m.Length] : m.Index + m.Length;
-            if (start > last) spans.Add((last, start, _invert));
-            spans.Add((start, end, !_invert));
-            last = end;
+            for (var m = _regex.Match(subject); m.Success; m = m.NextMatch())
+            {
+                if (m.Length == 0) continue;
+                int start = proxied ? map![m.Index] : m.Index;
+                int end = proxied ? map![m.Index + m.Length] : m.Index + m.Length;
+                if (start > last) spans.Add((last, start, _invert));
+                spans.Add((start, end, !_invert));
+                last = end;
+            }
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            TimedOut<int>(Pattern, e);
         }
         if (last < piece.Length) spans.Add((last, piece.Length, _invert));
         Emit(piece, spans, _behavior, output);

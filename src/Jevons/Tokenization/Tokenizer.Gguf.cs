@@ -22,6 +22,8 @@ public sealed partial class Tokenizer
             JevonsException.Throw($"unsupported tokenizer model '{model}' (tokenizer.ggml.model): only byte-level BPE ('gpt2') is supported", file);
         var tokens = metadata.GetStringArray("tokenizer.ggml.tokens")
             ?? JevonsException.Throw<string[]>("tokenizer.ggml.tokens is missing", file);
+        if (tokens.Length == 0 || tokens.Length > MaxVocabulary)
+            JevonsException.Throw($"tokenizer.ggml.tokens holds {tokens.Length} tokens; expected 1 to {MaxVocabulary}", file);
         var types = metadata.GetIntArray("tokenizer.ggml.token_type");
         if (types is not null && types.Length != tokens.Length)
             JevonsException.Throw($"tokenizer.ggml.token_type has {types.Length} entries but tokenizer.ggml.tokens has {tokens.Length}", file);
@@ -38,8 +40,9 @@ public sealed partial class Tokenizer
             var type = types is null ? GgufTokenType.Normal : (GgufTokenType)types[id];
             if (type is GgufTokenType.Control or GgufTokenType.UserDefined)
                 added.Add(new AddedToken(id, tokens[id], Special: type == GgufTokenType.Control));
-            else if (type == GgufTokenType.Byte && tokens[id] is { Length: 6 } t && t.StartsWith("<0x") && t.EndsWith('>'))
-                vocab.TryAdd(ByteLevel.ByteToChar(Convert.ToByte(t[3..5], 16)).ToString(), id); // SentencePiece-style byte token
+            else if (type == GgufTokenType.Byte && tokens[id] is { Length: 6 } t && t.StartsWith("<0x") && t.EndsWith('>')
+                && byte.TryParse(t.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out byte value))
+                vocab.TryAdd(ByteLevel.ByteToChar(value).ToString(), id); // SentencePiece-style byte token
             else
                 vocab.TryAdd(tokens[id], id);
         }
@@ -47,7 +50,7 @@ public sealed partial class Tokenizer
         var merges = new List<(string, string)>(mergeLines.Length);
         foreach (var line in mergeLines)
         {
-            int sp = line.IndexOf(' ', 1);
+            int sp = line.Length < 2 ? -1 : line.IndexOf(' ', 1);
             if (sp < 0) JevonsException.Throw($"malformed merge '{line}' in tokenizer.ggml.merges", file);
             merges.Add((line[..sp], line[(sp + 1)..]));
         }

@@ -57,17 +57,22 @@ public sealed partial class Tokenizer
         var added = new List<AddedToken>();
         if (root.TryGetProperty("added_tokens", out var addedJson) && addedJson.ValueKind == JsonValueKind.Array)
         {
+            int index = 0;
             foreach (var a in addedJson.EnumerateArray())
             {
                 var content = Str(a, "content");
-                int id = a.ValueKind == JsonValueKind.Object && a.TryGetProperty("id", out var idJson) && idJson.TryGetInt32(out var v) ? v : -1;
-                if (content is null || id < 0) JevonsException.Throw("malformed entry in added_tokens", file);
+                int id = a.ValueKind == JsonValueKind.Object && a.TryGetProperty("id", out var idJson)
+                    && idJson.ValueKind == JsonValueKind.Number && idJson.TryGetInt32(out var v) ? v : -1;
+                if (content is null || id < 0)
+                    JevonsException.Throw($"added_tokens[{index}] is malformed: it needs a string 'content' and a non-negative integer 'id'", file);
+                index++;
                 added.Add(new AddedToken(id, content, Bool(a, "special") ?? false, Bool(a, "normalized") ?? false,
                     Bool(a, "lstrip") ?? false, Bool(a, "rstrip") ?? false));
                 maxId = Math.Max(maxId, id);
             }
         }
 
+        CheckIdRange(maxId, vocab.Count + added.Count, file);
         var tokens = new string[maxId + 1];
         Array.Fill(tokens, "");
         foreach (var (k, v) in vocab) tokens[v] = k;
@@ -84,7 +89,7 @@ public sealed partial class Tokenizer
         // Post-processor template: special tokens before and after the sequence.
         var prefix = new List<int>();
         var suffix = new List<int>();
-        if (root.TryGetProperty("post_processor", out var postJson)) ParsePostProcessor(postJson, prefix, suffix);
+        if (root.TryGetProperty("post_processor", out var postJson)) ParsePostProcessor(postJson, prefix, suffix, file);
 
         int? bos = null, pad = null;
         var eos = new List<int>();
@@ -117,7 +122,7 @@ public sealed partial class Tokenizer
             {
                 if (eosJson.ValueKind == JsonValueKind.Number && eosJson.TryGetInt32(out var one)) eos.Add(one);
                 else if (eosJson.ValueKind == JsonValueKind.Array)
-                    foreach (var x in eosJson.EnumerateArray()) if (x.TryGetInt32(out var v)) eos.Add(v);
+                    foreach (var x in eosJson.EnumerateArray()) if (x.ValueKind == JsonValueKind.Number && x.TryGetInt32(out var v)) eos.Add(v);
             }
         }
         foreach (var id in prefix.Concat(suffix).Concat(eos))
@@ -135,7 +140,9 @@ public sealed partial class Tokenizer
         maxId = -1;
         foreach (var p in vocabJson.EnumerateObject())
         {
-            if (!p.Value.TryGetInt32(out var id) || id < 0) JevonsException.Throw($"model.vocab['{p.Name}'] is not a valid id", file);
+            int id = -1;
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out id) || id < 0)
+                JevonsException.Throw($"model.vocab['{Clip(p.Name)}'] is {Clip(p.Value.GetRawText())}, expected a non-negative integer id", file);
             vocab[p.Name] = id;
             maxId = Math.Max(maxId, id);
         }
@@ -146,33 +153,73 @@ public sealed partial class Tokenizer
     static List<(string, string)> ReadMerges(JsonElement mergesJson, string file)
     {
         var merges = new List<(string, string)>(mergesJson.GetArrayLength());
+        int index = 0;
         foreach (var m in mergesJson.EnumerateArray())
         {
             if (m.ValueKind == JsonValueKind.String)
             {
                 var s = m.GetString()!;
-                int sp = s.IndexOf(' ', 1);
-                if (sp < 0) JevonsException.Throw($"malformed merge '{s}' (expected 'left right')", file);
+                int sp = s.Length < 2 ? -1 : s.IndexOf(' ', 1);
+                if (sp < 0) JevonsException.Throw($"model.merges[{index}] = '{Clip(s)}' is malformed (expected 'left right')", file);
                 merges.Add((s[..sp], s[(sp + 1)..]));
             }
-            else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
-                merges.Add((m[0].GetString() ?? "", m[1].GetString() ?? ""));
-            else JevonsException.Throw("malformed entry in model.merges", file);
+            else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2
+                && m[0].ValueKind == JsonValueKind.String && m[1].ValueKind == JsonValueKind.String)
+                merges.Add((m[0].GetString()!, m[1].GetString()!));
+            else JevonsException.Throw($"model.merges[{index}] is {Clip(m.GetRawText())}, expected \"left right\" or [\"left\", \"right\"]", file);
+            index++;
         }
         return merges;
     }
+
+    /// <summary>Most token ids a tokenizer may declare; the largest real vocabularies are ~2.6·10^5.</summary>
+    public const int MaxVocabulary = 1 << 22;
+    /// <summary>How many ids beyond the declared entries the id range may leave unused (a few reserved ids are common).</summary>
+    public const int MaxIdHoles = 1 << 16;
+
+    /// <summary>Ids size the id → token arrays: refuse ranges the entries cannot account for.</summary>
+    static void CheckIdRange(int maxId, int entries, string file)
+    {
+        long size = (long)maxId + 1;
+        if (size > MaxVocabulary)
+            JevonsException.Throw($"token id {maxId} is above the {MaxVocabulary - 1} this reader accepts", file);
+        if (size > (long)entries + MaxIdHoles)
+            JevonsException.Throw($"token id {maxId} leaves {size - entries} of {size} ids unused (only {entries} tokens are declared); the ids are corrupt", file);
+    }
+
+    /// <summary>The largest tokenizer.json files (~250k tokens) are ~30 MB.</summary>
+    const long MaxJsonBytes = 512L << 20;
+
+    static string Clip(string text) => text.Length > 40 ? text[..40] + "..." : text;
 
     static JsonDocument ParseJson(string path)
     {
         if (!File.Exists(path)) JevonsException.Throw("file not found", path);
         try
         {
-            using var stream = File.OpenRead(path);
-            return JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            long length = new FileInfo(path).Length;
+            if (length > MaxJsonBytes)
+                JevonsException.Throw($"is {length} bytes; tokenizer files are at most {MaxJsonBytes}", path);
+            var bytes = File.ReadAllBytes(path);
+            var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            try
+            {
+                Jevons.Formats.JsonText.CheckStrings(bytes, path, new JsonReaderOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            }
+            catch
+            {
+                doc.Dispose();
+                throw;
+            }
+            return doc;
         }
         catch (JsonException ex)
         {
             throw new JevonsException($"malformed JSON: {ex.Message}", path, inner: ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new JevonsException("cannot read: " + ex.Message, path, inner: ex);
         }
     }
 
@@ -229,11 +276,15 @@ public sealed partial class Tokenizer
             case "Replace":
             {
                 var content = Str(n, "content") ?? "";
-                if (n.TryGetProperty("pattern", out var pat) && Str(pat, "String") is string lit) return s => s.Replace(lit, content, StringComparison.Ordinal);
+                if (n.TryGetProperty("pattern", out var pat) && Str(pat, "String") is string lit)
+                {
+                    if (lit.Length == 0) JevonsException.Throw("normalizer Replace has an empty pattern.String", file);
+                    return s => s.Replace(lit, content, StringComparison.Ordinal);
+                }
                 if (Str(pat, "Regex") is string rx)
                 {
-                    var re = new System.Text.RegularExpressions.Regex(rx, System.Text.RegularExpressions.RegexOptions.CultureInvariant);
-                    return s => re.Replace(s, content);
+                    var re = RegexSplit.CreateRegex(rx, System.Text.RegularExpressions.RegexOptions.CultureInvariant, file, "Replace normalizer");
+                    return s => RegexSplit.Guard(rx, () => re.Replace(s, content));
                 }
                 return JevonsException.Throw<Func<string, string>?>("malformed Replace normalizer", file);
             }
@@ -275,14 +326,7 @@ public sealed partial class Tokenizer
                     "Contiguous" => SplitBehavior.Contiguous,
                     var b => JevonsException.Throw<SplitBehavior>($"unsupported Split behavior '{b}'", file),
                 };
-                try
-                {
-                    steps.Add(new RegexSplit(regex ?? literal!, behavior, Bool(p, "invert") ?? false, literal: regex is null));
-                }
-                catch (ArgumentException ex)
-                {
-                    throw new JevonsException($"pre-tokenizer regex not supported: {ex.Message}", file, inner: ex);
-                }
+                steps.Add(new RegexSplit(regex ?? literal!, behavior, Bool(p, "invert") ?? false, literal: regex is null, file));
                 break;
             }
             case "Digits":
@@ -298,14 +342,14 @@ public sealed partial class Tokenizer
         }
     }
 
-    static void ParsePostProcessor(JsonElement p, List<int> prefix, List<int> suffix)
+    static void ParsePostProcessor(JsonElement p, List<int> prefix, List<int> suffix, string file)
     {
         if (p.ValueKind != JsonValueKind.Object) return;
         switch (Str(p, "type"))
         {
             case "Sequence":
                 if (p.TryGetProperty("processors", out var arr) && arr.ValueKind == JsonValueKind.Array)
-                    foreach (var e in arr.EnumerateArray()) ParsePostProcessor(e, prefix, suffix);
+                    foreach (var e in arr.EnumerateArray()) ParsePostProcessor(e, prefix, suffix, file);
                 break;
             case "TemplateProcessing":
             {
@@ -314,12 +358,20 @@ public sealed partial class Tokenizer
                 bool afterSequence = false;
                 foreach (var piece in single.EnumerateArray())
                 {
+                    if (piece.ValueKind != JsonValueKind.Object)
+                        JevonsException.Throw($"post_processor.single holds {Clip(piece.GetRawText())}, expected {{\"Sequence\": ...}} or {{\"SpecialToken\": ...}} objects", file);
                     if (piece.TryGetProperty("Sequence", out _)) { afterSequence = true; continue; }
                     if (!piece.TryGetProperty("SpecialToken", out var st)) continue;
                     var name = Str(st, "id");
                     if (name is null || specials.ValueKind != JsonValueKind.Object || !specials.TryGetProperty(name, out var spec)) continue;
-                    if (!spec.TryGetProperty("ids", out var ids) || ids.ValueKind != JsonValueKind.Array) continue;
-                    foreach (var id in ids.EnumerateArray()) if (id.TryGetInt32(out var v)) (afterSequence ? suffix : prefix).Add(v);
+                    if (spec.ValueKind != JsonValueKind.Object || !spec.TryGetProperty("ids", out var ids) || ids.ValueKind != JsonValueKind.Array) continue;
+                    foreach (var id in ids.EnumerateArray())
+                    {
+                        int v = 0;
+                        if (id.ValueKind != JsonValueKind.Number || !id.TryGetInt32(out v))
+                            JevonsException.Throw($"post_processor.special_tokens['{Clip(name)}'].ids holds {Clip(id.GetRawText())}, expected integer ids", file);
+                        (afterSequence ? suffix : prefix).Add(v);
+                    }
                 }
                 break;
             }

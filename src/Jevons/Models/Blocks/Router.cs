@@ -85,9 +85,15 @@ public sealed class Router
         if (Scoring == ScoringFunction.Softmax) Ops.Softmax(scores);
         else for (int i = 0; i < n; i++) scores[i] = 1f / (1f + MathF.Exp(-scores[i]));
 
-        // Choice scores: biased for noaux_tc; masked to -inf outside the kept groups.
+        // Choice scores: biased for noaux_tc; masked to -inf outside the kept groups. A NaN (from a
+        // NaN weight or activation) loses to every number, so routing stays defined; below, NaN in
+        // choice is reserved to mark experts already taken.
         var choice = scratch[..n];
-        for (int i = 0; i < n; i++) choice[i] = SelectionBias is null ? scores[i] : scores[i] + SelectionBias[i];
+        for (int i = 0; i < n; i++)
+        {
+            float c = SelectionBias is null ? scores[i] : scores[i] + SelectionBias[i];
+            choice[i] = float.IsNaN(c) ? float.NegativeInfinity : c;
+        }
 
         if (Groups > 1 && Method != TopkMethod.Greedy)
         {
@@ -104,7 +110,8 @@ public sealed class Router
                         if (v > a) { b = a; a = v; }
                         else if (v > b) b = v;
                     }
-                    groupScore[g] = a + b;
+                    float sum = a + b; // +inf + -inf is NaN: such a group loses
+                    groupScore[g] = float.IsNaN(sum) ? float.NegativeInfinity : sum;
                 }
                 else
                 {
@@ -113,7 +120,7 @@ public sealed class Router
                     groupScore[g] = m;
                 }
             }
-            // Drop all but the TopKGroups best groups.
+            // Drop all but the TopKGroups best groups (ties: the lower index).
             var keep = scratch.Slice(n, Groups); // reuse: 1 = kept
             keep.Clear();
             for (int k = 0; k < TopKGroups; k++)
@@ -127,6 +134,7 @@ public sealed class Router
                 if (keep[g] == 0) choice.Slice(g * per, per).Fill(float.NegativeInfinity);
         }
 
+        // Ties go to the lower index. TopK <= Experts, so an untaken expert always remains.
         for (int k = 0; k < TopK; k++)
         {
             int best = -1;
