@@ -11,7 +11,7 @@ public sealed record TinyDeepSeekConfig
     public required int VocabSize { get; init; }
     public int HiddenSize { get; init; } = 256;
     /// <summary>Decoder layers (the MTP module comes after them, as layer index <see cref="Layers"/>).</summary>
-    public int Layers { get; init; } = 5;
+    public int Layers { get; init; } = 4;
     public int Heads { get; init; } = 4;
     /// <summary>0: plain q_proj.</summary>
     public int QLoraRank { get; init; } = 96;
@@ -48,8 +48,8 @@ public sealed record TinyDeepSeekConfig
     public static readonly string[] Presets = ["tiny-r1", "micro"];
 
     /// <summary>
-    /// tiny-r1: hidden 256, 5 layers (1 dense + 4 MoE of 1 shared + 8 routed top-2), 4 MLA heads,
-    /// q_lora 96, kv_lora 64, MTP 1 — about 5–7 M parameters with a 1–2k vocabulary.
+    /// tiny-r1: hidden 256, 4 layers (1 dense + 3 MoE of 1 shared + 8 routed top-2), 4 MLA heads,
+    /// q_lora 96, kv_lora 64, MTP 1 (MoE) — about 7.3 M parameters with a 1–2k vocabulary.
     /// micro: a 2-layer model for tests (hidden 32).
     /// </summary>
     public static TinyDeepSeekConfig Preset(string name, int vocab) => name switch
