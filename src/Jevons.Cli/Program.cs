@@ -29,7 +29,7 @@ namespace Jevons.Cli
         [
             new RunCommand(), new ChatCommand(), new InspectCommand(), new TokenizeCommand(),
             new EvalLogitsCommand(), new BenchCommand(),
-            new SynthCommand(),
+            new SynthCommand(), new TrainCommand(),
             new DemoCommand(),
         ];
 

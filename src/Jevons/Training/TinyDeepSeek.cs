@@ -167,6 +167,25 @@ public sealed class TinyDeepSeek
         finally { tape.Recording = recording; }
     }
 
+    /// <summary>
+    /// Greedy decoding with the trainer's own forward (recomputed over the whole sequence per token: tiny
+    /// models only): appends up to <paramref name="maxNewTokens"/> argmax tokens, stopping after <paramref name="stopId"/>.
+    /// </summary>
+    public int[] Generate(Tape tape, ReadOnlySpan<int> prompt, int maxNewTokens, int stopId)
+    {
+        var ids = new List<int>(prompt.ToArray());
+        int vocab = Config.VocabSize;
+        for (int n = 0; n < maxNewTokens && ids.Count < Config.ContextLength; n++)
+        {
+            var logits = Logits(tape, ids.ToArray(), 1, ids.Count).AsSpan((ids.Count - 1) * vocab, vocab);
+            int best = 0;
+            for (int i = 1; i < vocab; i++) if (logits[i] > logits[best]) best = i;
+            ids.Add(best);
+            if (best == stopId) break;
+        }
+        return ids.Skip(prompt.Length).ToArray();
+    }
+
     /// <summary>Embedding and the decoder layers: the residual stream after the last layer [n, hidden].</summary>
     Tensor Trunk(Tape tape, int[] ids, int batch, int sequence, Dictionary<int, int[]>? load)
     {

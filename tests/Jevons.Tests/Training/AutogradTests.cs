@@ -172,17 +172,17 @@ public class AutogradTests
     {
         if (!KernelDispatch.IsAccelerated(path)) return;
         using var pool = new WorkerPool(2, path);
-        foreach (var (m, n, k) in new[] { (1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 70, 257) })
+        foreach (var (m, n, k) in new[] { (1, 1, 1), (3, 5, 7), (17, 9, 33), (5, 32, 3), (64, 70, 257), (9, 96, 40) })
         {
-            Tensor a = R(m, k), b = R(n, k);
+            Tensor a = R(m, k), b = R(k, n);
             var c = new float[m * n];
             Array.Fill(c, 1f);
-            MatrixProduct.Nt(a.Data, b.Data, c, m, n, k, accumulate: true, pool);
+            MatrixProduct.Nn(a.Data, b.Data, c, m, n, k, accumulate: true, pool);
             for (int i = 0; i < m; i++)
                 for (int j = 0; j < n; j++)
                 {
                     double s = 1;
-                    for (int p = 0; p < k; p++) s += (double)a.Data[i * k + p] * b.Data[j * k + p];
+                    for (int p = 0; p < k; p++) s += (double)a.Data[i * k + p] * b.Data[p * n + j];
                     Assert.True(Math.Abs(c[i * n + j] - s) <= 1e-4 * (1 + Math.Abs(s)), $"{path} [{m},{n},{k}] ({i},{j}): {c[i * n + j]} vs {s}");
                 }
         }
@@ -191,11 +191,11 @@ public class AutogradTests
     [Fact]
     public void MatrixProductIsIndependentOfThreads()
     {
-        Tensor a = R(33, 130), b = R(41, 130);
-        var c1 = new float[33 * 41];
-        var c2 = new float[33 * 41];
-        using (var one = new WorkerPool(1)) MatrixProduct.Nt(a.Data, b.Data, c1, 33, 41, 130, false, one);
-        using (var two = new WorkerPool(2)) MatrixProduct.Nt(a.Data, b.Data, c2, 33, 41, 130, false, two);
+        Tensor a = R(33, 130), b = R(130, 71);
+        var c1 = new float[33 * 71];
+        var c2 = new float[33 * 71];
+        using (var one = new WorkerPool(1)) MatrixProduct.Nn(a.Data, b.Data, c1, 33, 71, 130, false, one);
+        using (var two = new WorkerPool(2)) MatrixProduct.Nn(a.Data, b.Data, c2, 33, 71, 130, false, two);
         Assert.Equal(c1, c2);
     }
 }

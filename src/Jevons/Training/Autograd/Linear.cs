@@ -3,8 +3,8 @@ namespace Jevons.Training.Autograd;
 public sealed partial class Tape
 {
     /// <summary>
-    /// y[n, out] = x[n, in] · W[out, in]ᵀ, the engine's weight layout. Backward: dx += dy·W (as dy·(Wᵀ)ᵀ with
-    /// Wᵀ [in, out]) and dW += dyᵀ·x (as (dyᵀ)·(xᵀ)ᵀ with dyᵀ [out, n], xᵀ [in, n]).
+    /// y[n, out] = x[n, in] · W[out, in]ᵀ, the engine's weight layout (as x · Wᵀ with Wᵀ [in, out]).
+    /// Backward: dx += dy · W and dW += dyᵀ · x (dyᵀ [out, n]).
     /// </summary>
     public Tensor MatMul(Tensor x, Tensor w)
     {
@@ -12,22 +12,17 @@ public sealed partial class Tape
         if (w.Shape.Length != 2 || w.Shape[1] != inF)
             throw new ArgumentException($"MatMul: x {x} · W {w}ᵀ: inner sizes differ");
         var y = Result([.. x.Shape[..^1], outF], x, w);
-        MatrixProduct.Nt(x.Data, w.Data, y.Data, n, outF, inF, accumulate: false, Pool);
+        var wt = new float[inF * outF];
+        MatrixProduct.Transpose(w.Data, outF, inF, wt);
+        MatrixProduct.Nn(x.Data, wt, y.Data, n, outF, inF, accumulate: false, Pool);
         Record(y, () =>
         {
-            if (x.Grad is not null)
-            {
-                var wt = new float[inF * outF];
-                MatrixProduct.Transpose(w.Data, outF, inF, wt);
-                MatrixProduct.Nt(y.Grad!, wt, x.Grad, n, inF, outF, accumulate: true, Pool);
-            }
+            if (x.Grad is not null) MatrixProduct.Nn(y.Grad!, w.Data, x.Grad, n, inF, outF, accumulate: true, Pool);
             if (w.Grad is not null)
             {
                 var dyT = new float[outF * n];
-                var xT = new float[inF * n];
                 MatrixProduct.Transpose(y.Grad!, n, outF, dyT);
-                MatrixProduct.Transpose(x.Data, n, inF, xT);
-                MatrixProduct.Nt(dyT, xT, w.Grad, outF, inF, n, accumulate: true, Pool);
+                MatrixProduct.Nn(dyT, x.Data, w.Grad, outF, inF, n, accumulate: true, Pool);
             }
         });
         return y;
