@@ -23,9 +23,9 @@ public sealed partial class CountdownTask : IReasoningTask
 
     public Problem Sample(ref TaskRng rng, Split split, Difficulty? difficulty = null)
     {
+        int n = difficulty switch { Difficulty.Easy => 3, Difficulty.Medium or Difficulty.Hard => 4, _ => 3 + rng.Next(2) };
         while (true)
         {
-            int n = difficulty switch { Difficulty.Easy => 3, Difficulty.Medium or Difficulty.Hard => 4, _ => 3 + rng.Next(2) };
             var numbers = new int[n];
             for (int i = 0; i < n; i++) numbers[i] = rng.Next(1, 99);
             if (RandomTree(ref rng, numbers) is not long target || target is < 1 or > 999) continue;
