@@ -31,6 +31,7 @@ namespace Jevons.Cli
             new EvalLogitsCommand(), new BenchCommand(),
             new SynthCommand(), new TrainCommand(),
             new DemoCommand(),
+            new TasksCommand(),
         ];
 
         public static int Run(string[] args)
