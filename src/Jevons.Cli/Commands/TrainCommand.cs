@@ -17,14 +17,19 @@ sealed class TrainCommand : ICommand
     [
         new("--preset", $"model preset: {string.Join(", ", TinyDeepSeekConfig.Presets)} (default tiny-r1)", "NAME"),
         new("--output", "output directory: checkpoint.safetensors, hf/, model.gguf", "DIR", "-o"),
-        new("--data", "training data: JSON lines of {\"prompt\": ..., \"completion\": ...} (loss on the completion)", "FILE"),
-        new("--tokenizer", "directory with the tokenizer.json the data is encoded with (copied into the export)", "DIR"),
+        new("--data", "training data: JSON lines of {\"prompt\": ..., \"completion\": ...} (loss on the completion); default: the built-in tasks", "FILE"),
+        new("--tokenizer", "with --data: directory with the tokenizer.json the data is encoded with (copied into the export)", "DIR"),
+        new("--task", "built-in tasks: arithmetic, countdown or all (default arithmetic)", "NAME"),
+        new("--examples", "built-in tasks: training examples generated (default 20000)", "N"),
+        new("--vocab", "built-in tasks: BPE vocabulary size (default 1024)", "N"),
+        new("--eval-every", "built-in tasks: steps between test-accuracy evaluations (default 0: only at the end)", "N"),
+        new("--eval-problems", "built-in tasks: test problems per evaluation (default 50)", "N"),
         new("--steps", "optimizer steps (default 1000)", "N"),
         new("--batch", "sequences per step (default 8)", "B"),
         new("--accumulate", "micro-batches per step (default 1)", "N"),
         new("--seq", "longest training sequence in tokens (default 256)", "T"),
         new("--lr", "peak learning rate (default 3e-3; cosine to a tenth)", "X"),
-        new("--warmup", "warmup steps (default 50)", "N"),
+        new("--warmup", "warmup steps (default 50, at most a tenth of the steps)", "N"),
         new("--seed", "seed of the weights and the data order (default 1)", "S"),
         new("--bias-update", "γ of the aux-loss-free router balancing (default 1e-3; 0 = off)", "G"),
         new("--mtp-weight", "λ of the MTP loss (default 0.3)", "L"),
@@ -33,7 +38,8 @@ sealed class TrainCommand : ICommand
         new("--checkpoint-every", "steps between checkpoints (default 200)", "N"),
         Common.Threads,
     ], Positional: "sft|bench",
-        Usage: "jevons train sft --preset tiny-r1 -o DIR --data FILE.jsonl --tokenizer DIR [--steps N] [--seed S] [--batch B] [--lr X] [--resume CKPT]\n" +
+        Usage: "jevons train sft --preset tiny-r1 -o DIR [--steps N] [--seed S] [--batch B] [--lr X] [--resume CKPT] [--task arithmetic|countdown|all]\n" +
+               "       jevons train sft --preset tiny-r1 -o DIR --data FILE.jsonl --tokenizer DIR [...]\n" +
                "       jevons train bench [--preset tiny-r1] [--steps N] [--batch B] [--seq T]");
 
     public int Run(ParsedArgs a, CliContext c)
@@ -55,7 +61,11 @@ sealed class TrainCommand : ICommand
             Seed = a.GetSeed("--seed") ?? d.Seed,
             Threads = a.GetInt("--threads", 0, 0, 1024),
         };
-        options = options with { MinLearningRate = options.LearningRate / 10 };
+        options = options with
+        {
+            MinLearningRate = options.LearningRate / 10,
+            WarmupSteps = a.Has("--warmup") ? options.WarmupSteps : Math.Min(d.WarmupSteps, Math.Max(1, options.Steps / 10)),
+        };
         return a.Positionals[0] == "bench" ? Bench(a, preset, options, c) : Sft(a, preset, options, c);
     }
 
@@ -68,37 +78,56 @@ sealed class TrainCommand : ICommand
 
     static TinyDeepSeekConfig Config(ParsedArgs a, string preset, int vocab, Tokenizer? tokenizer)
     {
-        var config = TinyDeepSeekConfig.Preset(preset, vocab);
+        var config = Adjust(a, TinyDeepSeekConfig.Preset(preset, vocab));
         return config with
         {
-            BiasUpdateSpeed = a.GetFloat("--bias-update", config.BiasUpdateSpeed),
-            MtpLossWeight = a.GetFloat("--mtp-weight", config.MtpLossWeight),
             BosTokenId = tokenizer?.BosId ?? config.BosTokenId,
             EosTokenId = tokenizer is { EosIds.Count: > 0 } t ? t.EosIds[0] : config.EosTokenId,
         };
     }
 
+    static TinyDeepSeekConfig Adjust(ParsedArgs a, TinyDeepSeekConfig config) => config with
+    {
+        BiasUpdateSpeed = a.GetFloat("--bias-update", config.BiasUpdateSpeed),
+        MtpLossWeight = a.GetFloat("--mtp-weight", config.MtpLossWeight),
+    };
+
     int Sft(ParsedArgs a, string preset, TrainOptions options, CliContext c)
     {
         var output = a.Require("--output");
-        var dataPath = a.Get("--data") ?? throw new JevonsException(
-            "jevons train sft: needs --data FILE.jsonl and --tokenizer DIR (the built-in arithmetic tasks are not part of this build)");
+        SynthCommand.EnsureWritable(Path.GetFullPath(output));
+        var sft = new SftOptions
+        {
+            Train = options,
+            OutputDirectory = output,
+            LogEvery = a.GetInt("--log-every", 10, 1),
+            CheckpointEvery = a.GetInt("--checkpoint-every", 200, 0),
+            EvalEvery = a.GetInt("--eval-every", 0, 0),
+            ResumeFrom = a.Get("--resume"),
+        };
+        var dataPath = a.Get("--data");
+        if (dataPath is null)
+        {
+            if (a.Has("--tokenizer")) throw new JevonsException("jevons train sft: --tokenizer goes with --data (the built-in tasks train their own)");
+            var task = a.Get("--task") ?? "arithmetic";
+            string[] tasks = task == "all" ? Jevons.Training.Tasks.ReasoningTasks.All.Select(t => t.Name).ToArray() : [task];
+            foreach (var t in tasks) Jevons.Training.Tasks.ReasoningTasks.Get(t);
+            TaskSft.Run(preset, sft, new TaskSftOptions
+            {
+                Tasks = tasks,
+                TrainExamples = a.GetInt("--examples", 20000, 1),
+                VocabSize = a.GetInt("--vocab", 1024, 300, 1 << 20),
+                EvalProblems = a.GetInt("--eval-problems", 50, 1),
+            }, c.Out, c.Cancel, config => Adjust(a, config));
+            return 0;
+        }
         var tokenizerDir = a.Require("--tokenizer");
         if (!File.Exists(Path.Combine(tokenizerDir, "tokenizer.json")))
             throw new JevonsException($"jevons train sft: no tokenizer.json in '{tokenizerDir}'");
         var tokenizer = Tokenizer.Load(tokenizerDir);
         var data = ReadJsonl(dataPath, tokenizer);
-        SynthCommand.EnsureWritable(Path.GetFullPath(output));
         var config = Config(a, preset, tokenizer.VocabSize, tokenizer);
-        Training.Sft.Run(config, data, new SftOptions
-        {
-            Train = options,
-            OutputDirectory = output,
-            TokenizerDirectory = tokenizerDir,
-            LogEvery = a.GetInt("--log-every", 10, 1),
-            CheckpointEvery = a.GetInt("--checkpoint-every", 200, 0),
-            ResumeFrom = a.Get("--resume"),
-        }, c.Out, cancel: c.Cancel);
+        Training.Sft.Run(config, data, sft with { TokenizerDirectory = tokenizerDir }, c.Out, cancel: c.Cancel);
         return 0;
     }
 

@@ -59,7 +59,7 @@ public sealed record TinyDeepSeekConfig
         {
             VocabSize = vocab, HiddenSize = 32, Layers = 2, Heads = 2, QLoraRank = 0, KvLoraRank = 16,
             QkNopeHeadDim = 8, QkRopeHeadDim = 8, VHeadDim = 8, IntermediateSize = 64, MoeIntermediateSize = 16,
-            RoutedExperts = 4, SharedExperts = 1, ExpertsPerToken = 2, ContextLength = 64,
+            RoutedExperts = 4, SharedExperts = 1, ExpertsPerToken = 2,
         },
         _ => JevonsException.Throw<TinyDeepSeekConfig>($"unknown preset '{name}' (presets: {string.Join(", ", Presets)})"),
     };
