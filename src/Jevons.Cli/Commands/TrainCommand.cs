@@ -31,7 +31,7 @@ sealed class TrainCommand : ICommand
         new("--lr", "peak learning rate (default 3e-3; cosine to a tenth)", "X"),
         new("--warmup", "warmup steps (default 50, at most a tenth of the steps)", "N"),
         new("--seed", "seed of the weights and the data order (default 1)", "S"),
-        new("--bias-update", "γ of the aux-loss-free router balancing (default 1e-3; 0 = off)", "G"),
+        new("--bias-update", "γ of the aux-loss-free router balancing (default 1e-2; 0 = off)", "G"),
         new("--mtp-weight", "λ of the MTP loss (default 0.3)", "L"),
         new("--resume", "continue from a checkpoint.safetensors", "CKPT"),
         new("--log-every", "steps between progress lines (default 10)", "N"),
