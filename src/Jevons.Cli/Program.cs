@@ -30,8 +30,9 @@ namespace Jevons.Cli
             new RunCommand(), new ChatCommand(), new InspectCommand(), new TokenizeCommand(),
             new EvalLogitsCommand(), new BenchCommand(),
             new TemplateCommand(),
-            new SynthCommand(),
+            new SynthCommand(), new TrainCommand(),
             new DemoCommand(),
+            new TasksCommand(),
         ];
 
         public static int Run(string[] args)

@@ -1,0 +1,88 @@
+using System.Numerics.Tensors;
+
+namespace Jevons.Training.Autograd;
+
+public sealed partial class Tape
+{
+    /// <summary>a + b (same shapes). Backward: da += dy, db += dy.</summary>
+    public Tensor Add(Tensor a, Tensor b)
+    {
+        SameLength(a, b, "Add");
+        var y = Result(a.Shape, a, b);
+        TensorPrimitives.Add(a.Data, b.Data, y.Data);
+        Record(y, () =>
+        {
+            if (a.Grad is not null) TensorPrimitives.Add(a.Grad, y.Grad!, a.Grad);
+            if (b.Grad is not null) TensorPrimitives.Add(b.Grad, y.Grad!, b.Grad);
+        });
+        return y;
+    }
+
+    /// <summary>a ⊙ b (same shapes). Backward: da += dy ⊙ b, db += dy ⊙ a.</summary>
+    public Tensor Mul(Tensor a, Tensor b)
+    {
+        SameLength(a, b, "Mul");
+        var y = Result(a.Shape, a, b);
+        TensorPrimitives.Multiply(a.Data, b.Data, y.Data);
+        Record(y, () =>
+        {
+            if (a.Grad is not null) TensorPrimitives.MultiplyAdd(y.Grad!, b.Data, a.Grad, a.Grad);
+            if (b.Grad is not null) TensorPrimitives.MultiplyAdd(y.Grad!, a.Data, b.Grad, b.Grad);
+        });
+        return y;
+    }
+
+    /// <summary>s·a. Backward: da += s·dy.</summary>
+    public Tensor Scale(Tensor a, float s)
+    {
+        var y = Result(a.Shape, a);
+        TensorPrimitives.Multiply(a.Data, s, y.Data);
+        Record(y, () => TensorPrimitives.MultiplyAdd(y.Grad!, s, a.Grad!, a.Grad!));
+        return y;
+    }
+
+    /// <summary>Columns [start, start + width) of x [rows, cols] as a new [rows, width] tensor.</summary>
+    public Tensor Columns(Tensor x, int start, int width)
+    {
+        int rows = x.Rows, cols = x.Cols;
+        if (start < 0 || width <= 0 || start + width > cols) throw new ArgumentOutOfRangeException(nameof(start));
+        var y = Result([.. x.Shape[..^1], width], x);
+        for (int r = 0; r < rows; r++) x.Data.AsSpan(r * cols + start, width).CopyTo(y.Data.AsSpan(r * width, width));
+        Record(y, () =>
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                var g = x.Grad.AsSpan(r * cols + start, width);
+                TensorPrimitives.Add(g, y.Grad.AsSpan(r * width, width), g);
+            }
+        });
+        return y;
+    }
+
+    /// <summary>[a | b] along the last dimension: [rows, ca + cb].</summary>
+    public Tensor Concat(Tensor a, Tensor b)
+    {
+        int rows = a.Rows, ca = a.Cols, cb = b.Cols, c = ca + cb;
+        if (b.Rows != rows) throw new ArgumentException($"Concat: {a} and {b} differ in rows");
+        var y = Result([.. a.Shape[..^1], c], a, b);
+        for (int r = 0; r < rows; r++)
+        {
+            a.Data.AsSpan(r * ca, ca).CopyTo(y.Data.AsSpan(r * c, ca));
+            b.Data.AsSpan(r * cb, cb).CopyTo(y.Data.AsSpan(r * c + ca, cb));
+        }
+        Record(y, () =>
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                if (a.Grad is not null) TensorPrimitives.Add(a.Grad.AsSpan(r * ca, ca), y.Grad.AsSpan(r * c, ca), a.Grad.AsSpan(r * ca, ca));
+                if (b.Grad is not null) TensorPrimitives.Add(b.Grad.AsSpan(r * cb, cb), y.Grad.AsSpan(r * c + ca, cb), b.Grad.AsSpan(r * cb, cb));
+            }
+        });
+        return y;
+    }
+
+    static void SameLength(Tensor a, Tensor b, string op)
+    {
+        if (a.Length != b.Length) throw new ArgumentException($"{op}: {a} and {b} differ in size");
+    }
+}

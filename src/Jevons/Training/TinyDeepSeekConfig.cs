@@ -1,0 +1,140 @@
+using System.Text.Json.Nodes;
+
+namespace Jevons.Training;
+
+/// <summary>
+/// The trainer's DeepSeek-V3 hyper-parameters: the engine's architecture (MLA, DeepSeekMoE with sigmoid
+/// scores + e_score_correction_bias, noaux_tc in one group, normalised top-k, MTP) at a small size.
+/// </summary>
+public sealed record TinyDeepSeekConfig
+{
+    public required int VocabSize { get; init; }
+    public int HiddenSize { get; init; } = 256;
+    /// <summary>Decoder layers (the MTP module comes after them, as layer index <see cref="Layers"/>).</summary>
+    public int Layers { get; init; } = 4;
+    public int Heads { get; init; } = 4;
+    /// <summary>0: plain q_proj.</summary>
+    public int QLoraRank { get; init; } = 96;
+    public int KvLoraRank { get; init; } = 64;
+    public int QkNopeHeadDim { get; init; } = 32;
+    public int QkRopeHeadDim { get; init; } = 16;
+    public int VHeadDim { get; init; } = 32;
+    public int IntermediateSize { get; init; } = 768;
+    public int MoeIntermediateSize { get; init; } = 192;
+    public int RoutedExperts { get; init; } = 8;
+    public int SharedExperts { get; init; } = 1;
+    public int ExpertsPerToken { get; init; } = 2;
+    public int FirstKDenseReplace { get; init; } = 1;
+    public bool NormTopKProb { get; init; } = true;
+    public float RoutedScalingFactor { get; init; } = 1.0f;
+    public double RopeTheta { get; init; } = 10000;
+    public float RmsNormEps { get; init; } = 1e-6f;
+    public int ContextLength { get; init; } = 512;
+    /// <summary>num_nextn_predict_layers: 0 or 1 (V3's D = 1).</summary>
+    public int MtpLayers { get; init; } = 1;
+    /// <summary>λ of the MTP loss.</summary>
+    public float MtpLossWeight { get; init; } = 0.3f;
+    /// <summary>
+    /// γ of the aux-loss-free balancing: b_i += γ·sign(mean load − load_i) after each step; 0 turns it off.
+    /// V3 used 1e-3 over a very long run; in 150 tiny-r1 steps 1e-2 brings max/mean expert load from ~3 to
+    /// ~1.3 at the same loss, where 1e-3 barely moves it (docs/training.md).
+    /// </summary>
+    public float BiasUpdateSpeed { get; init; } = 1e-2f;
+    public int BosTokenId { get; init; }
+    public int EosTokenId { get; init; } = 1;
+
+    public int QkHeadDim => QkNopeHeadDim + QkRopeHeadDim;
+
+    /// <summary>HF: layer ≥ first_k_dense_replace (moe_layer_freq 1). The MTP layer follows the same rule.</summary>
+    public bool IsMoeLayer(int layer) => RoutedExperts > 0 && layer >= FirstKDenseReplace;
+
+    /// <summary>The preset names <see cref="Preset"/> knows.</summary>
+    public static readonly string[] Presets = ["tiny-r1", "micro"];
+
+    /// <summary>
+    /// tiny-r1: hidden 256, 4 layers (1 dense + 3 MoE of 1 shared + 8 routed top-2), 4 MLA heads,
+    /// q_lora 96, kv_lora 64, MTP 1 (MoE) — about 7.3 M parameters with a 1–2k vocabulary.
+    /// micro: a 2-layer model for tests (hidden 32).
+    /// </summary>
+    public static TinyDeepSeekConfig Preset(string name, int vocab) => name switch
+    {
+        "tiny-r1" => new TinyDeepSeekConfig { VocabSize = vocab },
+        "micro" => new TinyDeepSeekConfig
+        {
+            VocabSize = vocab, HiddenSize = 32, Layers = 2, Heads = 2, QLoraRank = 0, KvLoraRank = 16,
+            QkNopeHeadDim = 8, QkRopeHeadDim = 8, VHeadDim = 8, IntermediateSize = 64, MoeIntermediateSize = 16,
+            RoutedExperts = 4, SharedExperts = 1, ExpertsPerToken = 2,
+        },
+        _ => JevonsException.Throw<TinyDeepSeekConfig>($"unknown preset '{name}' (presets: {string.Join(", ", Presets)})"),
+    };
+
+    /// <summary>config.json as DeepSeek-V3 ships it (every key the engine's reader and transformers' DeepseekV3Config read).</summary>
+    public JsonObject ToHfConfig() => new()
+    {
+        ["architectures"] = new JsonArray("DeepseekV3ForCausalLM"),
+        ["model_type"] = "deepseek_v3",
+        ["vocab_size"] = VocabSize,
+        ["hidden_size"] = HiddenSize,
+        ["num_hidden_layers"] = Layers,
+        ["num_attention_heads"] = Heads,
+        ["num_key_value_heads"] = Heads,
+        ["q_lora_rank"] = QLoraRank == 0 ? null : QLoraRank,
+        ["kv_lora_rank"] = KvLoraRank,
+        ["qk_nope_head_dim"] = QkNopeHeadDim,
+        ["qk_rope_head_dim"] = QkRopeHeadDim,
+        ["v_head_dim"] = VHeadDim,
+        ["intermediate_size"] = IntermediateSize,
+        ["moe_intermediate_size"] = MoeIntermediateSize,
+        ["n_routed_experts"] = RoutedExperts,
+        ["n_shared_experts"] = SharedExperts,
+        ["num_experts_per_tok"] = ExpertsPerToken,
+        ["first_k_dense_replace"] = FirstKDenseReplace,
+        ["moe_layer_freq"] = 1,
+        ["n_group"] = 1,
+        ["topk_group"] = 1,
+        ["topk_method"] = "noaux_tc",
+        ["scoring_func"] = "sigmoid",
+        ["norm_topk_prob"] = NormTopKProb,
+        ["routed_scaling_factor"] = (double)RoutedScalingFactor,
+        ["rms_norm_eps"] = (double)RmsNormEps,
+        ["rope_theta"] = RopeTheta,
+        ["rope_scaling"] = null,
+        ["max_position_embeddings"] = ContextLength,
+        ["hidden_act"] = "silu",
+        ["tie_word_embeddings"] = false,
+        ["attention_bias"] = false,
+        ["attention_dropout"] = 0.0,
+        ["initializer_range"] = 0.02,
+        ["num_nextn_predict_layers"] = MtpLayers,
+        ["bos_token_id"] = BosTokenId,
+        ["eos_token_id"] = EosTokenId,
+        ["torch_dtype"] = "float32",
+        ["use_cache"] = true,
+        ["jevons_training"] = new JsonObject
+        {
+            ["mtp_loss_weight"] = (double)MtpLossWeight,
+            ["bias_update_speed"] = (double)BiasUpdateSpeed,
+        },
+    };
+
+    /// <summary>Reads back what <see cref="ToHfConfig"/> wrote (checkpoints carry it).</summary>
+    public static TinyDeepSeekConfig FromHfConfig(JsonObject c)
+    {
+        int I(string k) => c[k]!.GetValue<int>();
+        var t = c["jevons_training"] as JsonObject;
+        return new TinyDeepSeekConfig
+        {
+            VocabSize = I("vocab_size"), HiddenSize = I("hidden_size"), Layers = I("num_hidden_layers"), Heads = I("num_attention_heads"),
+            QLoraRank = c["q_lora_rank"] is null ? 0 : I("q_lora_rank"), KvLoraRank = I("kv_lora_rank"),
+            QkNopeHeadDim = I("qk_nope_head_dim"), QkRopeHeadDim = I("qk_rope_head_dim"), VHeadDim = I("v_head_dim"),
+            IntermediateSize = I("intermediate_size"), MoeIntermediateSize = I("moe_intermediate_size"),
+            RoutedExperts = I("n_routed_experts"), SharedExperts = I("n_shared_experts"), ExpertsPerToken = I("num_experts_per_tok"),
+            FirstKDenseReplace = I("first_k_dense_replace"), NormTopKProb = c["norm_topk_prob"]!.GetValue<bool>(),
+            RoutedScalingFactor = (float)c["routed_scaling_factor"]!.GetValue<double>(), RopeTheta = c["rope_theta"]!.GetValue<double>(),
+            RmsNormEps = (float)c["rms_norm_eps"]!.GetValue<double>(), ContextLength = I("max_position_embeddings"),
+            MtpLayers = I("num_nextn_predict_layers"), BosTokenId = I("bos_token_id"), EosTokenId = I("eos_token_id"),
+            MtpLossWeight = (float)(t?["mtp_loss_weight"]?.GetValue<double>() ?? 0.3),
+            BiasUpdateSpeed = (float)(t?["bias_update_speed"]?.GetValue<double>() ?? 1e-2),
+        };
+    }
+}

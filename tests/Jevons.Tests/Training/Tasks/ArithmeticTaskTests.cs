@@ -1,0 +1,154 @@
+using System.Text.RegularExpressions;
+using Jevons.Training.Tasks;
+using Xunit;
+
+namespace Jevons.Tests.Training.Tasks;
+
+public class ArithmeticTaskTests
+{
+    static readonly ArithmeticTask Task = new();
+
+    static List<Problem> Draw(int n, ulong seed, Split split = Split.Train, Difficulty? d = null)
+    {
+        var rng = new TaskRng(seed);
+        var list = new List<Problem>(n);
+        for (int i = 0; i < n; i++) list.Add(Task.Sample(ref rng, split, d));
+        return list;
+    }
+
+    [Fact]
+    public void QuestionsHaveTheExactPromptFormat()
+    {
+        var binary = new Regex(@"^What is (\d{1,4}) ([+\-*]) (\d{1,4})\?$");
+        var three = new Regex(@"^What is \(?\d{1,2} [+\-*] \(?\d{1,2}\)? [+\-*] \d{1,2}\)?\?$");
+        int binaries = 0, threes = 0, parens = 0;
+        foreach (var p in Draw(5000, 1))
+        {
+            Assert.Equal("arithmetic", p.Task);
+            var m = binary.Match(p.Question);
+            if (m.Success)
+            {
+                long a = long.Parse(m.Groups[1].Value), b = long.Parse(m.Groups[3].Value);
+                char op = m.Groups[2].Value[0];
+                if (op == '*') Assert.True(a <= 999 && b <= 99, p.Question);
+                long expected = op switch { '+' => a + b, '-' => a - b, _ => a * b };
+                Assert.Equal(expected.ToString(), p.Answer);
+                binaries++;
+                continue;
+            }
+            Assert.Matches(three, p.Question);
+            threes++;
+            if (p.Question.Contains('(')) parens++;
+        }
+        Assert.InRange(binaries, 3000, 4200); // three binary kinds and one expression kind in four
+        Assert.True(parens > 100, $"{parens} of {threes} expressions have parentheses");
+    }
+
+    [Theory]
+    [InlineData("What is 4821 + 377?", "5198")]
+    [InlineData("What is 377 - 4821?", "-4444")]
+    [InlineData("What is 482 * 37?", "17834")]
+    [InlineData("What is (17 + 5) * 3?", "66")]
+    [InlineData("What is 17 + 5 * 3?", "32")]
+    [InlineData("What is 9999 + 9999?", "19998")]
+    [InlineData("What is 1000 - 999?", "1")]
+    [InlineData("What is 0 * 0?", "0")]
+    [InlineData("What is 99 - (98 - 97)?", "98")]
+    public void WorkedSolutionsVerify(string question, string answer)
+    {
+        var p = Task.Parse(question)!;
+        Assert.Equal(answer, p.Answer);
+        var completion = Task.Solve(p);
+        Assert.EndsWith($"\n\\boxed{{{answer}}}", completion);
+        var v = Verifier.Score(p, completion);
+        Assert.True(v.Correct && v.FormatOk, v.Reason);
+    }
+
+    [Fact]
+    public void AdditionIsWrittenColumnByColumn()
+    {
+        var p = Task.Parse("What is 4821 + 377?")!;
+        Assert.Equal(
+            "<think>\n" +
+            "4821+377: 1+7+0=8 c0 → 8\n" +
+            "482+37: 2+7+0=9 c0 → 98\n" +
+            "48+3: 8+3+0=11 c1 → 198\n" +
+            "4+0: 4+0+1=5 c0 → 5198\n" +
+            "</think>\n" +
+            "4821 + 377 = 5198\n" +
+            "\\boxed{5198}", Task.Solve(p));
+    }
+
+    [Fact]
+    public void SubtractionBorrowsAndNegativeResultsSwap()
+    {
+        Assert.Equal(
+            "<think>\n" +
+            "377-4821=-(4821-377)\n" +
+            "4821-377: 1-7-0=-6+10=4 b1 → 4\n" +
+            "482-37: 2-7-1=-6+10=4 b1 → 44\n" +
+            "48-3: 8-3-1=4 b0 → 444\n" +
+            "4-0: 4-0-0=4 b0 → 4444\n" +
+            "</think>\n" +
+            "377 - 4821 = -4444\n" +
+            "\\boxed{-4444}", Task.Solve(Task.Parse("What is 377 - 4821?")!));
+    }
+
+    [Fact]
+    public void MultiplicationIsPartialProductsThenColumns()
+    {
+        Assert.Equal(
+            "<think>\n" +
+            "482*7: 2*7+0=14, 8*7+1=57, 4*7+5=33 → 3374\n" +
+            "482*30: 2*3+0=6, 8*3+0=24, 4*3+2=14 → 14460\n" +
+            "3374+14460: 4+0+0=4 c0 → 4\n" +
+            "337+1446: 7+6+0=13 c1 → 34\n" +
+            "33+144: 3+4+1=8 c0 → 834\n" +
+            "3+14: 3+4+0=7 c0 → 7834\n" +
+            "0+1: 0+1+0=1 c0 → 17834\n" +
+            "</think>\n" +
+            "482 * 37 = 17834\n" +
+            "\\boxed{17834}", Task.Solve(Task.Parse("What is 482 * 37?")!));
+    }
+
+    [Fact]
+    public void ExpressionsReduceInnermostFirst()
+    {
+        Assert.Equal(
+            "<think>\n" +
+            "17+5: 7+5+0=12 c1 → 2\n" +
+            "1+0: 1+0+1=2 c0 → 22\n" +
+            "(17 + 5) * 3 = 22 * 3\n" +
+            "22*3: 2*3+0=6, 2*3+0=6 → 66\n" +
+            "</think>\n" +
+            "(17 + 5) * 3 = 66\n" +
+            "\\boxed{66}", Task.Solve(Task.Parse("What is (17 + 5) * 3?")!));
+    }
+
+    [Fact]
+    public void EverySampledSolutionVerifies()
+    {
+        foreach (var split in new[] { Split.Train, Split.Test })
+            foreach (var p in Draw(3000, 7, split))
+            {
+                var v = Verifier.Score(p, Task.Solve(p));
+                Assert.True(v.Correct && v.FormatOk, $"{p.Question}: {v.Reason}");
+                Assert.Equal(split, ReasoningTasks.SplitOf(p.Question));
+            }
+    }
+
+    [Fact]
+    public void DifficultiesSampleTheirKinds()
+    {
+        Assert.All(Draw(500, 3, d: Difficulty.Easy), p => Assert.Matches(@"^What is \d{1,2} [+-] \d{1,2}\?$", p.Question));
+        Assert.All(Draw(500, 3, d: Difficulty.Medium), p => Assert.Matches(@"^What is \d{1,4} [+\-*] \d{1,4}\?$", p.Question));
+        Assert.All(Draw(500, 3, d: Difficulty.Hard), p => Assert.Equal(3, Regex.Matches(p.Question, @"\d+").Count));
+    }
+
+    [Fact]
+    public void SeedsReproduceAndDiffer()
+    {
+        Assert.Equal(Draw(200, 42), Draw(200, 42));
+        Assert.NotEqual(Draw(200, 42).Select(p => p.Question), Draw(200, 43).Select(p => p.Question));
+    }
+}
