@@ -4,7 +4,8 @@ namespace Jevons.Training.Tasks;
 
 /// <summary>
 /// Integer arithmetic: a + b and a − b with 0–9999 (results may be negative), a × b with a ≤ 999
-/// and b ≤ 99, and three-number expressions of 0–99 with + − × and parentheses. The question is
+/// and b ≤ 99, and three-number expressions of 0–99 with + − × (at most one ×, which keeps the
+/// worked solution inside a 512-token context) and parentheses, every intermediate ≥ 0. The question is
 /// "What is 4821 + 377?". The worked solution goes column by column, least significant digit
 /// first, one line per column; each line restates the digits still to be used (so the digits
 /// it needs are the last ones in view), the column sum with its carry in, the carry out, and
@@ -37,7 +38,7 @@ public sealed class ArithmeticTask : IReasoningTask
                 Kind.Mul => new Bin('*', new Num(Operand(ref rng, 3)), new Num(Operand(ref rng, 2))),
                 _ => ThreeNumbers(ref rng),
             };
-            if (kind == Kind.Expression && !IntermediatesNonNegative(e)) continue;
+            if (kind == Kind.Expression && (!IntermediatesNonNegative(e) || e.Format(spaced: false).Count(c => c == '*') > 1)) continue;
             var question = Question(e);
             if (ReasoningTasks.SplitOf(question) != split) continue;
             return new Problem(Name, question, e.Evaluate()!.Value.ToString(CultureInfo.InvariantCulture));
