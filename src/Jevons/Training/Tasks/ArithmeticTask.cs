@@ -73,11 +73,15 @@ public sealed class ArithmeticTask : IReasoningTask
     public Problem? Parse(string question)
     {
         question = question.Trim();
-        if (!question.StartsWith("What is ", StringComparison.Ordinal) || !question.EndsWith('?')) return null;
-        var e = ExprParser.TryParse(question["What is ".Length..^1]);
-        if (e is null || e.Evaluate() is not long value || question.Contains('/')) return null;
+        var e = ExpressionOf(question);
+        if (e is null || e.Evaluate() is not long value) return null;
         return new Problem(Name, question, value.ToString(CultureInfo.InvariantCulture));
     }
+
+    /// <summary>The expression of "What is …?" (+ − × only), or null.</summary>
+    static Expr? ExpressionOf(string question) =>
+        question.StartsWith("What is ", StringComparison.Ordinal) && question.EndsWith('?') && !question.Contains('/')
+            ? ExprParser.TryParse(question["What is ".Length..^1]) : null;
 
     public bool IsCorrect(Problem problem, string answer, out string? reason)
     {
@@ -95,7 +99,7 @@ public sealed class ArithmeticTask : IReasoningTask
 
     public string Solve(Problem problem)
     {
-        var e = ExprParser.TryParse(problem.Question["What is ".Length..^1])
+        var e = ExpressionOf(problem.Question)
             ?? throw new JevonsException($"not an arithmetic question: '{problem.Question}'");
         var lines = new List<string>();
         long value = Reduce(e, lines);
@@ -211,7 +215,8 @@ internal static class Columns
                 steps.Add($"{x}*{d}+{carry}={v}");
                 carry = v / 10;
             }
-            long p = a * d * (long)Math.Pow(10, k);
+            long p = a * d;
+            for (int z = 0; z < k; z++) p *= 10;
             lines.Add($"{A}*{d}{zeros}: {string.Join(", ", steps)} → {p}");
             partials.Add(p);
         }
