@@ -47,11 +47,12 @@ public static class BpeTrainer
 
     /// <summary>
     /// Each digit alone; an ASCII punctuation mark joined to the letters after it ("\boxed"); a
-    /// word with its leading space; a punctuation run with its leading space and trailing line
+    /// word with its leading space; a punctuation run with its leading space, the space after it when a
+    /// digit follows (": 4", ", 7", " → 5": the space costs no token of its own) and trailing line
     /// breaks; line breaks with the spaces before them; other spaces (GPT-2's last two rules).
     /// </summary>
     public const string DigitSplitPattern =
-        @"\p{N}|[!""#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+| ?\p{L}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+        @"\p{N}|[!""#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+| ?\p{L}+| ?[^\s\p{L}\p{N}]+(?: (?=\p{N}))?[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
     /// <summary>The chat template written to tokenizer_config.json: DeepSeek-R1's layout without tools.</summary>
     public const string ChatTemplate =

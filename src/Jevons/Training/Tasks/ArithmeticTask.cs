@@ -4,7 +4,8 @@ namespace Jevons.Training.Tasks;
 
 /// <summary>
 /// Integer arithmetic: a + b and a − b with 0–9999 (results may be negative), a × b with a ≤ 999
-/// and b ≤ 99, and three-number expressions of 0–99 with + − × and parentheses. The question is
+/// and b ≤ 99, and three-number expressions of 0–99 with + − × (at most one ×, which keeps the
+/// worked solution inside a 512-token context) and parentheses, every intermediate ≥ 0. The question is
 /// "What is 4821 + 377?". The worked solution goes column by column, least significant digit
 /// first, one line per column; each line restates the digits still to be used (so the digits
 /// it needs are the last ones in view), the column sum with its carry in, the carry out, and
@@ -37,7 +38,7 @@ public sealed class ArithmeticTask : IReasoningTask
                 Kind.Mul => new Bin('*', new Num(Operand(ref rng, 3)), new Num(Operand(ref rng, 2))),
                 _ => ThreeNumbers(ref rng),
             };
-            if (kind == Kind.Expression && !IntermediatesNonNegative(e)) continue;
+            if (kind == Kind.Expression && (!IntermediatesNonNegative(e) || e.Format(spaced: false).Count(c => c == '*') > 1)) continue;
             var question = Question(e);
             if (ReasoningTasks.SplitOf(question) != split) continue;
             return new Problem(Name, question, e.Evaluate()!.Value.ToString(CultureInfo.InvariantCulture));
@@ -72,11 +73,15 @@ public sealed class ArithmeticTask : IReasoningTask
     public Problem? Parse(string question)
     {
         question = question.Trim();
-        if (!question.StartsWith("What is ", StringComparison.Ordinal) || !question.EndsWith('?')) return null;
-        var e = ExprParser.TryParse(question["What is ".Length..^1]);
-        if (e is null || e.Evaluate() is not long value || question.Contains('/')) return null;
+        var e = ExpressionOf(question);
+        if (e is null || e.Evaluate() is not long value) return null;
         return new Problem(Name, question, value.ToString(CultureInfo.InvariantCulture));
     }
+
+    /// <summary>The expression of "What is …?" (+ − × only), or null.</summary>
+    static Expr? ExpressionOf(string question) =>
+        question.StartsWith("What is ", StringComparison.Ordinal) && question.EndsWith('?') && !question.Contains('/')
+            ? ExprParser.TryParse(question["What is ".Length..^1]) : null;
 
     public bool IsCorrect(Problem problem, string answer, out string? reason)
     {
@@ -94,7 +99,7 @@ public sealed class ArithmeticTask : IReasoningTask
 
     public string Solve(Problem problem)
     {
-        var e = ExprParser.TryParse(problem.Question["What is ".Length..^1])
+        var e = ExpressionOf(problem.Question)
             ?? throw new JevonsException($"not an arithmetic question: '{problem.Question}'");
         var lines = new List<string>();
         long value = Reduce(e, lines);
@@ -210,7 +215,8 @@ internal static class Columns
                 steps.Add($"{x}*{d}+{carry}={v}");
                 carry = v / 10;
             }
-            long p = a * d * (long)Math.Pow(10, k);
+            long p = a * d;
+            for (int z = 0; z < k; z++) p *= 10;
             lines.Add($"{A}*{d}{zeros}: {string.Join(", ", steps)} → {p}");
             partials.Add(p);
         }

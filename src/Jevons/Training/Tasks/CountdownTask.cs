@@ -106,7 +106,11 @@ public sealed partial class CountdownTask : IReasoningTask
     public sealed record Trace(IReadOnlyList<string> Lines, Expr Solution, int DeadEnds);
 
     readonly record struct Item(long Value, Expr Expr);
-    readonly record struct Move(int I, int J, char Op, long Value, Expr Expr, string Text);
+    readonly record struct Move(int I, int J, char Op, long Value, Item A, Item B)
+    {
+        public Expr Expr => new Bin(Op, A.Expr, B.Expr);
+        public string Text => $"{A.Value}{Op}{B.Value}={Value}";
+    }
 
     /// <summary>The depth-first search the worked solution shows; null when it needs more than maxDeadEnds dead ends.</summary>
     public static Trace? Search(IReadOnlyList<int> numbers, int target, int maxDeadEnds)
@@ -123,11 +127,11 @@ public sealed partial class CountdownTask : IReasoningTask
         var moves = Moves(items, target);
         if (items.Count == 2)
         {
-            var hit = moves.FirstOrDefault(m => m.Value == target);
-            if (hit.Expr is not null)
+            int hitAt = moves.FindIndex(m => m.Value == target);
+            if (hitAt >= 0)
             {
-                lines.Add(string.Join(", ", path.Append(hit.Text)) + " yes");
-                return hit.Expr;
+                lines.Add(string.Join(", ", path.Append(moves[hitAt].Text)) + " yes");
+                return moves[hitAt].Expr;
             }
             if (++deadEnds > maxDeadEnds) return null;
             lines.Add(string.Join(", ", moves.Count > 0 ? path.Append(moves[0].Text) : path) + " no");
@@ -158,10 +162,13 @@ public sealed partial class CountdownTask : IReasoningTask
                 foreach (var op in "+-*/")
                 {
                     if (Bin.Apply(op, a.Value, b.Value) is not long v || v <= 0) continue;
-                    moves.Add(new Move(i, j, op, v, new Bin(op, a.Expr, b.Expr), $"{a.Value}{op}{b.Value}={v}"));
+                    moves.Add(new Move(i, j, op, v, a, b));
                 }
             }
-        return moves.OrderBy(m => Math.Abs(m.Value - target)).ToList(); // stable: ties keep pair, then operation order
+        // Stable: ties keep pair, then operation order.
+        var keys = moves.Select((m, k) => (Math.Abs(m.Value - target), k)).ToArray();
+        Array.Sort(keys);
+        return keys.Select(k => moves[k.Item2]).ToList();
     }
 
     /// <summary>Every distinct expression (minimal parentheses, as written) that reaches the target with positive integer steps.</summary>

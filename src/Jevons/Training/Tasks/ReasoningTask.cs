@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Jevons.Training.Tasks;
 
 /// <summary>Which side of a task's problem space: the two are disjoint by construction.</summary>
@@ -63,18 +61,16 @@ public static class ReasoningTasks
 
     /// <summary>
     /// The split a problem belongs to, from a fixed 64-bit FNV-1a hash of its canonical text
-    /// (the question, whose numbers the generators write in canonical order): one problem in
-    /// <see cref="TestModulus"/> is a test problem. Generators draw until the split matches, so a
-    /// test problem can never be drawn for training.
+    /// (the question, whose numbers the generators write in canonical order; hashed as UTF-16
+    /// code units after a version salt): one problem in <see cref="TestModulus"/> is a test
+    /// problem. Generators draw until the split matches, so a test problem can never be drawn
+    /// for training.
     /// </summary>
     public static Split SplitOf(string canonical)
     {
         ulong h = 0xCBF29CE484222325UL;
-        foreach (var b in Encoding.UTF8.GetBytes("jevons-split-v1|" + canonical))
-        {
-            h ^= b;
-            h *= 0x100000001B3UL;
-        }
+        foreach (var c in "jevons-split-v1|") h = (h ^ c) * 0x100000001B3UL;
+        foreach (var c in canonical) h = (h ^ c) * 0x100000001B3UL;
         h ^= h >> 29;
         return h % TestModulus == 0 ? Split.Test : Split.Train;
     }

@@ -70,6 +70,7 @@ public static class SftDataset
         format ??= ChatFormat.For(tokenizer);
         double total = mix.Sum(m => m.Weight);
         var rng = new TaskRng(seed);
+        int tooLong = 0;
         while (true)
         {
             double u = rng.NextDouble() * total;
@@ -78,7 +79,14 @@ public static class SftDataset
             var m = mix[k];
             var problem = m.Task.Sample(ref rng, split, m.Difficulty);
             var example = Encode(tokenizer, format, m.Task, problem);
-            if (example.Ids.Length <= maxLength) yield return example;
+            if (example.Ids.Length > maxLength)
+            {
+                if (++tooLong == 10_000)
+                    throw new JevonsException($"10000 examples in a row are longer than {maxLength} tokens: raise the maximum length or pick easier tasks");
+                continue;
+            }
+            tooLong = 0;
+            yield return example;
         }
     }
 

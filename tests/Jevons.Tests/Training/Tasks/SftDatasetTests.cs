@@ -40,6 +40,8 @@ public class SftDatasetTests(ITestOutputHelper output)
         Assert.InRange(a.Count(x => x.Task == "arithmetic"), 260, 340);
         var short_ = SftDataset.Build(T, mix, 200, seed: 5, maxLength: 60);
         Assert.All(short_, x => Assert.InRange(x.Ids.Length, 1, 60));
+        Assert.Throws<JevonsException>(() => SftDataset.Build(T, mix, 1, seed: 5, maxLength: 10));
+        Assert.Throws<JevonsException>(() => SftDataset.Build(T, [new(new ArithmeticTask(), 0)], 1, seed: 5, maxLength: 512));
     }
 
     [Fact]
