@@ -163,8 +163,9 @@ internal static unsafe class GemmTiles
     static Vector512<float> Step512(Vector512<float> acc, Vector512<byte> aw, Vector512<sbyte> neg, Vector512<sbyte> x, Vector512<sbyte> nx,
         Vector512<float> dw, float* dx)
     {
-        // sign(x, w)·|w| summed in 4s: the exact int32 lanes of ggml's mul_sum_i8_pairs_float
-        var s = Vector512.ConditionalSelect(neg, nx, x);
+        // sign(x, w)·|w| summed in 4s: the exact int32 lanes of ggml's mul_sum_i8_pairs_float (BlendVariable of a
+        // compare stays one vpblendmb on a mask register; ConditionalSelect became vpmovm2b + vmovaps + vpternlogd)
+        var s = Avx512BW.BlendVariable(x, nx, neg);
         var p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(aw, s), Vector512.Create((short)1));
         return Avx512F.FusedMultiplyAdd(dw * Vector512.Load(dx), Avx512F.ConvertToVector512Single(p), acc);
     }
@@ -200,8 +201,12 @@ internal static unsafe class GemmTiles
         var a30 = a00; var a31 = a00; var a32 = a00; var a33 = a00;
         var x1 = Vector512<sbyte>.Zero; var x2 = x1; var x3 = x1; var nx1 = x1; var nx2 = x1; var nx3 = x1;
         byte* w0 = rows[0], w1 = rows[1], w2 = rows[2], w3 = rows[3];
-        int pairs = nPad / 2, p0 = t0 / 2;
-        for (int b = 0; b < blocks; b++)
+        float* dw0 = dws, dw1 = dws + blocks, dw2 = dws + 2 * blocks, dw3 = dws + 3 * blocks;
+        // pointers stepped per block (indexing [b·nPad + t0] kept the JIT's scalar registers spilling)
+        sbyte* xb = xs + (long)t0 * 32;
+        float* d = dx2 + (long)(t0 / 2) * 16;
+        long xStep = (long)nPad * 32, dStep = (long)nPad * 8;
+        for (int b = 0; b < blocks; b++, xb += xStep, d += dStep)
         {
             if (ahead != 0)
             {
@@ -210,8 +215,6 @@ internal static unsafe class GemmTiles
                 Sse.Prefetch1(w2 + ahead);
                 Sse.Prefetch1(w3 + ahead);
             }
-            sbyte* xb = xs + ((long)b * nPad + t0) * 32;
-            float* d = dx2 + ((long)b * pairs + p0) * 16;
             var x0 = Vector512.Load(xb);
             var nx0 = -x0;
             if (P.Count > 1) { x1 = Vector512.Load(xb + 64); nx1 = -x1; }
@@ -221,7 +224,7 @@ internal static unsafe class GemmTiles
             var q = Weights512<T>(w0);
             var aw = Avx512BW.Abs(q);
             var ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
-            var dw = Vector512.Create(dws[b]);
+            var dw = Vector512.Create(dw0[b]);
             a00 = Step512(a00, aw, ng, x0, nx0, dw, d);
             if (P.Count > 1) a01 = Step512(a01, aw, ng, x1, nx1, dw, d + 16);
             if (P.Count > 2) a02 = Step512(a02, aw, ng, x2, nx2, dw, d + 32);
@@ -230,7 +233,7 @@ internal static unsafe class GemmTiles
             q = Weights512<T>(w1);
             aw = Avx512BW.Abs(q);
             ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
-            dw = Vector512.Create(dws[1 * blocks + b]);
+            dw = Vector512.Create(dw1[b]);
             a10 = Step512(a10, aw, ng, x0, nx0, dw, d);
             if (P.Count > 1) a11 = Step512(a11, aw, ng, x1, nx1, dw, d + 16);
             if (P.Count > 2) a12 = Step512(a12, aw, ng, x2, nx2, dw, d + 32);
@@ -239,7 +242,7 @@ internal static unsafe class GemmTiles
             q = Weights512<T>(w2);
             aw = Avx512BW.Abs(q);
             ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
-            dw = Vector512.Create(dws[2 * blocks + b]);
+            dw = Vector512.Create(dw2[b]);
             a20 = Step512(a20, aw, ng, x0, nx0, dw, d);
             if (P.Count > 1) a21 = Step512(a21, aw, ng, x1, nx1, dw, d + 16);
             if (P.Count > 2) a22 = Step512(a22, aw, ng, x2, nx2, dw, d + 32);
@@ -248,7 +251,7 @@ internal static unsafe class GemmTiles
             q = Weights512<T>(w3);
             aw = Avx512BW.Abs(q);
             ng = Vector512.LessThan(q, Vector512<sbyte>.Zero);
-            dw = Vector512.Create(dws[3 * blocks + b]);
+            dw = Vector512.Create(dw3[b]);
             a30 = Step512(a30, aw, ng, x0, nx0, dw, d);
             if (P.Count > 1) a31 = Step512(a31, aw, ng, x1, nx1, dw, d + 16);
             if (P.Count > 2) a32 = Step512(a32, aw, ng, x2, nx2, dw, d + 32);
