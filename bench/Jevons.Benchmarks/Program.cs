@@ -3,5 +3,6 @@ using BenchmarkDotNet.Running;
 if (args.Length > 0 && args[0] == "quick-batch") Jevons.Benchmarks.QuickBatch.Run(args);
 else if (args.Length > 0 && args[0] == "quick-gemm") Jevons.Benchmarks.QuickGemm.Run(args);
 else if (args.Length > 0 && args[0] == "quick-q") Jevons.Benchmarks.QuickQ.Run(args);
+else if (args.Length > 0 && args[0] == "quick-n") Jevons.Benchmarks.QuickN.Run(args);
 else if (args.Length > 0 && args[0] == "quick") Jevons.Benchmarks.Quick.Run(args);
 else BenchmarkSwitcher.FromAssembly(typeof(Jevons.Benchmarks.MatVecBenchmarks).Assembly).Run(args);

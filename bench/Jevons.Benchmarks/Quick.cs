@@ -111,3 +111,41 @@ public static unsafe class QuickGemm
         b.Cleanup();
     }
 }
+
+/// <summary>
+/// <c>quick-n TYPE SHAPE [tokens] [threads] [rounds]</c>, e.g. <c>quick-n Q8_0 2048x7168 1,2,4,8,16 2</c>: small-batch Gemm
+/// (decode of several sequences) at each token count, the counts interleaved round by round so load drifts hit
+/// all alike; prints the min and median per call and the time relative to one token.
+/// </summary>
+public static class QuickN
+{
+    public static void Run(string[] args)
+    {
+        var t = Enum.Parse<DType>(args[1]);
+        string shape = args.Length > 2 ? args[2] : "2048x7168";
+        var ns = (args.Length > 3 ? args[3] : "1,2,4,8,16").Split(',').Select(int.Parse).ToArray();
+        int threads = args.Length > 4 ? int.Parse(args[4]) : Environment.ProcessorCount;
+        int rounds = args.Length > 5 ? int.Parse(args[5]) : 15;
+        var b = new MatVecBenchmarks { Type = t, Shape = shape, Mode = ActivationMode.LlamaCpp, Threads = threads };
+        b.Setup();
+        var dims = shape.Split('x');
+        int outF = int.Parse(dims[0]), inF = int.Parse(dims[1]);
+        int max = ns.Max();
+        var x = new float[max * inF];
+        var rng = new Random(5);
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var y = new float[max * outF];
+        var times = ns.Select(_ => new List<double>()).ToArray();
+        for (int round = -2; round < rounds; round++)
+            for (int k = 0; k < ns.Length; k++)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int i = 0; i < 10; i++) b.GemmOnce(x, y, ns[k]);
+                if (round >= 0) times[k].Add(sw.Elapsed.TotalMilliseconds / 10);
+            }
+        foreach (var l in times) l.Sort();
+        for (int k = 0; k < ns.Length; k++)
+            Console.WriteLine($"{t,-5} {shape} t{threads} n={ns[k],-3}: min {times[k][0]:F3} ms  median {times[k][times[k].Count / 2]:F3} ms  min/min(n=1) {times[k][0] / times[0][0]:F2}");
+        b.Cleanup();
+    }
+}

@@ -208,7 +208,7 @@ internal static unsafe class Int8Dot
 
     /// <summary>The fp16 scales d (offset 0) of eight consecutive blocks as float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Scales8<T>(byte* c) where T : ILegacyBlock
+    internal static Vector256<float> Scales8<T>(byte* c) where T : ILegacyBlock
     {
         var h = Vector128.Create(*(ushort*)c, *(ushort*)(c + T.Bytes), *(ushort*)(c + 2 * T.Bytes), *(ushort*)(c + 3 * T.Bytes),
             *(ushort*)(c + 4 * T.Bytes), *(ushort*)(c + 5 * T.Bytes), *(ushort*)(c + 6 * T.Bytes), *(ushort*)(c + 7 * T.Bytes));
