@@ -94,7 +94,8 @@ static class Common
     /// <summary>Loads a model, telling the user what and how long on stderr.</summary>
     public static LoadedModel Load(ParsedArgs a, CliContext c, bool tokenizer = true)
     {
-        var path = a.Require("--model");
+        var path = a.Get("--model") ?? DefaultModel()
+            ?? throw new JevonsException($"jevons {a.Command.Name}: option '--model' is required: no embedded default model ({DefaultModelName}) was found under models/ at the repository root");
         var watch = Stopwatch.StartNew();
         c.Error.WriteLine($"loading {path} ...");
         var loaded = LoadedModel.Load(path, ModelOptions(a), tokenizer);
@@ -102,6 +103,29 @@ static class Common
         c.Error.WriteLine($"loaded {d.Architecture} {(d.Name.Length > 0 ? "'" + d.Name + "' " : "")}" +
             $"({Format.Count(d.TotalParameters)} parameters, {Format.Bytes(d.WeightBytes)}) in {watch.Elapsed.TotalSeconds:F1} s");
         return loaded;
+    }
+
+    /// <summary>The embedded default model's folder name under models/ (HF safetensors + tokenizer + template).</summary>
+    public const string DefaultModelName = "tiny-r1";
+
+    /// <summary>
+    /// models/tiny-r1 at the repository root (found from the CLI's build folder or the working directory),
+    /// used by run, chat and bench when no --model is given; null when it is not there.
+    /// </summary>
+    public static string? DefaultModel()
+    {
+        var dir = Path.Combine(ModelsDirectory(), DefaultModelName);
+        return File.Exists(Path.Combine(dir, "config.json")) ? dir : null;
+    }
+
+    /// <summary>models/ under the repository root (the folder holding Jevons.sln), else under the working directory.</summary>
+    public static string ModelsDirectory()
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
+            for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, "Jevons.sln")))
+                    return Path.Combine(d.FullName, "models");
+        return Path.Combine(Environment.CurrentDirectory, "models");
     }
 
     /// <summary>Context length: the option, else what the job needs, never more than the model allows.</summary>

@@ -82,12 +82,5 @@ sealed class DemoCommand : ICommand
     }
 
     /// <summary>models/ beside Jevons.sln, looked for above the CLI's own files, then above the working directory.</summary>
-    static string DefaultDirectory()
-    {
-        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-            for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
-                if (File.Exists(Path.Combine(d.FullName, "Jevons.sln")))
-                    return Path.Combine(d.FullName, "models");
-        return Path.Combine(Environment.CurrentDirectory, "models");
-    }
+    static string DefaultDirectory() => Common.ModelsDirectory();
 }
