@@ -20,6 +20,12 @@ public sealed record GenerationRequest
     public bool SkipSpecialTokens { get; init; } = true;
     /// <summary>-1 = no logprobs; k ≥ 0 = the chosen token's logprob and the k most likely alternatives.</summary>
     public int TopLogprobs { get; init; } = -1;
+    /// <summary>
+    /// Called on the engine thread after every token of a choice, with (choice, the text it completed).
+    /// Ids it returns are appended to that choice next, in order, instead of sampled ones (a thinking
+    /// budget forcing "&lt;/think&gt;\n"); they count as completion tokens. Keep it quick: the loop waits.
+    /// </summary>
+    public Func<int, string, IReadOnlyList<int>?>? TokenHook { get; init; }
 }
 
 /// <summary>Token counts of a request so far (OpenAI usage; cached = prompt tokens the prefix cache supplied).</summary>
@@ -283,6 +289,8 @@ public sealed class InferenceEngine : IDisposable
         var usage = new Usage(seq.PromptLength, handle.Sequences[0].CachedPromptTokens, handle.Completion);
         handle.Channel.Writer.TryWrite(new TokenEvent(choice, output.Token, text,
             output.TopLogprobs is null ? null : output.Logprob, output.TopLogprobs, finish, usage));
+        if (finish == FinishReason.None && handle.Request.TokenHook is { } hook && hook(choice, text) is { Count: > 0 } forced)
+            seq.Force(forced);
         if (finish != FinishReason.None)
         {
             _owners.Remove(seq);

@@ -84,6 +84,21 @@ public sealed class Sequence
     internal List<Sequence>? Forks { get; set; }
     internal bool CancelRequested { get; set; }
 
+    Queue<int>? _forced;
+
+    /// <summary>Ids to append next instead of sampling (the engine's token hook).</summary>
+    internal void Force(IReadOnlyList<int> ids)
+    {
+        _forced ??= new Queue<int>();
+        foreach (var id in ids) _forced.Enqueue(id);
+    }
+
+    internal bool TryTakeForced(out int id)
+    {
+        id = 0;
+        return _forced is { Count: > 0 } && _forced.TryDequeue(out id);
+    }
+
     internal void Append(int token)
     {
         if (_length == _tokens.Length) Array.Resize(ref _tokens, _tokens.Length * 2);
