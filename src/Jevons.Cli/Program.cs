@@ -32,6 +32,7 @@ namespace Jevons.Cli
             new TemplateCommand(),
             new SynthCommand(),
             new DemoCommand(),
+            new ServeCommand(),
         ];
 
         public static int Run(string[] args)
