@@ -56,10 +56,7 @@ static class ChatEndpoint
             TokenHook = budget is int b ? ThinkingBudget(n, opens, b, tokenizer.Encode("</think>\n", addSpecialTokens: false)) : null,
         };
 
-        var lease = s.Admit();
-        EngineRequest handle;
-        try { handle = s.Submit(request); }
-        catch { lease.Release(); throw; }
+        using var flight = s.Start(request);
 
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -72,7 +69,7 @@ static class ChatEndpoint
 
         if (!stream)
         {
-            await foreach (var e in EngineEvents.Read(handle, lease, s.Metrics, s.Options.KeepAlive, null, c.RequestAborted))
+            await foreach (var e in EngineEvents.Read(flight, s.Options.KeepAlive, null, c.RequestAborted))
             {
                 usage = e.Usage;
                 texts[e.Choice].Push(e.Text);
@@ -108,7 +105,7 @@ static class ChatEndpoint
         var chunkType = ProtocolJson.Default.ChatCompletionChunk;
         for (int i = 0; i < n; i++)
             await Sse.Data(c, new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(i, new ChatDelta { Role = "assistant", Content = "" }, null, null)]), chunkType);
-        await foreach (var e in EngineEvents.Read(handle, lease, s.Metrics, s.Options.KeepAlive, () => Sse.Comment(c), c.RequestAborted))
+        await foreach (var e in EngineEvents.Read(flight, s.Options.KeepAlive, () => Sse.Comment(c), c.RequestAborted))
         {
             usage = e.Usage;
             var t = texts[e.Choice];

@@ -35,10 +35,7 @@ static class CompletionEndpoint
         var echo = r.Echo == true ? tokenizer.Decode(ids) : "";
         if (s.Options.LogPrompts) s.LogPrompt("prompt", tokenizer.Decode(ids));
 
-        var lease = s.Admit();
-        EngineRequest handle;
-        try { handle = s.Submit(request); }
-        catch { lease.Release(); throw; }
+        using var flight = s.Start(request);
 
         string id = "cmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -53,7 +50,7 @@ static class CompletionEndpoint
         if (stream && echo.Length > 0)
             for (int i = 0; i < n; i++)
                 await Sse.Data(c, new Completion(id, created, model, [new CompletionChoice(i, echo, null, null)]), chunkType);
-        await foreach (var e in EngineEvents.Read(handle, lease, s.Metrics, s.Options.KeepAlive, stream ? () => Sse.Comment(c) : null, c.RequestAborted))
+        await foreach (var e in EngineEvents.Read(flight, s.Options.KeepAlive, stream ? () => Sse.Comment(c) : null, c.RequestAborted))
         {
             usage = e.Usage;
             var log = logs[e.Choice];

@@ -203,16 +203,23 @@ public sealed class JevonsServer : IAsyncDisposable
 
     Task Generate(HttpContext c, Func<JevonsServer, HttpContext, Task> handler) => handler(this, c);
 
-    /// <summary>Submits to the engine: its one-line refusals (context, vocabulary, KV pool) are 400s.</summary>
-    internal EngineRequest Submit(GenerationRequest request)
+    /// <summary>Admits and submits to the engine: its one-line refusals (context, vocabulary, KV pool) are 400s.</summary>
+    internal Flight Start(GenerationRequest request)
     {
+        var lease = Admit();
         try
         {
-            return Engine.Submit(request);
+            return new Flight(Engine.Submit(request), lease, Metrics);
         }
         catch (JevonsException e)
         {
+            lease.Release();
             throw new ApiException(400, e.Message, "invalid_request_error", null, e.Message.Contains("context length") ? "context_length_exceeded" : null);
+        }
+        catch
+        {
+            lease.Release();
+            throw;
         }
     }
 

@@ -46,62 +46,86 @@ static class Sse
     }
 }
 
+/// <summary>
+/// One submitted request on its way through the HTTP side: the first event takes it out of the
+/// queue count; latencies go to the metrics; disposing it (done, failed, or the client went away)
+/// cancels what the engine still runs, so its KV blocks are freed at the engine's next step.
+/// </summary>
+sealed class Flight : IDisposable
+{
+    readonly EngineRequest _handle;
+    readonly JevonsServer.QueueLease _lease;
+    readonly ServerMetrics _metrics;
+    readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    TimeSpan _last;
+    bool _first = true;
+    string _finish = "abort";
+    int _disposed;
+
+    public Flight(EngineRequest handle, JevonsServer.QueueLease lease, ServerMetrics metrics)
+    {
+        _handle = handle;
+        _lease = lease;
+        _metrics = metrics;
+        metrics.Started();
+    }
+
+    public EngineRequest Handle => _handle;
+
+    public void Saw(TokenEvent e)
+    {
+        var now = _clock.Elapsed;
+        if (_first)
+        {
+            _first = false;
+            _lease.Release();
+            _metrics.FirstToken(now.TotalSeconds);
+        }
+        else _metrics.InterToken((now - _last).TotalSeconds);
+        _last = now;
+        if (e.Finish != FinishReason.None) _finish = EngineEvents.Reason(e.Finish);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _lease.Release();
+        if (!_handle.Completed)
+        {
+            _handle.Cancel();
+            _finish = "abort";
+        }
+        _metrics.Finished(_finish, _clock.Elapsed.TotalSeconds);
+    }
+}
+
 /// <summary>One submitted request's events as the HTTP side reads them.</summary>
 static class EngineEvents
 {
     /// <summary>
-    /// The events of <paramref name="handle"/>; <paramref name="idle"/> runs every
-    /// <paramref name="keepAlive"/> while none comes (queued, or a long prefill). Leaving early (the
-    /// client disconnected: <paramref name="cancel"/>) cancels the request, freeing its KV blocks at
-    /// the engine's next step. The first event releases <paramref name="lease"/> (the request left the queue).
+    /// The events of the flight's request; <paramref name="idle"/> runs every
+    /// <paramref name="keepAlive"/> while none comes (queued, or a long prefill).
     /// </summary>
-    public static async IAsyncEnumerable<TokenEvent> Read(EngineRequest handle, JevonsServer.QueueLease lease, ServerMetrics metrics,
-        TimeSpan keepAlive, Func<Task>? idle, [EnumeratorCancellation] CancellationToken cancel)
+    public static async IAsyncEnumerable<TokenEvent> Read(Flight flight, TimeSpan keepAlive, Func<Task>? idle,
+        [EnumeratorCancellation] CancellationToken cancel)
     {
-        var reader = handle.Events;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var last = TimeSpan.Zero;
-        bool first = true;
-        string finish = "abort";
-        metrics.Started();
-        try
+        var reader = flight.Handle.Events;
+        while (true)
         {
-            while (true)
-            {
-                cancel.ThrowIfCancellationRequested();
-                var wait = reader.WaitToReadAsync(cancel).AsTask();
-                if (idle is not null)
-                    while (await Task.WhenAny(wait, Task.Delay(keepAlive, cancel)) != wait)
-                    {
-                        cancel.ThrowIfCancellationRequested();
-                        await idle();
-                    }
-                if (!await wait) break;
-                while (reader.TryRead(out var e))
+            cancel.ThrowIfCancellationRequested();
+            var wait = reader.WaitToReadAsync(cancel).AsTask();
+            if (idle is not null)
+                while (await Task.WhenAny(wait, Task.Delay(keepAlive, cancel)) != wait)
                 {
-                    var now = clock.Elapsed;
-                    if (first)
-                    {
-                        first = false;
-                        lease.Release();
-                        metrics.FirstToken(now.TotalSeconds);
-                    }
-                    else metrics.InterToken((now - last).TotalSeconds);
-                    last = now;
-                    if (e.Finish != FinishReason.None) finish = Reason(e.Finish);
-                    yield return e;
+                    cancel.ThrowIfCancellationRequested();
+                    await idle();
                 }
-            }
-        }
-        finally
-        {
-            lease.Release();
-            if (!handle.Completed)
+            if (!await wait) break;
+            while (reader.TryRead(out var e))
             {
-                handle.Cancel();
-                finish = "abort";
+                flight.Saw(e);
+                yield return e;
             }
-            metrics.Finished(finish, clock.Elapsed.TotalSeconds);
         }
     }
 

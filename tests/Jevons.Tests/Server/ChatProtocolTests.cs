@@ -141,7 +141,8 @@ public sealed class ChatProtocolTests
         runner.Gate.Set();
         var sse = await pending;
         Assert.Contains(": keep-alive\n\n", sse);
-        Assert.True(sse.IndexOf(": keep-alive", StringComparison.Ordinal) < sse.IndexOf("alpha", StringComparison.Ordinal));
+        var firstText = System.Text.RegularExpressions.Regex.Match(sse, "\"content\":\"[^\"]");
+        Assert.True(firstText.Success && sse.IndexOf(": keep-alive", StringComparison.Ordinal) < firstText.Index, sse);
         Assert.Equal("alpha beta gamma delta", Concat(TestServer.Frames(sse), "content"));
     }
 }

@@ -154,27 +154,32 @@ public sealed class ServerErrorTests
         await using var t = await ServerHarness.Start(ServerHarness.ScriptedEngine(runner, ServerHarness.Tokenizer));
         int baseline = t.Engine.Metrics.KvBlocksUsed;
         Assert.Equal(0, baseline);
+        // A client of its own that drops the connection instead of draining the rest of the response.
+        using (var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = t.Address })
         using (var cancel = new CancellationTokenSource())
         {
             if (duringPrefill) runner.Gate.Reset();
             var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
             { Content = new StringContent("{" + Msg + ""","stream":true}""", Encoding.UTF8, "application/json") };
-            var response = await t.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel.Token);
+            var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel.Token);
             var stream = await response.Content.ReadAsStreamAsync(cancel.Token);
             var reader = new StreamReader(stream);
             if (!duringPrefill)
                 for (int lines = 0; lines < 12;) if ((await reader.ReadLineAsync(cancel.Token))?.Length > 0) lines++;
-            Assert.True(await Eventually(async () => { await Task.Yield(); return duringPrefill || t.Engine.Metrics.KvBlocksUsed > 0; }));
+            // Prefill: the engine is inside its first step (held at the gate); decode: tokens are streaming.
+            Assert.True(await Eventually(async () => { await Task.Yield(); return duringPrefill ? runner.Entered > 0 : t.Engine.Metrics.KvBlocksUsed > 0; }));
             cancel.Cancel();
             response.Dispose();
+            client.Dispose();
             if (duringPrefill) { await Task.Delay(50); runner.Gate.Set(); }
         }
-        Assert.True(await Eventually(async () => { await Task.Yield(); var m = t.Engine.Metrics; return m.Running == 0 && m.KvBlocksUsed == baseline; }),
+        const string aborted = "vllm:request_success_total{model_name=\"tiny\",finished_reason=\"abort\"} 1";
+        Assert.True(await Eventually(async () => { var m = t.Engine.Metrics; return m.Running == 0 && m.Steps > 0 && m.KvBlocksUsed == baseline && (await t.MetricsText()).Contains(aborted); }),
             $"{t.Engine.Metrics}");
         Assert.True(t.Engine.Metrics.GenerationTokens < 400);
         var metrics = await t.MetricsText();
         Assert.Contains("vllm:kv_cache_usage_perc{model_name=\"tiny\"} 0", metrics);
-        Assert.Contains("vllm:request_success_total{model_name=\"tiny\",finished_reason=\"abort\"} 1", metrics);
+        Assert.Contains("vllm:num_requests_running{model_name=\"tiny\"} 0", metrics);
         Assert.Equal(200, (await t.Post("/v1/chat/completions", "{" + Msg + ""","max_tokens":3}""")).Status);
     }
 

@@ -171,8 +171,13 @@ sealed class ScriptedRunner : IModelRunner
     /// <summary>Whole prompts (read back through the block table) at the end of each prefill.</summary>
     public List<int[]> Prompts { get; } = [];
 
+    /// <summary>Steps begun (counted before the gate).</summary>
+    public int Entered => Volatile.Read(ref _entered);
+    int _entered;
+
     public void Forward(ForwardBatch batch, Span<float> logits)
     {
+        Interlocked.Increment(ref _entered);
         Gate.Wait();
         if (StepDelay > TimeSpan.Zero) Thread.Sleep(StepDelay);
         int row = 0;
