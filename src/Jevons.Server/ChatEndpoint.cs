@@ -73,7 +73,7 @@ static class ChatEndpoint
             {
                 usage = e.Usage;
                 texts[e.Choice].Push(e.Text);
-                if (request.TopLogprobs >= 0) logprobs[e.Choice].Add(EngineEvents.Logprob(tokenizer, e));
+                if (request.TopLogprobs >= 0 && e.Finish != FinishReason.EndOfSequence) logprobs[e.Choice].Add(EngineEvents.Logprob(tokenizer, e));
                 if (e.Finish != FinishReason.None)
                 {
                     texts[e.Choice].Flush();
@@ -110,7 +110,7 @@ static class ChatEndpoint
             usage = e.Usage;
             var t = texts[e.Choice];
             var delta = t.Push(e.Text);
-            if (request.TopLogprobs >= 0) logprobs[e.Choice].Add(EngineEvents.Logprob(tokenizer, e));
+            if (request.TopLogprobs >= 0 && e.Finish != FinishReason.EndOfSequence) logprobs[e.Choice].Add(EngineEvents.Logprob(tokenizer, e));
             string? finish = null;
             if (e.Finish != FinishReason.None)
             {

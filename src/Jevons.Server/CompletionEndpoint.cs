@@ -54,7 +54,7 @@ static class CompletionEndpoint
         {
             usage = e.Usage;
             var log = logs[e.Choice];
-            if (request.TopLogprobs >= 0) log.Add(tokenizer, e, texts[e.Choice].Length);
+            if (request.TopLogprobs >= 0 && e.Finish != FinishReason.EndOfSequence) log.Add(tokenizer, e, texts[e.Choice].Length);
             texts[e.Choice].Append(e.Text);
             string? finish = e.Finish == FinishReason.None ? null : EngineEvents.Reason(e.Finish);
             finishes[e.Choice] = finish;

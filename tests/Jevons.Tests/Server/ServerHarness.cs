@@ -55,6 +55,9 @@ static class ServerHarness
     /// <summary>The tiny model's vocabulary with <see cref="ThinkTemplate"/>.</summary>
     public static Tokenizer ThinkTokenizer => Think.Value;
 
+    /// <summary>The synthesized model's directory (its name, "tiny", is the served model id).</summary>
+    public static string ModelPath => ModelDir.Value;
+
     static readonly Lazy<LoadedModel> Tiny = new(() => LoadedModel.Load(ModelDir.Value, new ModelOptions { Threads = 2 }));
 
     public static Tokenizer Tokenizer => Tiny.Value.RequireTokenizer();
