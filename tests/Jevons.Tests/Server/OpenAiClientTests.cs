@@ -172,4 +172,20 @@ public sealed class OpenAiClientTests
         Assert.Contains("<tool_call>get_weather {\"city\": \"Paris\"}</tool_call>", prompt);
         Assert.Contains("<tools>get_weather;</tools>", prompt);
     }
+
+    [Fact]
+    public async Task LogitBiasReachesTheSampler()
+    {
+        await using var t = await ServerHarness.Start(ServerHarness.RealEngine());
+        var tokenizer = t.Engine.Tokenizer!;
+        int id = tokenizer.Encode(" the", addSpecialTokens: false).Single();
+        var (status, body, _) = await t.Post("/v1/chat/completions",
+            $$$"""{"messages":[{"role":"user","content":"hi"}],"temperature":0,"max_tokens":5,"logit_bias":{"{{{id}}}":100}}""");
+        Assert.Equal(200, status);
+        Assert.Equal(string.Concat(Enumerable.Repeat(" the", 5)), body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        // Banning it with -100 removes it.
+        (_, body, _) = await t.Post("/v1/chat/completions",
+            $$$"""{"messages":[{"role":"user","content":"hi"}],"temperature":0,"max_tokens":5,"ignore_eos":true,"logit_bias":{"{{{id}}}":-100}}""");
+        Assert.DoesNotContain(" the", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+    }
 }
