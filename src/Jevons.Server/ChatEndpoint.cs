@@ -102,9 +102,28 @@ static class ChatEndpoint
         }
 
         await Sse.Start(c);
-        var chunkType = ProtocolJson.Default.ChatCompletionChunk;
         for (int i = 0; i < n; i++)
-            await Sse.Data(c, new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(i, new ChatDelta { Role = "assistant", Content = "" }, null, null)]), chunkType);
+            await Sse.Data(c, new ChatCompletionChunk(id, created, model, [new ChatChunkChoice(i, new ChatDelta { Role = "assistant", Content = "" }, null, null)]),
+                ProtocolJson.Default.ChatCompletionChunk);
+        try
+        {
+            await Stream(s, c, r, request, flight, texts, logprobs, id, created);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && !c.RequestAborted.IsCancellationRequested && e is not IOException)
+        {
+            // Headers are out: the failure goes to the client as an error frame.
+            await Sse.Data(c, new ApiException(500, "generation failed: " + e.Message, "server_error").ToBody(), ProtocolJson.Default.ErrorResponse);
+            await Sse.Finish(c);
+        }
+    }
+
+    static async Task Stream(JevonsServer s, HttpContext c, ChatCompletionRequest r, GenerationRequest request, Flight flight,
+        ChoiceText[] texts, List<TokenLogprobOut>[] logprobs, string id, long created)
+    {
+        var tokenizer = s.Tokenizer;
+        var chunkType = ProtocolJson.Default.ChatCompletionChunk;
+        string model = s.Options.ModelId;
+        Usage usage = default;
         await foreach (var e in EngineEvents.Read(flight, s.Options.KeepAlive, () => Sse.Comment(c), c.RequestAborted))
         {
             usage = e.Usage;

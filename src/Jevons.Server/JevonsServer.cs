@@ -54,6 +54,7 @@ public sealed class JevonsServer : IAsyncDisposable
         _app = builder.Build();
         _app.Lifetime.ApplicationStopping.Register(() => _stopping = true);
         _app.Use(Gate);
+        _app.MapGet("/", ChatPage);
         _app.MapGet("/health", (HttpContext c) => Json(c, 200, new HealthResponse(_stopping ? "stopping" : "ok"), ProtocolJson.Default.HealthResponse));
         _app.MapGet("/metrics", Metrics.Scrape);
         _app.MapGet("/v1/models", (HttpContext c) => Json(c, 200, new ModelList([Card]), ProtocolJson.Default.ModelList));
@@ -109,7 +110,7 @@ public sealed class JevonsServer : IAsyncDisposable
         try
         {
             var path = c.Request.Path.Value ?? "";
-            if (_keyHash is not null && path is not ("/health" or "/metrics") && !Authorized(c))
+            if (_keyHash is not null && path is not ("/" or "/health" or "/metrics") && !Authorized(c))
                 throw new ApiException(401, "invalid or missing API key (send Authorization: Bearer KEY)", "authentication_error", null, "invalid_api_key");
             await next(c);
         }
@@ -221,6 +222,14 @@ public sealed class JevonsServer : IAsyncDisposable
             lease.Release();
             throw;
         }
+    }
+
+    /// <summary>GET /: a small chat page (one embedded HTML file, no CDN) that streams from /v1/chat/completions.</summary>
+    static async Task ChatPage(HttpContext c)
+    {
+        using var page = typeof(JevonsServer).Assembly.GetManifestResourceStream("Jevons.Server.index.html")!;
+        c.Response.ContentType = "text/html; charset=utf-8";
+        await page.CopyToAsync(c.Response.Body, c.RequestAborted);
     }
 
     async Task Tokenize(HttpContext c)

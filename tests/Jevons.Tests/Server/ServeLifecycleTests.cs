@@ -114,4 +114,19 @@ public sealed class ServeLifecycleTests
         other.Headers.Add("Origin", "http://evil.example");
         Assert.False((await t.Http.SendAsync(other)).Headers.Contains("Access-Control-Allow-Origin"));
     }
+
+    [Fact]
+    public async Task TheChatPageIsServedAtTheRootWithoutExternalScripts()
+    {
+        await using var t = await ServerHarness.Start(ServerHarness.ScriptedEngine(ServerHarness.Scripted("hi"), ServerHarness.Tokenizer),
+            new ServerOptions { ApiKey = "k" });
+        var response = await t.Http.GetAsync("/");
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        var html = await response.Content.ReadAsStringAsync();
+        Assert.Contains("fetch(\"/v1/chat/completions\"", html);
+        Assert.Contains("reasoning_content", html);
+        Assert.DoesNotContain("<script src", html);
+        Assert.DoesNotContain("https://", html);
+    }
 }
