@@ -32,7 +32,7 @@ namespace Jevons.Cli
             new TemplateCommand(),
             new SynthCommand(),
             new DemoCommand(),
-            new ServeCommand(),
+            new ServeCommand(), new LoadTestCommand(),
         ];
 
         public static int Run(string[] args)

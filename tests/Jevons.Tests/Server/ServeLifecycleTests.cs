@@ -130,3 +130,27 @@ public sealed class ServeLifecycleTests
         Assert.DoesNotContain("https://", html);
     }
 }
+
+/// <summary>`jevons loadtest` against a server with exact output.</summary>
+public sealed class LoadTestCommandTests
+{
+    [Fact]
+    public async Task LoadtestReportsEveryRequestAndTheTokensTheServerCounted()
+    {
+        var runner = ServerHarness.Scripted("one two three four");
+        await using var t = await ServerHarness.Start(ServerHarness.ScriptedEngine(runner, ServerHarness.Tokenizer), new ServerOptions { ApiKey = "lk" });
+        var r = await Task.Run(() => Jevons.Tests.Cli.CliHarness.Run("loadtest", "--url", t.Address.ToString(), "--api-key", "lk", "--requests", "12", "--concurrency", "4", "--max-tokens", "32"));
+        Assert.True(r.ExitCode == 0, r.Error);
+        var lines = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("requests: 12 ok, 0 failed in ", lines[0]);
+        Assert.StartsWith("ttft ms: p50 ", lines[1]);
+        int perRequest = ServerHarness.Tokenizer.Encode("one two three four", addSpecialTokens: false).Length + 1; // + EOS
+        Assert.StartsWith($"generated: {12 * perRequest} tokens, ", lines[3]);
+        Assert.StartsWith("loadtest: 12 requests, 4 at once, max_tokens 32, model 'tiny' at ", r.ErrorLines[0]);
+
+        var bad = await Task.Run(() => Jevons.Tests.Cli.CliHarness.Run("loadtest", "--url", t.Address.ToString(), "--api-key", "wrong", "--model", "tiny", "--requests", "2"));
+        Assert.Equal(1, bad.ExitCode);
+        Assert.StartsWith("requests: 0 ok, 2 failed", bad.Out);
+        Assert.Contains("HTTP 401", bad.Error);
+    }
+}
