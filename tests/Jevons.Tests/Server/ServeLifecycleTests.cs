@@ -44,6 +44,41 @@ public sealed class ServeLifecycleTests
     }
 
     [Fact]
+    public async Task SigtermStopsTheServeProcessWithExitCodeZero()
+    {
+        if (OperatingSystem.IsWindows()) return; // no SIGTERM there
+        var cli = Path.Combine(AppContext.BaseDirectory, "Jevons.Cli.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", $"\"{cli}\" serve --model \"{ServerHarness.ModelPath}\" --port 0 --threads 1 --ctx-size 128")
+            { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var log = new System.Text.StringBuilder();
+        var address = new TaskCompletionSource<string>();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (log) log.AppendLine(e.Data);
+            var m = System.Text.RegularExpressions.Regex.Match(e.Data, @" on (http://127\.0\.0\.1:\d+);");
+            if (m.Success) address.TrySetResult(m.Groups[1].Value);
+        };
+        process.BeginErrorReadLine();
+        try
+        {
+            var url = await address.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            using var http = new HttpClient { BaseAddress = new Uri(url) };
+            Assert.Equal("""{"status":"ok"}""", await http.GetStringAsync("/health"));
+            using var kill = System.Diagnostics.Process.Start("kill", $"-TERM {process.Id}")!;
+            await kill.WaitForExitAsync();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(0, process.ExitCode);
+            lock (log) Assert.Contains("server stopped", log.ToString());
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
     public async Task ShutdownLetsAnInFlightStreamFinishAndRefusesNewWork()
     {
         var runner = ServerHarness.Scripted(string.Join(" ", Enumerable.Repeat("word", 60)));

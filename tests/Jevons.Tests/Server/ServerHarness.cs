@@ -33,7 +33,12 @@ static class ServerHarness
 
     static readonly Lazy<string> ModelDir = new(() =>
     {
-        var dir = Path.Combine(Path.GetTempPath(), "jevons-server-tests-" + Environment.ProcessId, "tiny");
+        var root = Path.Combine(Path.GetTempPath(), "jevons-server-tests-" + Environment.ProcessId);
+        var dir = Path.Combine(root, "tiny");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
         if (!File.Exists(Path.Combine(dir, "config.json")))
         {
             Synthesis.Create("tiny", seed: 11).WriteHuggingFace(dir, DType.F32);
