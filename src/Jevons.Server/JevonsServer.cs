@@ -174,6 +174,16 @@ public sealed class JevonsServer : IAsyncDisposable
             $"the request body is {(size > limit ? "over " : "")}{size} bytes; the limit is {limit} (--max-body)", "invalid_request_error", null, "request_too_large");
     }
 
+    (byte[][] Tokens, bool[] Special)? _vocabulary;
+
+    /// <summary>response_format json_object: one <see cref="JsonConstraint"/> per choice.</summary>
+    internal LogitsProcessor JsonObject(int n)
+    {
+        var (tokens, special) = _vocabulary ??= JsonConstraint.Vocabulary(Tokenizer);
+        var constraints = Enumerable.Range(0, n).Select(_ => new JsonConstraint(tokens, special, Tokenizer.EosIds)).ToArray();
+        return (choice, generated, logits) => constraints[choice].Apply(generated, logits);
+    }
+
     internal void CheckModel(string? model)
     {
         if (!string.IsNullOrEmpty(model) && model != _options.ModelId)

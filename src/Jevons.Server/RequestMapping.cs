@@ -242,19 +242,20 @@ static class RequestMapping
     }
 
     /// <summary>
-    /// response_format: "text" is accepted; json_object / json_schema are checked for shape and then
-    /// refused (400, code unsupported_response_format) because constrained decoding is not built yet.
+    /// response_format: "text" (false) and "json_object" (true: constrained to a JSON object) are
+    /// accepted; json_schema is checked for shape and then refused (400, code
+    /// unsupported_response_format) because schema-following decoding is not built yet.
     /// </summary>
-    public static void ResponseFormat(JsonElement format)
+    public static bool ResponseFormat(JsonElement format)
     {
-        if (format.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return;
+        if (format.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return false;
         var type = Get(format, "type");
         if (type.ValueKind != JsonValueKind.String)
             ApiException.BadRequest("response_format must be an object with a type", "response_format");
         switch (type.GetString())
         {
-            case "text": return;
-            case "json_object": break;
+            case "text": return false;
+            case "json_object": return true;
             case "json_schema":
                 if (!format.TryGetProperty("json_schema", out var js) || js.ValueKind != JsonValueKind.Object
                     || !js.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String
@@ -265,8 +266,9 @@ static class RequestMapping
                 ApiException.BadRequest($"response_format type '{type.GetString()}' is not one of text, json_object, json_schema", "response_format.type");
                 break;
         }
-        ApiException.BadRequest($"response_format {type.GetString()} is not supported yet (constrained decoding is not implemented); use \"text\"",
+        ApiException.BadRequest($"response_format {type.GetString()} is not supported yet (schema-constrained decoding is not implemented); use \"json_object\" or \"text\"",
             "response_format", "unsupported_response_format");
+        return false;
     }
 
     /// <summary>The thinking budget in tokens, or null for none.</summary>

@@ -26,7 +26,15 @@ public sealed record GenerationRequest
     /// budget forcing "&lt;/think&gt;\n"); they count as completion tokens. Keep it quick: the loop waits.
     /// </summary>
     public Func<int, string, IReadOnlyList<int>?>? TokenHook { get; init; }
+    /// <summary>
+    /// Called on the engine thread before each sampling of a choice with (choice, its generated ids
+    /// so far, the row of logits), which it may change (constrained decoding masks tokens with -∞).
+    /// </summary>
+    public LogitsProcessor? Logits { get; init; }
 }
+
+/// <summary>Changes one choice's logits before sampling; see <see cref="GenerationRequest.Logits"/>.</summary>
+public delegate void LogitsProcessor(int choice, ReadOnlySpan<int> generated, Span<float> logits);
 
 /// <summary>Token counts of a request so far (OpenAI usage; cached = prompt tokens the prefix cache supplied).</summary>
 public readonly record struct Usage(int PromptTokens, int CachedPromptTokens, int CompletionTokens);
@@ -236,6 +244,8 @@ public sealed class InferenceEngine : IDisposable
                 EosIds = eos,
                 IgnoreEos = r.IgnoreEos,
                 TopLogprobs = r.TopLogprobs,
+                Choice = i,
+                Logits = r.Logits,
             };
             sequences[i] = new Sequence(_nextId++, prompt, options);
         }

@@ -24,6 +24,9 @@ public sealed record SequenceOptions
     public bool IgnoreEos { get; init; }
     /// <summary>Alternatives reported per token; -1 = no logprobs at all, 0 = only the chosen token's.</summary>
     public int TopLogprobs { get; init; } = -1;
+    /// <summary>The request's logits processor and this sequence's choice index for it.</summary>
+    public LogitsProcessor? Logits { get; init; }
+    public int Choice { get; init; }
 }
 
 /// <summary>

@@ -241,4 +241,28 @@ public class InferenceEngineTests
         Assert.NotEqual(plain[6..], hooked[6..]);
         Assert.Equal(20, events[^1].Usage.CompletionTokens);
     }
+
+    [Fact]
+    public async Task LogitsProcessorSeesEachChoicesHistoryAndItsMaskDecides()
+    {
+        using var engine = new InferenceEngine(new FakeRunner(64, vocab: 300, context: 4096), Tokenizer);
+        var seen = new List<(int Choice, int Generated)>();
+        var request = new GenerationRequest
+        {
+            Prompt = Prompt, N = 2, MaxTokens = 6, IgnoreEos = true, Sampling = new SamplerOptions { Temperature = 1.5f, TopK = 0, TopP = 1, MinP = 0, Seed = 3 },
+            // Choice c may only write token 100 + c + (tokens so far).
+            Logits = (choice, generated, logits) =>
+            {
+                seen.Add((choice, generated.Length));
+                int allowed = 100 + choice + generated.Length;
+                for (int i = 0; i < logits.Length; i++) if (i != allowed) logits[i] = float.NegativeInfinity;
+            },
+        };
+        var events = new List<TokenEvent>();
+        await foreach (var e in engine.GenerateAsync(request)) events.Add(e);
+        Assert.Equal([100, 101, 102, 103, 104, 105], events.Where(e => e.Choice == 0).Select(e => e.Id));
+        Assert.Equal([101, 102, 103, 104, 105, 106], events.Where(e => e.Choice == 1).Select(e => e.Id));
+        Assert.Equal(12, seen.Count);
+        Assert.Equal(Enumerable.Range(0, 6), seen.Where(s => s.Choice == 1).Select(s => s.Generated));
+    }
 }

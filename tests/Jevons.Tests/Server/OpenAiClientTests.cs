@@ -188,4 +188,38 @@ public sealed class OpenAiClientTests
             $$$"""{"messages":[{"role":"user","content":"hi"}],"temperature":0,"max_tokens":5,"ignore_eos":true,"logit_bias":{"{{{id}}}":-100}}""");
         Assert.DoesNotContain(" the", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
     }
+
+    [Fact]
+    public async Task JsonObjectResponseFormatConstrainsTheOutputToJson()
+    {
+        await using var t = await ServerHarness.Start(ServerHarness.RealEngine());
+        var tokenizer = t.Engine.Tokenizer!;
+        int close = tokenizer.Encode("}", addSpecialTokens: false).Single();
+        // "}" as likely as can be: it is still only taken where JSON allows it, so the answer is an empty object.
+        var (status, body, _) = await t.Post("/v1/chat/completions",
+            $$$"""{"messages":[{"role":"user","content":"hi"}],"seed":3,"max_tokens":20,"response_format":{"type":"json_object"},"logit_bias":{"{{{close}}}":100}}""");
+        Assert.Equal(200, status);
+        var choice = body.GetProperty("choices")[0];
+        var content = choice.GetProperty("message").GetProperty("content").GetString()!;
+        Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+        using (var doc = JsonDocument.Parse(content))
+        {
+            Assert.Equal(JsonValueKind.Object, doc.RootElement.ValueKind);
+            Assert.Empty(doc.RootElement.EnumerateObject());
+        }
+        // Free sampling: every answer opens an object, and a finished one parses.
+        var plainText = (await t.Post("/v1/chat/completions", """{"messages":[{"role":"user","content":"hi"}],"seed":5,"max_tokens":24}""")).Body
+            .GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
+        Assert.False(plainText.TrimStart().StartsWith('{'), plainText);
+        for (int seed = 0; seed < 4; seed++)
+        {
+            (_, body, _) = await t.Post("/v1/chat/completions",
+                $$$"""{"messages":[{"role":"user","content":"hi"}],"seed":{{{seed}}},"max_tokens":24,"response_format":{"type":"json_object"}}""");
+            choice = body.GetProperty("choices")[0];
+            content = choice.GetProperty("message").GetProperty("content").GetString()!;
+            Assert.StartsWith("{", content.TrimStart());
+            if (choice.GetProperty("finish_reason").GetString() == "stop")
+                Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(content).RootElement.ValueKind);
+        }
+    }
 }

@@ -45,7 +45,7 @@ public sealed class ServerErrorTests
         ("/v1/chat/completions", "{" + Msg + ""","tool_choice":"sometimes"}""", 400, "tool_choice", "'sometimes' is not one of"),
         ("/v1/chat/completions", "{" + Msg + ""","tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""", 400, "tool_choice", "'g', which is not in tools"),
         ("/v1/chat/completions", "{" + Msg + ""","response_format":{"type":"xml"}}""", 400, "response_format.type", "'xml' is not one of"),
-        ("/v1/chat/completions", "{" + Msg + ""","response_format":{"type":"json_object"}}""", 400, "response_format", "not supported yet"),
+        ("/v1/chat/completions", "{" + Msg + ""","response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}}""", 400, "response_format", "not supported yet"),
         ("/v1/chat/completions", "{" + Msg + ""","response_format":{"type":"json_schema"}}""", 400, "response_format", "needs {\"json_schema\""),
         ("/v1/chat/completions", "{" + Msg + ""","logit_bias":{"abc":1}}""", 400, "logit_bias", "'abc' is not a token id"),
         ("/v1/chat/completions", "{" + Msg + ""","logit_bias":{"5":300}}""", 400, "logit_bias[5]", "between -100 and 100"),
