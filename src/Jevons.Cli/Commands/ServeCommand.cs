@@ -12,7 +12,7 @@ sealed class ServeCommand : ICommand
         new("--port", "port to bind (default 8080; 0 = any free port)", "N"),
         new("--api-key", "require 'Authorization: Bearer KEY' (default: env JEVONS_API_KEY; none = open)", "KEY"),
         new("--max-queue", "most requests waiting for their first token; more get 429 (default 256)", "N"),
-        new("--max-sequences", "most sequences decoding at once; the default KV budget holds this many contexts (default 4)", "N"),
+        new("--max-sequences", "contexts the default KV budget holds (default 4; --kv-budget overrides); the context defaults to min(model, 4096)", "N"),
         new("--max-body", "largest request body in bytes (default 8388608); larger gets 413", "BYTES"),
         new("--cors", "allow these browser origins, comma-separated ('*' for any)", "ORIGINS"),
         new("--log-prompts", "log prompts and outputs to stderr (never by default)"),
