@@ -33,6 +33,7 @@ namespace Jevons.Cli
             new SynthCommand(), new TrainCommand(),
             new DemoCommand(),
             new TasksCommand(),
+            new ServeCommand(), new LoadTestCommand(),
         ];
 
         public static int Run(string[] args)

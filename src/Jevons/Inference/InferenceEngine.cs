@@ -20,7 +20,21 @@ public sealed record GenerationRequest
     public bool SkipSpecialTokens { get; init; } = true;
     /// <summary>-1 = no logprobs; k ≥ 0 = the chosen token's logprob and the k most likely alternatives.</summary>
     public int TopLogprobs { get; init; } = -1;
+    /// <summary>
+    /// Called on the engine thread after every token of a choice, with (choice, the text it completed).
+    /// Ids it returns are appended to that choice next, in order, instead of sampled ones (a thinking
+    /// budget forcing "&lt;/think&gt;\n"); they count as completion tokens. Keep it quick: the loop waits.
+    /// </summary>
+    public Func<int, string, IReadOnlyList<int>?>? TokenHook { get; init; }
+    /// <summary>
+    /// Called on the engine thread before each sampling of a choice with (choice, its generated ids
+    /// so far, the row of logits), which it may change (constrained decoding masks tokens with -∞).
+    /// </summary>
+    public LogitsProcessor? Logits { get; init; }
 }
+
+/// <summary>Changes one choice's logits before sampling; see <see cref="GenerationRequest.Logits"/>.</summary>
+public delegate void LogitsProcessor(int choice, ReadOnlySpan<int> generated, Span<float> logits);
 
 /// <summary>Token counts of a request so far (OpenAI usage; cached = prompt tokens the prefix cache supplied).</summary>
 public readonly record struct Usage(int PromptTokens, int CachedPromptTokens, int CompletionTokens);
@@ -230,6 +244,8 @@ public sealed class InferenceEngine : IDisposable
                 EosIds = eos,
                 IgnoreEos = r.IgnoreEos,
                 TopLogprobs = r.TopLogprobs,
+                Choice = i,
+                Logits = r.Logits,
             };
             sequences[i] = new Sequence(_nextId++, prompt, options);
         }
@@ -283,6 +299,8 @@ public sealed class InferenceEngine : IDisposable
         var usage = new Usage(seq.PromptLength, handle.Sequences[0].CachedPromptTokens, handle.Completion);
         handle.Channel.Writer.TryWrite(new TokenEvent(choice, output.Token, text,
             output.TopLogprobs is null ? null : output.Logprob, output.TopLogprobs, finish, usage));
+        if (finish == FinishReason.None && handle.Request.TokenHook is { } hook && hook(choice, text) is { Count: > 0 } forced)
+            seq.Force(forced);
         if (finish != FinishReason.None)
         {
             _owners.Remove(seq);

@@ -250,7 +250,11 @@ public sealed class Scheduler
     void SampleAndAppend(Sequence seq, Span<float> logits)
     {
         var o = seq.Options;
-        int token = seq.Sampler.Sample(logits, seq.Tokens);
+        if (!seq.TryTakeForced(out int token))
+        {
+            o.Logits?.Invoke(o.Choice, seq.Generated, logits);
+            token = seq.Sampler.Sample(logits, seq.Tokens);
+        }
         float logprob = 0;
         TokenLogprob[]? top = null;
         if (o.TopLogprobs >= 0)

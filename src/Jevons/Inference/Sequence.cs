@@ -24,6 +24,9 @@ public sealed record SequenceOptions
     public bool IgnoreEos { get; init; }
     /// <summary>Alternatives reported per token; -1 = no logprobs at all, 0 = only the chosen token's.</summary>
     public int TopLogprobs { get; init; } = -1;
+    /// <summary>The request's logits processor and this sequence's choice index for it.</summary>
+    public LogitsProcessor? Logits { get; init; }
+    public int Choice { get; init; }
 }
 
 /// <summary>
@@ -83,6 +86,21 @@ public sealed class Sequence
     /// <summary>Forks (n &gt; 1) that start from this sequence's prompt once it is prefilled.</summary>
     internal List<Sequence>? Forks { get; set; }
     internal bool CancelRequested { get; set; }
+
+    Queue<int>? _forced;
+
+    /// <summary>Ids to append next instead of sampling (the engine's token hook).</summary>
+    internal void Force(IReadOnlyList<int> ids)
+    {
+        _forced ??= new Queue<int>();
+        foreach (var id in ids) _forced.Enqueue(id);
+    }
+
+    internal bool TryTakeForced(out int id)
+    {
+        id = 0;
+        return _forced is { Count: > 0 } && _forced.TryDequeue(out id);
+    }
 
     internal void Append(int token)
     {

@@ -213,4 +213,56 @@ public class InferenceEngineTests
         Assert.All(plain, e => Assert.Null(e.Logprob));
         Assert.Equal(events.Select(e => e.Id), plain.Select(e => e.Id));
     }
+
+    [Fact]
+    public async Task TokenHookForcesIdsIntoOneChoiceAndTheModelGoesOnFromThem()
+    {
+        using var engine = new InferenceEngine(new FakeRunner(64, vocab: 300, context: 4096), Tokenizer);
+        int[] forced = [200, 201, 202];
+        int calls = 0;
+        var request = new GenerationRequest
+        {
+            Prompt = Prompt, N = 2, MaxTokens = 10, IgnoreEos = true, Sampling = SamplerOptions.Greedy,
+            // After choice 1's third token, force three ids once.
+            TokenHook = (choice, _) => choice == 1 && ++calls == 3 ? forced : null,
+        };
+        var events = new List<TokenEvent>();
+        await foreach (var e in engine.GenerateAsync(request)) events.Add(e);
+
+        var plain = FakeRunner.Reference(Prompt, Reference(request, 0), 300);
+        Assert.Equal(plain, events.Where(e => e.Choice == 0).Select(e => e.Id).ToArray());
+        var hooked = events.Where(e => e.Choice == 1).Select(e => e.Id).ToArray();
+        Assert.Equal(10, hooked.Length);
+        Assert.Equal(plain[..3], hooked[..3]);
+        Assert.Equal(forced, hooked[3..6]);
+        // The rest is the model's greedy continuation of the history that includes the forced ids.
+        var history = Prompt.Concat(hooked[..6]).ToArray();
+        Assert.Equal(FakeRunner.Reference(history, Reference(request, 1) with { MaxTokens = 4 }, 300), hooked[6..]);
+        Assert.NotEqual(plain[6..], hooked[6..]);
+        Assert.Equal(20, events[^1].Usage.CompletionTokens);
+    }
+
+    [Fact]
+    public async Task LogitsProcessorSeesEachChoicesHistoryAndItsMaskDecides()
+    {
+        using var engine = new InferenceEngine(new FakeRunner(64, vocab: 300, context: 4096), Tokenizer);
+        var seen = new List<(int Choice, int Generated)>();
+        var request = new GenerationRequest
+        {
+            Prompt = Prompt, N = 2, MaxTokens = 6, IgnoreEos = true, Sampling = new SamplerOptions { Temperature = 1.5f, TopK = 0, TopP = 1, MinP = 0, Seed = 3 },
+            // Choice c may only write token 100 + c + (tokens so far).
+            Logits = (choice, generated, logits) =>
+            {
+                seen.Add((choice, generated.Length));
+                int allowed = 100 + choice + generated.Length;
+                for (int i = 0; i < logits.Length; i++) if (i != allowed) logits[i] = float.NegativeInfinity;
+            },
+        };
+        var events = new List<TokenEvent>();
+        await foreach (var e in engine.GenerateAsync(request)) events.Add(e);
+        Assert.Equal([100, 101, 102, 103, 104, 105], events.Where(e => e.Choice == 0).Select(e => e.Id));
+        Assert.Equal([101, 102, 103, 104, 105, 106], events.Where(e => e.Choice == 1).Select(e => e.Id));
+        Assert.Equal(12, seen.Count);
+        Assert.Equal(Enumerable.Range(0, 6), seen.Where(s => s.Choice == 1).Select(s => s.Generated));
+    }
 }
