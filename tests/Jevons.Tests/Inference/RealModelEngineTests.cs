@@ -44,7 +44,11 @@ public class RealModelEngineTests
                 await foreach (var e in engine.GenerateAsync(request)) ids.Add(e.Id);
                 return ids.ToArray();
             }));
-            await Task.Delay(20);
+            // Staggered by engine steps, not wall time (a tiny model finishes 12 tokens in a few ms): the next
+            // request arrives two steps after this one, while this one still has at least ten tokens to go.
+            long submitted = engine.Metrics.Steps;
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (engine.Metrics.Steps < submitted + 2 && DateTime.UtcNow < deadline) await Task.Delay(1);
         }
         var batched = await Task.WhenAll(tasks);
         for (int i = 0; i < 8; i++) Assert.Equal(alone[i], batched[i]);
