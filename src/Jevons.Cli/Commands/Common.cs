@@ -7,7 +7,7 @@ namespace Jevons.Cli.Commands;
 /// <summary>Options and steps several commands share.</summary>
 static class Common
 {
-    public static readonly OptionSpec Model = new("--model", "model: a .gguf file, or a Hugging Face directory (config.json + *.safetensors)", "PATH", "-m");
+    public static readonly OptionSpec Model = new("--model", "model: a .gguf file, or a Hugging Face directory (config.json + *.safetensors); default: the embedded models/tiny-r1", "PATH", "-m");
     public static readonly OptionSpec Threads = new("--threads", "worker threads (default: all cores)", "N", "-t");
     public static readonly OptionSpec Context = new("--ctx-size", "context (KV cache) length in tokens (default: prompt + generation, capped by the model)", "N", "-c");
 
@@ -94,8 +94,7 @@ static class Common
     /// <summary>Loads a model, telling the user what and how long on stderr.</summary>
     public static LoadedModel Load(ParsedArgs a, CliContext c, bool tokenizer = true)
     {
-        var path = a.Get("--model") ?? DefaultModel()
-            ?? throw new JevonsException($"jevons {a.Command.Name}: option '--model' is required: no embedded default model ({DefaultModelName}) was found under models/ at the repository root");
+        var path = ModelPath(a);
         var watch = Stopwatch.StartNew();
         c.Error.WriteLine($"loading {path} ...");
         var loaded = LoadedModel.Load(path, ModelOptions(a), tokenizer);
@@ -104,6 +103,10 @@ static class Common
             $"({Format.Count(d.TotalParameters)} parameters, {Format.Bytes(d.WeightBytes)}) in {watch.Elapsed.TotalSeconds:F1} s");
         return loaded;
     }
+
+    /// <summary>--model, else the embedded default model, else a one-line error saying neither is there.</summary>
+    public static string ModelPath(ParsedArgs a) => a.Get("--model") ?? DefaultModel()
+        ?? throw new JevonsException($"jevons {a.Command.Name}: option '--model' is required: no embedded default model ({DefaultModelName}) was found under models/ at the repository root");
 
     /// <summary>The embedded default model's folder name under models/ (HF safetensors + tokenizer + template).</summary>
     public const string DefaultModelName = "tiny-r1";

@@ -23,7 +23,7 @@ sealed class ServeCommand : ICommand
 
     public int Run(ParsedArgs a, CliContext c)
     {
-        var path = a.Require("--model");
+        var path = Common.ModelPath(a);
         int sequences = a.GetInt("--max-sequences", 4, 1, 4096);
         var options = new ServerOptions
         {

@@ -1,0 +1,41 @@
+using Xunit;
+
+namespace Jevons.Tests.Cli;
+
+/// <summary>
+/// The embedded default model (models/tiny-r1, trained here by `jevons train sft`): run and inspect pick it
+/// when no --model is given, and it answers an arithmetic question with reasoning and a boxed result.
+/// </summary>
+public class DefaultModelTests
+{
+    static readonly string? Dir = Jevons.Cli.Commands.Common.DefaultModel();
+
+    [Fact]
+    public void RunWithoutModelUsesTheEmbeddedDefaultOrSaysThereIsNone()
+    {
+        var r = CliHarness.Run("run", "--chat", "What is 12 + 30?", "--temperature", "0", "-n", "400");
+        if (Dir is null)
+        {
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains("no embedded default model (tiny-r1)", r.Error);
+            return;
+        }
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains($"loading {Dir}", r.Error);
+        Assert.Contains("</think>", r.Out);
+        Assert.EndsWith("\\boxed{42}", r.Out.TrimEnd());
+    }
+
+    [Fact]
+    public void InspectWithoutModelDescribesTheDefault()
+    {
+        var r = CliHarness.Run("inspect", "--json");
+        if (Dir is null)
+        {
+            Assert.Equal(1, r.ExitCode);
+            return;
+        }
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("DeepseekV3ForCausalLM", r.Out);
+    }
+}
