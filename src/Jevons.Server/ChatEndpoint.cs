@@ -53,7 +53,7 @@ static class ChatEndpoint
             // Tool-call markers of DeepSeek are special tokens: keep them in the text for the parser.
             SkipSpecialTokens = !parseTools,
             TopLogprobs = r.Logprobs == true ? r.TopLogprobs ?? 0 : -1,
-            TokenHook = budget is int b ? ThinkingBudget(n, opens, b, tokenizer.Encode("</think>\n", addSpecialTokens: false)) : null,
+            TokenHook = budget is int b ? Jevons.Inference.ThinkingBudget.Hook(n, opens, b, tokenizer.Encode("</think>\n", addSpecialTokens: false)) : null,
             Logits = json ? s.JsonObject(n) : null,
         };
 
@@ -164,27 +164,4 @@ static class ChatEndpoint
 
     static string Finish(FinishReason reason, ChoiceText text) =>
         text.ToolCalls.Count > 0 && reason is FinishReason.Stop or FinishReason.EndOfSequence ? "tool_calls" : EngineEvents.Reason(reason);
-
-    /// <summary>
-    /// The thinking budget: counts each choice's tokens inside &lt;think&gt;; when
-    /// <paramref name="budget"/> are spent and the block is still open, forces "&lt;/think&gt;\n" once.
-    /// Runs on the engine thread, so it needs no locks.
-    /// </summary>
-    internal static Func<int, string, IReadOnlyList<int>?> ThinkingBudget(int n, bool promptOpens, int budget, int[] close)
-    {
-        var parsers = Enumerable.Range(0, n).Select(_ => new ReasoningParser(promptOpens)).ToArray();
-        var spent = new int[n];
-        var forced = new bool[n];
-        return (choice, text) =>
-        {
-            if (forced[choice]) return null;
-            var p = parsers[choice];
-            bool before = p.InReasoning;
-            p.Push(text);
-            if (before || p.InReasoning) spent[choice]++;
-            if (!p.InReasoning || spent[choice] < budget) return null;
-            forced[choice] = true;
-            return close;
-        };
-    }
 }
