@@ -160,7 +160,6 @@ sealed class TrainCommand : ICommand
         var from = a.Require("--from");
         if (!Directory.Exists(from)) throw new JevonsException($"jevons train grpo: --from '{from}' is not a directory (want a trainer's HF directory, e.g. SFT's DIR/hf)");
         var output = a.Require("--output");
-        SynthCommand.EnsureWritable(Path.GetFullPath(output));
         var task = a.Get("--task") ?? "arithmetic";
         string[] tasks = task == "all" ? Jevons.Training.Tasks.ReasoningTasks.All.Select(t => t.Name).ToArray() : [task];
         foreach (var t in tasks)
@@ -198,6 +197,9 @@ sealed class TrainCommand : ICommand
                 Threads = a.GetInt("--threads", 0, 0, 1024),
             },
         };
+        if (!File.Exists(Path.Combine(from, "tokenizer.json")))
+            throw new JevonsException($"jevons train grpo: no tokenizer.json in --from '{from}' (want a trainer's HF directory, e.g. SFT's DIR/hf)");
+        SynthCommand.EnsureWritable(Path.GetFullPath(output));
         Training.Grpo.Run(options, c.Out, c.Cancel);
         WritePlots(output, c);
         return 0;

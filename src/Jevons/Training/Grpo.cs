@@ -109,13 +109,13 @@ public static class Grpo
                 ["length"] = r.MeanLength, ["kl"] = r.Kl, ["clip"] = r.ClipFraction, ["ratio"] = r.MeanRatio, ["logprob_error"] = r.LogprobError,
                 ["groups"] = r.TrainedGroups, ["lr"] = lr, ["grad_norm"] = r.GradientNorm,
                 ["gen_tok_s"] = r.GenerateTokensPerSecond, ["train_tok_s"] = r.TrainTokensPerSecond, ["load"] = MetricsLog.LoadBalance(r.ExpertLoad),
-                ["seconds"] = clock.Elapsed.TotalSeconds,
+                ["export_seconds"] = r.ExportSeconds, ["seconds"] = clock.Elapsed.TotalSeconds,
             });
             if (r.Step % options.LogEvery == 0 || r.Step == options.Steps || r.Step == 1)
             {
                 double perStep = clock.Elapsed.TotalSeconds / r.Step;
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {r.Step,5}/{options.Steps} | reward {r.Reward:0.000} | acc {r.Accuracy:0.000} | format {r.FormatRate:0.00} | len {r.MeanLength:0} | kl {r.Kl:0.0000} | clip {r.ClipFraction:0.000} | groups {r.TrainedGroups}/{r.Groups} | Δlogp {r.LogprobError:0.0e0} | lr {lr:0.0e0} | |g| {r.GradientNorm:0.00} | gen {r.GenerateTokensPerSecond:0} tok/s ({r.GenerateSeconds:0.0} s) | train {r.TrainTokensPerSecond:0} tok/s ({r.TrainSeconds:0.0} s) | ETA {Eta(perStep * (options.Steps - r.Step))}"));
+                    $"step {r.Step,5}/{options.Steps} | reward {r.Reward:0.000} | acc {r.Accuracy:0.000} | format {r.FormatRate:0.00} | len {r.MeanLength:0} | kl {r.Kl:0.0000} | clip {r.ClipFraction:0.000} | groups {r.TrainedGroups}/{r.Groups} | Δlogp {r.LogprobError:0.0e0} | lr {lr:0.0e0} | |g| {r.GradientNorm:0.00} | gen {r.GenerateTokensPerSecond:0} tok/s ({r.GenerateSeconds:0.0} s, export {r.ExportSeconds:0.00} s) | train {r.TrainTokensPerSecond:0} tok/s ({r.TrainSeconds:0.0} s) | ETA {Eta(perStep * (options.Steps - r.Step))}"));
             }
             if (options.EvalEvery > 0 && r.Step % options.EvalEvery == 0 && r.Step != options.Steps) Evaluate(r.Step);
             if (options.CheckpointEvery > 0 && r.Step % options.CheckpointEvery == 0) Export();

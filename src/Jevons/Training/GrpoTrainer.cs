@@ -41,10 +41,10 @@ public readonly record struct Reward(double Value, bool Correct, bool FormatOk)
 /// <summary>Scores completion <paramref name="completion"/> of prompt number <paramref name="question"/>.</summary>
 public delegate Reward RewardFunction(int question, Rollout completion);
 
-/// <summary>What one GRPO step did.</summary>
+/// <summary>What one GRPO step did (GenerateSeconds includes ExportSeconds: writing the weights and starting the engine on them).</summary>
 public sealed record GrpoStepReport(int Step, double Reward, double Accuracy, double FormatRate, double MeanLength, double Kl,
     double ClipFraction, double MeanRatio, double LogprobError, int TrainedGroups, int Groups, long GeneratedTokens, long TrainedTokens,
-    double GenerateSeconds, double TrainSeconds, double GradientNorm, IReadOnlyDictionary<int, long[]> ExpertLoad)
+    double GenerateSeconds, double TrainSeconds, double GradientNorm, IReadOnlyDictionary<int, long[]> ExpertLoad, double ExportSeconds)
 {
     public double GenerateTokensPerSecond => GeneratedTokens / Math.Max(1e-9, GenerateSeconds);
     public double TrainTokensPerSecond => TrainedTokens / Math.Max(1e-9, TrainSeconds);
@@ -115,8 +115,10 @@ public sealed class GrpoTrainer : IDisposable
         var genClock = Stopwatch.StartNew();
         List<Rollout> completions;
         int longestPrompt = prompts.Max(p => p.Length);
+        double exportSeconds;
         using (var engine = PolicyEngine.Create(Policy, _tokenizer, _engineDirectory, _threads, Math.Min(64, prompts.Count * G), longestPrompt + o.MaxNewTokens))
         {
+            exportSeconds = genClock.Elapsed.TotalSeconds;
             var requests = prompts.Select((p, i) => new GenerationRequest
             {
                 Prompt = p,
@@ -202,7 +204,7 @@ public sealed class GrpoTrainer : IDisposable
         Step++;
         return new GrpoStepReport(Step, rewards.Average(r => r.Value), rewards.Average(r => r.Correct ? 1.0 : 0), rewards.Average(r => r.FormatOk ? 1.0 : 0),
             completions.Average(c => (double)c.Ids.Length), kl, clipFraction, ratio, logprobError, groups, prompts.Count,
-            completions.Sum(c => (long)c.Ids.Length), trainedTokens * Math.Max(1, o.Updates), genSeconds, trainClock.Elapsed.TotalSeconds, gradNorm, load);
+            completions.Sum(c => (long)c.Ids.Length), trainedTokens * Math.Max(1, o.Updates), genSeconds, trainClock.Elapsed.TotalSeconds, gradNorm, load, exportSeconds);
     }
 
     sealed class MicroBatch(TrainingBatch batch, float[] weights, float[] advantages, float[] oldLogp)

@@ -1,0 +1,104 @@
+using System.Text.Json;
+using Jevons.Training;
+using Jevons.Training.Tasks;
+using Xunit;
+
+namespace Jevons.Tests.Cli;
+
+/// <summary>`jevons train grpo` and `jevons eval`: one-line flag errors, and short end-to-end runs on the embedded default model.</summary>
+public sealed class GrpoEvalCommandTests : IDisposable
+{
+    static readonly string? Default = Jevons.Cli.Commands.Common.DefaultModel();
+    readonly string _dir = Directory.CreateTempSubdirectory("jevons-grpo-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Theory]
+    [InlineData(new[] { "train", "grpo", "-o", "x" }, "option '--from' is required")]
+    [InlineData(new[] { "train", "grpo", "--from", "no-such-dir", "-o", "x" }, "--from 'no-such-dir' is not a directory")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--preset", "micro" }, "option '--preset' is for sft")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--clip", "1.5" }, "option '--clip' must be in (0, 1)")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--beta", "-1" }, "option '--beta' must be >= 0")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--task", "chess" }, "unknown --task 'chess'")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--group", "1" }, "option '--group' must be an integer in [2, 256]")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x" }, "no tokenizer.json")]
+    [InlineData(new[] { "eval", "--task", "chess" }, "unknown --task 'chess'")]
+    [InlineData(new[] { "eval", "--budget", "0" }, "option '--budget' wants integers from 1")]
+    [InlineData(new[] { "eval", "--votes", "three" }, "option '--votes' wants integers from 1 to 256, got 'three'")]
+    [InlineData(new[] { "eval", "--plot", "curve.svg" }, "--plot 'curve.svg' must name a .png file")]
+    [InlineData(new[] { "eval", "--split", "dev" }, "--split 'dev': expected test or train")]
+    [InlineData(new[] { "eval", "--temperature", "-1" }, "option '--temperature' must be >= 0")]
+    public void BadFlagsGiveOneErrorLine(string[] args, string message)
+    {
+        var r = CliHarness.Run(args);
+        Assert.NotEqual(0, r.ExitCode);
+        var error = Assert.Single(r.ErrorLines, l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains(message, error);
+        Assert.DoesNotContain("   at ", r.Error);
+    }
+
+    /// <summary>A micro model (random weights, the synthetic 300-id vocabulary) as `train sft` would have exported it.</summary>
+    string MicroModel()
+    {
+        var tok = Path.Combine(_dir, "tok");
+        var vocabulary = Jevons.Tokenization.SyntheticVocabulary.Create(300);
+        vocabulary.WriteHuggingFace(tok);
+        var config = TinyDeepSeekConfig.Preset("micro", 300) with { EosTokenId = vocabulary.EosId, BosTokenId = vocabulary.BosId };
+        var dir = Path.Combine(_dir, "micro");
+        Jevons.Training.Export.TinyDeepSeekExport.WriteHuggingFace(new TinyDeepSeek(config, new TrainRandom(1)), dir, tok);
+        return dir;
+    }
+
+    [Fact]
+    public void GrpoRunsEndToEndAndExportsLikeSft()
+    {
+        var output = Path.Combine(_dir, "grpo");
+        var r = CliHarness.Run("train", "grpo", "--from", MicroModel(), "-o", output, "--steps", "2", "--questions-per-step", "2", "--group", "4",
+            "--max-new-tokens", "24", "--eval-problems", "1", "--threads", "2");
+        Assert.True(r.ExitCode == 0, r.Error);
+        var lines = r.Out.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("step     2/2 | reward ", StringComparison.Ordinal) && l.Contains("| kl ") && l.Contains("tok/s"));
+        Assert.Equal(2, lines.Count(l => l.StartsWith("eval ", StringComparison.Ordinal) && l.Contains("arithmetic test accuracy")));
+        using (var loaded = Jevons.Models.LoadedModel.Load(Path.Combine(output, "hf"), new Jevons.Models.ModelOptions { Threads = 1 }))
+            Assert.NotNull(loaded.Tokenizer);
+        Assert.True(File.Exists(Path.Combine(output, "model.gguf")));
+        var metrics = MetricsLog.Read(Path.Combine(output, MetricsLog.FileName));
+        Assert.Equal(2, metrics.Count(m => (string?)m["kind"] == "step"));
+        Assert.Equal(2, metrics.Count(m => (string?)m["kind"] == "eval"));
+        Assert.True(new FileInfo(Path.Combine(output, "plots", "reward.png")).Length > 1000);
+        Assert.True(File.Exists(Path.Combine(output, "plots", "accuracy.png")));
+        Assert.False(Directory.Exists(Path.Combine(output, "policy-engine")));
+        // The output is itself a starting point: the trainer reads back what it wrote.
+        Assert.True(TinyDeepSeekExportReads(Path.Combine(output, "hf")) > 10_000);
+    }
+
+    static long TinyDeepSeekExportReads(string dir) => Jevons.Training.Export.TinyDeepSeekExport.ReadHuggingFace(dir).ParameterCount;
+
+    [Fact]
+    public void EvalTracesAccuracyAgainstTheThinkingBudgetAndPlotsIt()
+    {
+        if (Default is null) return;
+        var plot = Path.Combine(_dir, "curve.png");
+        var r = CliHarness.Run("eval", "--model", Default, "--task", "arithmetic", "--count", "3", "--budget", "4,none", "--json", "--plot", plot, "--threads", "2");
+        Assert.True(r.ExitCode == 0, r.Error);
+        var points = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(2, points.Count);
+        var forced = points.Single(p => p.GetProperty("budget").ValueKind == JsonValueKind.Number);
+        var free = points.Single(p => p.GetProperty("budget").ValueKind == JsonValueKind.Null);
+        Assert.Equal(4, forced.GetProperty("budget").GetInt32());
+        // Cut at 4 reasoning tokens the completions are much shorter than the model's own (~90 tokens for tiny-r1).
+        Assert.True(forced.GetProperty("tokens_per_question").GetDouble() < free.GetProperty("tokens_per_question").GetDouble() / 2,
+            $"{forced} vs {free}");
+        var png = File.ReadAllBytes(plot);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+    }
+
+    [Fact]
+    public void MajorityVoteCountsAnswersNotSamples()
+    {
+        Verdict V(string? answer, bool correct) => new(correct, true, answer, null);
+        Assert.Equal("12", TaskEval.Majority([V("7", false), V("12", true), V(" 12 ", true), V(null, false), V(null, false)]));
+        Assert.Equal("7", TaskEval.Majority([V("7", false), V("12", true)])); // a tie: the first seen
+        Assert.Null(TaskEval.Majority([V(null, false)]));
+    }
+}
