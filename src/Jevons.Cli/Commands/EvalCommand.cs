@@ -108,7 +108,8 @@ sealed class EvalCommand : ICommand
     static Plots.Series Line(string name, List<TaskEvalReport> points)
     {
         var sorted = points.OrderBy(p => p.TokensPerQuestion).ToList();
-        return new Plots.Series(name, sorted.Select(p => p.TokensPerQuestion).ToArray(), sorted.Select(p => p.Accuracy).ToArray());
+        return new Plots.Series(name, sorted.Select(p => p.TokensPerQuestion).ToArray(), sorted.Select(p => p.Accuracy).ToArray(),
+            sorted.Select(p => p.Options.Budget is int b ? $"B={b}" : p.Options.Votes > 1 ? $"K={p.Options.Votes}" : "").ToArray());
     }
 
     static List<T> List<T>(ParsedArgs a, string name, string fallback, Func<string, T> parse) =>

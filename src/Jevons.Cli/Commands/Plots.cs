@@ -9,7 +9,8 @@ namespace Jevons.Cli.Commands;
 /// </summary>
 static class Plots
 {
-    public sealed record Series(string Name, double[] X, double[] Y);
+    /// <summary>One line; <paramref name="Labels"/> (optional) annotate its points.</summary>
+    public sealed record Series(string Name, double[] X, double[] Y, string[]? Labels = null);
 
     public static void Lines(string path, string title, string xLabel, string yLabel, IEnumerable<Series> series, bool markers = false)
     {
@@ -21,6 +22,13 @@ static class Plots
             var line = plot.Add.Scatter(s.X, s.Y);
             line.LegendText = s.Name;
             line.MarkerSize = markers || s.X.Length == 1 ? 7 : 0;
+            if (s.Labels is { } labels)
+                for (int i = 0; i < labels.Length && i < s.X.Length; i++)
+                {
+                    var text = plot.Add.Text(labels[i], s.X[i], s.Y[i]);
+                    text.LabelFontSize = 11;
+                    text.LabelOffsetY = -6;
+                }
             n++;
         }
         plot.Title(title);

@@ -110,6 +110,22 @@ public sealed class GrpoTests : IDisposable
         Assert.Equal(0.0, Reward.Of(Verifier.Score(task, p, "no idea"), 0.1).Value, 9);
     }
 
+    [Fact]
+    public void AnswerOnlyTaskTeachesTheLayoutWithoutReasoning()
+    {
+        foreach (var inner in ReasoningTasks.All)
+        {
+            var task = new AnswerOnlyTask(inner);
+            var rng = new TaskRng(3);
+            var p = task.Sample(ref rng, Split.Train);
+            var solution = task.Solve(p);
+            Assert.Equal($"<think>\n\n</think>\n\\boxed{{{p.Answer}}}", solution);
+            var v = Verifier.Score(task, p, solution);
+            Assert.True(v.Correct && v.FormatOk, v.Reason);
+            Assert.True(inner.Solve(p).Length > solution.Length + 20, "the wrapped task's solution should carry reasoning");
+        }
+    }
+
     Tokenizer Vocabulary(int size)
     {
         var dir = Path.Combine(_dir, "tok");
