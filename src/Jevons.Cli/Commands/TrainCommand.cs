@@ -28,6 +28,8 @@ sealed class TrainCommand : ICommand
         new("--batch", "sequences per step (default 8)", "B"),
         new("--accumulate", "micro-batches per step (default 1)", "N"),
         new("--seq", "longest training sequence in tokens (default 256)", "T"),
+        new("--batch-tokens", "group examples of similar length into steps of up to this many positions instead of --batch random ones (default 0: off)", "N"),
+        new("--context", "the model's context length (max_position_embeddings; default: the preset's)", "N"),
         new("--lr", "peak learning rate (default 3e-3; cosine to a tenth)", "X"),
         new("--warmup", "warmup steps (default 50, at most a tenth of the steps)", "N"),
         new("--seed", "seed of the weights and the data order (default 1)", "S"),
@@ -69,6 +71,7 @@ sealed class TrainCommand : ICommand
             BatchSize = a.GetInt("--batch", d.BatchSize, 1, 4096),
             Accumulation = a.GetInt("--accumulate", d.Accumulation, 1, 4096),
             MaxSequence = a.GetInt("--seq", d.MaxSequence, 2, 1 << 16),
+            BatchTokens = a.GetInt("--batch-tokens", 0, 0, 1 << 24),
             LearningRate = Positive(a, "--lr", d.LearningRate),
             WarmupSteps = a.GetInt("--warmup", d.WarmupSteps, 0),
             Seed = a.GetSeed("--seed") ?? d.Seed,
@@ -103,6 +106,7 @@ sealed class TrainCommand : ICommand
     {
         BiasUpdateSpeed = a.GetFloat("--bias-update", config.BiasUpdateSpeed),
         MtpLossWeight = a.GetFloat("--mtp-weight", config.MtpLossWeight),
+        ContextLength = a.GetInt("--context", config.ContextLength, 2, 1 << 16),
     };
 
     int Sft(ParsedArgs a, string preset, TrainOptions options, CliContext c)

@@ -42,7 +42,7 @@ public static class Sft
         var model = trainer.Model;
         var c = model.Config;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"train: DeepSeek-V3 tiny ({model.ParameterCount / 1e6:0.00} M parameters: hidden {c.HiddenSize}, {c.Layers} layers + {c.MtpLayers} MTP, {c.RoutedExperts} routed + {c.SharedExperts} shared experts top-{c.ExpertsPerToken}, vocab {c.VocabSize}), {data.Count} examples, {options.Train.Steps} steps of {options.Train.BatchSize}×{Math.Max(1, options.Train.Accumulation)} sequences, seed {options.Train.Seed}"));
+            $"train: DeepSeek-V3 tiny ({model.ParameterCount / 1e6:0.00} M parameters: hidden {c.HiddenSize}, {c.Layers} layers + {c.MtpLayers} MTP, {c.RoutedExperts} routed + {c.SharedExperts} shared experts top-{c.ExpertsPerToken}, vocab {c.VocabSize}), {data.Count} examples, {options.Train.Steps} steps of {(options.Train.BatchTokens > 0 ? $"≤{options.Train.BatchTokens} positions (similar lengths)" : $"{options.Train.BatchSize} sequences")}×{Math.Max(1, options.Train.Accumulation)}, seed {options.Train.Seed}"));
         var metrics = new MetricsLog(options.OutputDirectory, append: options.ResumeFrom is not null);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long tokens = 0;

@@ -16,7 +16,7 @@ public sealed record TaskSftOptions
     public int VocabSize { get; init; } = 1024;
     /// <summary>Test problems per task for each evaluation.</summary>
     public int EvalProblems { get; init; } = 50;
-    public int MaxNewTokens { get; init; } = 320;
+    public int MaxNewTokens { get; init; } = 1000;
     /// <summary>
     /// Teach only the layout, not the reasoning: every completion is an empty think block and the boxed answer
     /// (<see cref="AnswerOnlyTask"/>) — the starting point of the R1-Zero ablation, where GRPO alone has to find the reasoning.

@@ -27,6 +27,13 @@ public sealed record TrainOptions
     public ulong Seed { get; init; } = 1;
     /// <summary>Threads of the matrix products; 0 = all cores. Results do not depend on it.</summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// 0: every micro-batch is <see cref="BatchSize"/> examples drawn at random. Above 0: a micro-batch is a run
+    /// of examples of similar length (neighbours in length order from a random start) holding up to this many
+    /// positions (rows × longest), at least one example — so little of each step is padding and every step
+    /// costs about the same.
+    /// </summary>
+    public int BatchTokens { get; init; }
 }
 
 /// <summary>One optimizer step's numbers.</summary>
@@ -69,18 +76,44 @@ public sealed class Trainer : IDisposable
     /// <summary>Steps done.</summary>
     public int Step { get; private set; }
 
-    /// <summary>A batch of examples drawn with replacement, cut to MaxSequence + 1 tokens, padded with masked zeros.</summary>
+    int[]? _byLength;
+
+    /// <summary>
+    /// A batch of examples drawn with replacement (or, with <see cref="TrainOptions.BatchTokens"/>, a run of
+    /// similar lengths), cut to MaxSequence + 1 tokens, padded with masked zeros.
+    /// </summary>
     public TrainingBatch NextBatch()
     {
-        int B = Options.BatchSize;
-        var picks = new TrainingExample[B];
-        int longest = 2;
-        for (int b = 0; b < B; b++)
+        int cap = Math.Min(Options.MaxSequence, Model.Config.ContextLength) + 1;
+        TrainingExample[] picks;
+        if (Options.BatchTokens > 0)
         {
-            picks[b] = _data[Random.NextInt(_data.Count)];
-            longest = Math.Max(longest, picks[b].Ids.Length);
+            _byLength ??= Enumerable.Range(0, _data.Count).OrderBy(i => Math.Min(_data[i].Ids.Length, cap)).ThenBy(i => i).ToArray();
+            int start = Random.NextInt(_data.Count);
+            var run = new List<TrainingExample>();
+            for (int i = start; i < _byLength.Length; i++)
+            {
+                var ex = _data[_byLength[i]];
+                int len = Math.Min(ex.Ids.Length, cap) - 1;
+                if (run.Count > 0 && (run.Count + 1) * len > Options.BatchTokens) break;
+                run.Add(ex);
+            }
+            // At the long end of the order, fill downwards so the batch still holds its share of positions.
+            for (int i = start - 1; i >= 0 && run.Count < _data.Count; i--)
+            {
+                int longest = Math.Min(run.Max(e => e.Ids.Length), cap) - 1;
+                if ((run.Count + 1) * longest > Options.BatchTokens) break;
+                run.Add(_data[_byLength[i]]);
+            }
+            picks = run.ToArray();
         }
-        int T = Math.Min(longest - 1, Math.Min(Options.MaxSequence, Model.Config.ContextLength));
+        else
+        {
+            picks = new TrainingExample[Options.BatchSize];
+            for (int b = 0; b < picks.Length; b++) picks[b] = _data[Random.NextInt(_data.Count)];
+        }
+        int B = picks.Length;
+        int T = Math.Min(Math.Max(2, picks.Max(p => p.Ids.Length)), cap) - 1;
         var inputs = new int[B * T];
         var targets = new int[B * T];
         var mask = new float[B * T];

@@ -38,4 +38,22 @@ public class DefaultModelTests
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("DeepseekV3ForCausalLM", r.Out);
     }
+
+    [Fact]
+    public void DemoAsksTheEmbeddedModelHeldOutQuestionsAndChecksEach()
+    {
+        if (Dir is null) return;
+        var r = CliHarness.Run("demo", "--count", "2", "--seed", "3", "-n", "700");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("demo: 2 held-out arithmetic questions (seed 3)", r.Error);
+        Assert.Equal(2, r.Out.Split('\n').Count(l => l.StartsWith("── 1. What is ") || l.StartsWith("── 2. What is ")));
+        Assert.Contains("<think>", r.Out);
+        Assert.Matches(@"demo: [0-2]/2 correct", r.Out);
+        Assert.Matches(@"demo: \d+ tokens in .* over 2 concurrent sequences", r.Error);
+        // Same seed, same questions and answers (greedy).
+        Assert.Equal(r.Out, CliHarness.Run("demo", "--count", "2", "--seed", "3", "-n", "700").Out);
+        var bad = CliHarness.Run("demo", "--task", "chess");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("unknown task 'chess'", bad.Error);
+    }
 }

@@ -75,14 +75,14 @@ public sealed class SynthCommandTests
     public void DemoSaysWhatItRunsSynthesizesOnceAndGenerates()
     {
         using var dir = new TempDir();
-        var r = CliHarness.Run("demo", "--dir", dir.Path, "-n", "12", "--seed", "5", "--prompt", "hello world", "-t", "2");
+        var r = CliHarness.Run("demo", "--random", "--dir", dir.Path, "-n", "12", "--seed", "5", "--prompt", "hello world", "-t", "2");
         Assert.Equal(0, r.ExitCode);
         Assert.Equal("demo: running a tiny random-weight qwen2-architecture model synthesized by `jevons synth` - its text is meaningless; real checkpoints: jevons run --model PATH \"prompt\"", r.ErrorLines[0]);
         Assert.True(File.Exists(dir.File("tiny-q8_0.gguf")));
         Assert.StartsWith("hello world", r.Out);
         Assert.Matches(@"^demo: prompt \d+ tokens .*generated 12 tokens at \d+ tok/s on 2 thread\(s\)", r.ErrorLines[^1]);
 
-        var again = CliHarness.Run("demo", "--dir", dir.Path, "-n", "12", "--seed", "5", "--prompt", "hello world", "-t", "2");
+        var again = CliHarness.Run("demo", "--random", "--dir", dir.Path, "-n", "12", "--seed", "5", "--prompt", "hello world", "-t", "2");
         Assert.Equal(0, again.ExitCode);
         Assert.Contains($"demo: reusing {dir.File("tiny-q8_0.gguf")}", again.ErrorLines);
         Assert.Equal(r.Out, again.Out); // same seed, same text

@@ -4,14 +4,20 @@ namespace Jevons.Training.Tasks;
 
 /// <summary>
 /// Integer arithmetic: a + b and a − b with 0–9999 (results may be negative), a × b with a ≤ 999
-/// and b ≤ 99, and three-number expressions of 0–99 with + − × (at most one ×, which keeps the
-/// worked solution inside a 512-token context) and parentheses, every intermediate ≥ 0. The question is
-/// "What is 4821 + 377?". The worked solution goes column by column, least significant digit
-/// first, one line per column; each line restates the digits still to be used (so the digits
-/// it needs are the last ones in view), the column sum with its carry in, the carry out, and
-/// the result so far. × writes one line per multiplier digit (multiplicand digits right to left,
-/// each product plus the carry in), then adds the partial products by columns. Expressions are
-/// reduced innermost operation first, each reduction followed by the rewritten expression.
+/// and b ≤ 99, and three-number expressions of 0–99 with + − × and parentheses (intermediates may be
+/// negative; the question writes the inner operation in parentheses whenever it is grouped, or, half
+/// the time, only where precedence needs them). Operands are drawn half uniformly over their whole
+/// range (so mostly of full length, as a user's random questions are) and half with a uniformly drawn
+/// digit count (so short ones are seen too). The question is "What is 4821 + 377?"; the split is decided
+/// by its canonical (minimal-parentheses) text, so the two spellings of a problem share a split.
+/// The worked solution goes column by column, least significant digit first, one line per column;
+/// each line restates the digits still to be used (so the digits it needs are the last ones in view),
+/// the column's one small fact, the carry (or borrow) out, and the result so far. A subtraction first
+/// compares its operands (digit counts, else digits left to right) and swaps when the result is
+/// negative. × writes one line per multiplicand digit per nonzero multiplier digit (the product fact,
+/// then the carry added), a line with each shifted partial product, then adds them by columns.
+/// Negative operands are reduced by sign rules to the same column procedures. Expressions are reduced
+/// innermost operation first, each reduction followed by the rewritten expression.
 /// </summary>
 public sealed class ArithmeticTask : IReasoningTask
 {
@@ -38,18 +44,40 @@ public sealed class ArithmeticTask : IReasoningTask
                 Kind.Mul => new Bin('*', new Num(Operand(ref rng, 3)), new Num(Operand(ref rng, 2))),
                 _ => ThreeNumbers(ref rng),
             };
-            if (kind == Kind.Expression && (!IntermediatesNonNegative(e) || e.Format(spaced: false).Count(c => c == '*') > 1)) continue;
-            var question = Question(e);
-            if (ReasoningTasks.SplitOf(question) != split) continue;
+            var canonical = Question(e.Format(spaced: true));
+            if (ReasoningTasks.SplitOf(canonical) != split) continue;
+            bool grouped = kind == Kind.Expression && rng.Next(2) == 0;
+            var question = grouped ? Question(Grouped(e)) : canonical;
             return new Problem(Name, question, e.Evaluate()!.Value.ToString(CultureInfo.InvariantCulture));
         }
     }
 
-    static string Question(Expr e) => $"What is {e.Format(spaced: true)}?";
+    static string Question(string expression) => $"What is {expression}?";
 
-    /// <summary>A number with a uniformly drawn digit count (1..maxDigits), then uniform among those.</summary>
+    /// <summary>
+    /// The canonical question of an arithmetic question (its expression with minimal parentheses), which
+    /// decides the split; null when the text is not an arithmetic question.
+    /// </summary>
+    public static string? CanonicalOf(string question) =>
+        ExpressionOf(question.Trim()) is { } e ? Question(e.Format(spaced: true)) : null;
+
+    public string Canonical(string question) => CanonicalOf(question) ?? question;
+
+    /// <summary>A three-number expression with its inner operation always in parentheses: "(17 + 5) + 3".</summary>
+    static string Grouped(Expr e)
+    {
+        var b = (Bin)e;
+        string Side(Expr x) => x is Bin ? $"({x.Format(spaced: true)})" : x.Format(spaced: true);
+        return $"{Side(b.Left)} {b.Op} {Side(b.Right)}";
+    }
+
+    /// <summary>
+    /// A number of at most <paramref name="maxDigits"/> digits: half the time uniform over the whole
+    /// range, else with a uniformly drawn digit count (1..maxDigits), then uniform among those.
+    /// </summary>
     static long Operand(ref TaskRng rng, int maxDigits)
     {
+        if (rng.Next(2) == 0) return rng.Next(0, Pow10(maxDigits) - 1);
         int digits = rng.Next(1, maxDigits);
         return digits == 1 ? rng.Next(0, 9) : rng.Next(Pow10(digits - 1), Pow10(digits) - 1);
     }
@@ -63,12 +91,6 @@ public sealed class ArithmeticTask : IReasoningTask
         char inner = ops[rng.Next(3)], outer = ops[rng.Next(3)];
         return rng.Next(2) == 0 ? new Bin(outer, new Bin(inner, a, b), c) : new Bin(outer, a, new Bin(inner, b, c));
     }
-
-    /// <summary>Every value below the root is ≥ 0 (only the final result may be negative).</summary>
-    static bool IntermediatesNonNegative(Expr e) =>
-        e is not Bin b || (Inner(b.Left) && Inner(b.Right));
-
-    static bool Inner(Expr e) => e is Num || (e is Bin b && b.Evaluate() >= 0 && Inner(b.Left) && Inner(b.Right));
 
     public Problem? Parse(string question)
     {
@@ -99,21 +121,30 @@ public sealed class ArithmeticTask : IReasoningTask
 
     public string Solve(Problem problem)
     {
-        var e = ExpressionOf(problem.Question)
+        var question = problem.Question.Trim();
+        var e = ExpressionOf(question)
             ?? throw new JevonsException($"not an arithmetic question: '{problem.Question}'");
+        string written = question["What is ".Length..^1].Trim();
         var lines = new List<string>();
-        long value = Reduce(e, lines);
-        return Completion.Format(lines, $"{e.Format(spaced: true)} = {value}", value.ToString(CultureInfo.InvariantCulture));
+        long value = Reduce(e, written, lines);
+        return Completion.Format(lines, $"{written} = {value}", value.ToString(CultureInfo.InvariantCulture));
     }
 
-    /// <summary>Evaluates innermost-first (deepest leftmost operation on two numbers), writing the work.</summary>
-    static long Reduce(Expr e, List<string> lines)
+    /// <summary>
+    /// Evaluates innermost-first (deepest leftmost operation on two numbers), writing the work; each
+    /// rewrite line starts from the expression as last written (the question's own spelling first).
+    /// </summary>
+    static long Reduce(Expr e, string written, List<string> lines)
     {
         while (e is Bin)
         {
-            var before = e;
             e = ReduceOnce(e, lines);
-            if (e is Bin) lines.Add($"{before.Format(spaced: true)} = {e.Format(spaced: true)}");
+            if (e is Bin)
+            {
+                var next = e.Format(spaced: true);
+                lines.Add($"{written} = {next}");
+                written = next;
+            }
         }
         return ((Num)e).Value;
     }
@@ -131,29 +162,42 @@ public sealed class ArithmeticTask : IReasoningTask
 /// <summary>The column procedures of the worked solutions, shared by the arithmetic steps.</summary>
 internal static class Columns
 {
+    static string S(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>One operation on any signs: sign rules reduce it to + − × of non-negative numbers.</summary>
     public static long Apply(char op, long l, long r, List<string> lines)
     {
-        if (l < 0 || r < 0 || op == '/')
+        if (op == '/')
         {
             long v = Bin.Apply(op, l, r) ?? throw new JevonsException($"cannot evaluate {l} {op} {r}");
-            lines.Add($"{l}{op}{r}={v}");
+            lines.Add($"{l}/{r}={v}");
             return v;
         }
+        long x = Math.Abs(l), y = Math.Abs(r);
+        string head = $"{S(l)}{op}{S(r)}";
         switch (op)
         {
-            case '+': return Add(l, r, lines);
-            case '-':
-                if (l >= r) return Subtract(l, r, lines);
-                lines.Add($"{l}-{r}=-({r}-{l})");
-                return -Subtract(r, l, lines);
-            default: return Multiply(l, r, lines);
+            case '*':
+                if (l < 0 && r < 0) { lines.Add($"{head}={S(x)}*{S(y)}"); return Multiply(x, y, lines); }
+                if (l < 0 || r < 0) { lines.Add($"{head}=-({S(x)}*{S(y)})"); return -Multiply(x, y, lines); }
+                return Multiply(l, r, lines);
+            case '+':
+                if (l < 0 && r < 0) { lines.Add($"{head}=-({S(x)}+{S(y)})"); return -Add(x, y, lines); }
+                if (l < 0) { lines.Add($"{head}={S(y)}-{S(x)}"); return Difference(y, x, lines); }
+                if (r < 0) { lines.Add($"{head}={S(x)}-{S(y)}"); return Difference(x, y, lines); }
+                return Add(l, r, lines);
+            default:
+                if (l < 0 && r < 0) { lines.Add($"{head}={S(y)}-{S(x)}"); return Difference(y, x, lines); }
+                if (l < 0) { lines.Add($"{head}=-({S(x)}+{S(y)})"); return -Add(x, y, lines); }
+                if (r < 0) { lines.Add($"{head}={S(x)}+{S(y)}"); return Add(x, y, lines); }
+                return Difference(l, r, lines);
         }
     }
 
     /// <summary>"482+37: 2+7+0=9 c0 → 98": rest of the operands, column sum with carry in, carry out, result so far.</summary>
     public static long Add(long a, long b, List<string> lines)
     {
-        string A = a.ToString(CultureInfo.InvariantCulture), B = b.ToString(CultureInfo.InvariantCulture), done = "";
+        string A = S(a), B = S(b), done = "";
         int carry = 0;
         while (A.Length > 0 || B.Length > 0 || carry > 0)
         {
@@ -168,10 +212,36 @@ internal static class Columns
         return a + b;
     }
 
+    /// <summary>
+    /// a − b of non-negative numbers: "cmp 377 4821: 3d<4d" (digit counts) or "cmp 4821 4837: 4=4 8=8 2<3"
+    /// (digits left to right up to the first difference), then, when a &lt; b, "377-4821=-(4821-377)", then
+    /// the columns of the larger minus the smaller.
+    /// </summary>
+    public static long Difference(long a, long b, List<string> lines)
+    {
+        string A = S(a), B = S(b);
+        if (A.Length != B.Length)
+            lines.Add($"cmp {A} {B}: {A.Length}d{(A.Length < B.Length ? '<' : '>')}{B.Length}d");
+        else
+        {
+            var steps = new List<string>();
+            for (int i = 0; i < A.Length; i++)
+            {
+                char rel = A[i] == B[i] ? '=' : A[i] < B[i] ? '<' : '>';
+                steps.Add($"{A[i]}{rel}{B[i]}");
+                if (rel != '=') break;
+            }
+            lines.Add($"cmp {A} {B}: {string.Join(" ", steps)}");
+        }
+        if (a >= b) return Subtract(a, b, lines);
+        lines.Add($"{A}-{B}=-({B}-{A})");
+        return -Subtract(b, a, lines);
+    }
+
     /// <summary>a ≥ b. "482-37: 2-7-1=-6+10=4 b1 → 44": column difference with borrow in, +10 when negative, borrow out.</summary>
     public static long Subtract(long a, long b, List<string> lines)
     {
-        string A = a.ToString(CultureInfo.InvariantCulture), B = b.ToString(CultureInfo.InvariantCulture), done = "";
+        string A = S(a), B = S(b), done = "";
         int borrow = 0;
         while (A.Length > 0)
         {
@@ -190,42 +260,48 @@ internal static class Columns
     }
 
     /// <summary>
-    /// "482*30: 2*3+0=6, 8*3+0=24, 4*3+2=14 → 14460" per nonzero multiplier digit (the shorter
-    /// operand is the multiplier), then the partial products added by columns.
+    /// Per nonzero multiplier digit d (the shorter operand is the multiplier), one line per multiplicand
+    /// digit, right to left, restating the digits left: "48*7: 8*7=56+1=57 c5 → 74" (the product fact, the
+    /// carry in added, the carry out, the digits so far; the last line puts the carry in front), then
+    /// "482*7=3374" or, for the tens digit, "482*30=14460"; then the partial products added by columns.
     /// </summary>
     public static long Multiply(long a, long b, List<string> lines)
     {
-        if (Digits(b) > Digits(a))
+        if (S(b).Length > S(a).Length)
         {
-            lines.Add($"{a}*{b}={b}*{a}");
+            lines.Add($"{S(a)}*{S(b)}={S(b)}*{S(a)}");
             (a, b) = (b, a);
         }
-        string A = a.ToString(CultureInfo.InvariantCulture), B = b.ToString(CultureInfo.InvariantCulture);
+        string A = S(a), B = S(b);
+        if (a == 0 || b == 0)
+        {
+            lines.Add($"{A}*{B}=0");
+            return 0;
+        }
         var partials = new List<long>();
         for (int k = 0; k < B.Length; k++)
         {
             int d = B[B.Length - 1 - k] - '0';
-            if (d == 0 && b != 0) continue;
-            string zeros = new('0', k);
-            var steps = new List<string>();
+            if (d == 0) continue;
+            string done = "";
             int carry = 0;
             for (int i = A.Length - 1; i >= 0; i--)
             {
-                int x = A[i] - '0', v = x * d + carry;
-                steps.Add($"{x}*{d}+{carry}={v}");
+                int x = A[i] - '0', p = x * d, v = p + carry;
+                done = i == 0 ? S(v) + done : (char)('0' + v % 10) + done;
+                lines.Add($"{A[..(i + 1)]}*{d}: {x}*{d}={p}+{carry}={v} c{v / 10} → {done}");
                 carry = v / 10;
             }
-            long p = a * d;
-            for (int z = 0; z < k; z++) p *= 10;
-            lines.Add($"{A}*{d}{zeros}: {string.Join(", ", steps)} → {p}");
-            partials.Add(p);
+            long partial = a * d;
+            string zeros = new('0', k);
+            for (int z = 0; z < k; z++) partial *= 10;
+            lines.Add($"{A}*{d}{zeros}={S(partial)}");
+            partials.Add(partial);
         }
         long sum = partials[0];
         for (int i = 1; i < partials.Count; i++) sum = Add(sum, partials[i], lines);
         return sum;
     }
-
-    static int Digits(long v) => v.ToString(CultureInfo.InvariantCulture).Length;
 }
 
 /// <summary>The completion layout every task shares.</summary>

@@ -48,6 +48,9 @@ public interface IReasoningTask
 
     /// <summary>Rebuilds a problem from its question text (with its reference answer), or null when it is not this task's.</summary>
     Problem? Parse(string question);
+
+    /// <summary>The text that decides a question's split: the question itself unless the task spells one problem several ways.</summary>
+    string Canonical(string question) => question;
 }
 
 /// <summary>The tasks by name, and the split rule they share.</summary>
@@ -76,4 +79,7 @@ public static class ReasoningTasks
     }
 
     public const int TestModulus = 10;
+
+    /// <summary>The split of one of <paramref name="task"/>'s questions (by its canonical text).</summary>
+    public static Split SplitOf(IReasoningTask task, string question) => SplitOf(task.Canonical(question));
 }

@@ -80,10 +80,11 @@ public class ArithmeticTaskTests
     }
 
     [Fact]
-    public void SubtractionBorrowsAndNegativeResultsSwap()
+    public void SubtractionComparesThenBorrowsAndNegativeResultsSwap()
     {
         Assert.Equal(
             "<think>\n" +
+            "cmp 377 4821: 3d<4d\n" +
             "377-4821=-(4821-377)\n" +
             "4821-377: 1-7-0=-6+10=4 b1 → 4\n" +
             "482-37: 2-7-1=-6+10=4 b1 → 44\n" +
@@ -92,6 +93,8 @@ public class ArithmeticTaskTests
             "</think>\n" +
             "377 - 4821 = -4444\n" +
             "\\boxed{-4444}", Task.Solve(Task.Parse("What is 377 - 4821?")!));
+        Assert.StartsWith("<think>\ncmp 4821 4837: 4=4 8=8 2<3\n4821-4837=-(4837-4821)\n", Task.Solve(Task.Parse("What is 4821 - 4837?")!));
+        Assert.StartsWith("<think>\ncmp 55 55: 5=5 5=5\n55-55: 5-5-0=0 b0 → 0\n", Task.Solve(Task.Parse("What is 55 - 55?")!));
     }
 
     [Fact]
@@ -99,8 +102,14 @@ public class ArithmeticTaskTests
     {
         Assert.Equal(
             "<think>\n" +
-            "482*7: 2*7+0=14, 8*7+1=57, 4*7+5=33 → 3374\n" +
-            "482*30: 2*3+0=6, 8*3+0=24, 4*3+2=14 → 14460\n" +
+            "482*7: 2*7=14+0=14 c1 → 4\n" +
+            "48*7: 8*7=56+1=57 c5 → 74\n" +
+            "4*7: 4*7=28+5=33 c3 → 3374\n" +
+            "482*7=3374\n" +
+            "482*3: 2*3=6+0=6 c0 → 6\n" +
+            "48*3: 8*3=24+0=24 c2 → 46\n" +
+            "4*3: 4*3=12+2=14 c1 → 1446\n" +
+            "482*30=14460\n" +
             "3374+14460: 4+0+0=4 c0 → 4\n" +
             "337+1446: 7+6+0=13 c1 → 34\n" +
             "33+144: 3+4+1=8 c0 → 834\n" +
@@ -119,10 +128,25 @@ public class ArithmeticTaskTests
             "17+5: 7+5+0=12 c1 → 2\n" +
             "1+0: 1+0+1=2 c0 → 22\n" +
             "(17 + 5) * 3 = 22 * 3\n" +
-            "22*3: 2*3+0=6, 2*3+0=6 → 66\n" +
+            "22*3: 2*3=6+0=6 c0 → 6\n" +
+            "2*3: 2*3=6+0=6 c0 → 66\n" +
+            "22*3=66\n" +
             "</think>\n" +
             "(17 + 5) * 3 = 66\n" +
             "\\boxed{66}", Task.Solve(Task.Parse("What is (17 + 5) * 3?")!));
+    }
+
+    [Fact]
+    public void NegativeIntermediatesFollowSignRulesAndTheQuestionsSpellingIsKept()
+    {
+        var completion = Task.Solve(Task.Parse("What is (5 - 17) * 3?")!);
+        Assert.Contains("\n(5 - 17) * 3 = -12 * 3\n-12*3=-(12*3)\n", completion);
+        Assert.EndsWith("\n(5 - 17) * 3 = -36\n\\boxed{-36}", completion);
+        var grouped = Task.Solve(Task.Parse("What is (4 * 5) + 3?")!);
+        Assert.Contains("\n(4 * 5) + 3 = 20 + 3\n", grouped);
+        Assert.EndsWith("\n(4 * 5) + 3 = 23\n\\boxed{23}", grouped);
+        Assert.Contains("\n5 - (3 - 17) = 5 - -14\n5--14=5+14\n", Task.Solve(Task.Parse("What is 5 - (3 - 17)?")!));
+        Assert.Equal("What is 4 * 5 + 3?", ArithmeticTask.CanonicalOf("What is (4 * 5) + 3?"));
     }
 
     [Fact]
@@ -133,7 +157,7 @@ public class ArithmeticTaskTests
             {
                 var v = Verifier.Score(p, Task.Solve(p));
                 Assert.True(v.Correct && v.FormatOk, $"{p.Question}: {v.Reason}");
-                Assert.Equal(split, ReasoningTasks.SplitOf(p.Question));
+                Assert.Equal(split, ReasoningTasks.SplitOf(Task, p.Question));
             }
     }
 

@@ -21,7 +21,7 @@ public class SplitTests
             test.Add(task.Sample(ref b, Split.Test).Question);
         }
         Assert.Empty(train.Intersect(test));
-        Assert.All(test, q => Assert.Equal(Split.Test, ReasoningTasks.SplitOf(q)));
+        Assert.All(test, q => Assert.Equal(Split.Test, ReasoningTasks.SplitOf(task, q)));
         Assert.True(test.Count > count / 2, $"only {test.Count} distinct test problems in {count}");
     }
 
