@@ -24,7 +24,7 @@ sealed class EvalCommand : ICommand
         new("--budget", "thinking budgets in tokens, comma-separated; 'none' = no forcing (default none)", "B,B,..."),
         new("--votes", "samples per question K, comma-separated; the answer is their majority (default 1)", "K,K,..."),
         new("--temperature", "sampling temperature (default 0 = greedy at K = 1, 0.7 when K > 1)", "T"),
-        new("--max-new-tokens", "longest completion (default 384, at least budget + 64)", "N"),
+        new("--max-new-tokens", "longest completion (default: the context less 128, at most 1000, at least budget + 64)", "N"),
         new("--seed", "seed of the questions and the samples (default 2)", "S"),
         new("--json", "one JSON object per point"),
         new("--plot", "write the Jevons curve (accuracy vs tokens per question) as PNG", "FILE.png"),
@@ -62,12 +62,14 @@ sealed class EvalCommand : ICommand
         if (plot is not null && !plot.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
             throw new JevonsException($"jevons eval: --plot '{plot}' must name a .png file");
         int maxBudget = budgets.Max(b => b ?? 0);
-        int maxNew = a.GetInt("--max-new-tokens", Math.Max(384, maxBudget + 64), 1, 1 << 16);
+        int maxNewGiven = a.GetInt("--max-new-tokens", 0, 1, 1 << 16);
 
         var path = Common.ModelPath(a);
         using var loaded = LoadedModel.Load(path, Common.ModelOptions(a));
         var tokenizer = loaded.RequireTokenizer();
-        int context = Math.Min(loaded.Model.Description.ContextLength is int n and > 0 ? n : 4096, 256 + maxNew);
+        int modelContext = loaded.Model.Description.ContextLength > 0 ? loaded.Model.Description.ContextLength : 4096;
+        int maxNew = maxNewGiven > 0 ? maxNewGiven : Math.Max(Math.Min(1000, modelContext - 128), maxBudget + 64);
+        int context = Math.Min(modelContext, 256 + maxNew);
         bool json = a.Has("--json");
         if (!json) c.Out.WriteLine($"eval: {path}, {task.Name} {split.ToString().ToLowerInvariant()} split, {count} questions, seed {seed}");
         var points = new List<TaskEvalReport>();

@@ -55,20 +55,20 @@ public static class Grpo
         using var trainer = new GrpoTrainer(policy, reference, tokenizer, g, engineDir);
         var c = policy.Config;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"grpo: {from} ({policy.ParameterCount / 1e6:0.00} M parameters, {c.Layers} layers, vocab {c.VocabSize}); {options.Steps} steps of {options.QuestionsPerStep} questions × G {g.Group} from {string.Join(", ", options.Tasks)}; β {g.Beta}, ε {g.Clip}, lr {g.LearningRate:0.0e0}, μ {g.Updates}, temperature {g.Temperature}, ≤ {g.MaxNewTokens} new tokens, seed {g.Seed}"));
+            $"grpo: {from} ({policy.ParameterCount / 1e6:0.00} M parameters, {c.Layers} layers, vocab {c.VocabSize}); {options.Steps} steps of {options.QuestionsPerStep} questions × G {g.Group} from {string.Join(", ", options.Tasks)}; β {g.Beta}, ε {g.Clip}, lr {g.LearningRate:0.0e0}, μ {g.Updates}, temperature {g.Temperature}, ≤ {(g.MaxNewTokens > 0 ? g.MaxNewTokens.ToString(CultureInfo.InvariantCulture) : "context")} new tokens, seed {g.Seed}"));
 
         void Evaluate(int step)
         {
             if (options.EvalProblems <= 0) return;
             using var engine = PolicyEngine.Create(policy, tokenizer, engineDir, trainer.Options.Threads > 0 ? trainer.Options.Threads : Environment.ProcessorCount,
-                Math.Min(64, options.EvalProblems), 512);
+                Math.Min(64, options.EvalProblems), c.ContextLength);
             var parts = new List<string>();
             var line = new JsonObject { ["kind"] = "eval", ["step"] = step };
             foreach (var task in tasks)
             {
                 var r = TaskEval.Run(engine.Engine, tokenizer, task, new TaskEvalOptions
                 {
-                    Count = options.EvalProblems, Difficulty = options.Difficulty, MaxNewTokens = Math.Min(512, c.ContextLength - 64), Seed = g.Seed + 1,
+                    Count = options.EvalProblems, Difficulty = options.Difficulty, MaxNewTokens = Math.Min(1000, c.ContextLength - 128), Seed = g.Seed + 1,
                 }, cancel);
                 parts.Add(string.Create(CultureInfo.InvariantCulture,
                     $"{task.Name} test accuracy {r.Accuracy:0.000} ({r.Questions.Count(q => q.MajorityCorrect)}/{r.Questions.Count}), format {r.FormatRate:0.00}, {r.TokensPerQuestion:0} tokens"));

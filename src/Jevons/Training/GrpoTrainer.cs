@@ -16,12 +16,14 @@ public sealed record GrpoOptions
     public float Beta { get; init; } = 0.04f;
     /// <summary>ε of the ratio clip.</summary>
     public float Clip { get; init; } = 0.2f;
-    public float LearningRate { get; init; } = 1e-4f;
+    /// <summary>Constant after a short warmup. 2e-5 held tiny-r1 steady where 3e-4 (SFT's final rate) collapsed it (docs/training.md).</summary>
+    public float LearningRate { get; init; } = 2e-5f;
     /// <summary>Optimizer steps over each batch of rollouts (μ); from the second on, the ratio π_θ/π_old leaves 1 and the clip bites.</summary>
     public int Updates { get; init; } = 1;
     /// <summary>Sequences per forward + backward (their gradients are summed; the loss is normalised over the whole batch).</summary>
     public int MicroBatch { get; init; } = 16;
-    public int MaxNewTokens { get; init; } = 256;
+    /// <summary>Longest completion; 0 = what the context leaves after the longest prompt, at most 1000.</summary>
+    public int MaxNewTokens { get; init; }
     /// <summary>Sampling temperature of the rollouts (no top-k/top-p/min-p, so at 1 the engine samples π_θ itself).</summary>
     public float Temperature { get; init; } = 1f;
     public float ClipNorm { get; init; } = 1f;
@@ -115,15 +117,16 @@ public sealed class GrpoTrainer : IDisposable
         var genClock = Stopwatch.StartNew();
         List<Rollout> completions;
         int longestPrompt = prompts.Max(p => p.Length);
+        int maxNew = o.MaxNewTokens > 0 ? o.MaxNewTokens : Math.Min(1000, Policy.Config.ContextLength - longestPrompt);
         double exportSeconds;
-        using (var engine = PolicyEngine.Create(Policy, _tokenizer, _engineDirectory, _threads, Math.Min(64, prompts.Count * G), longestPrompt + o.MaxNewTokens))
+        using (var engine = PolicyEngine.Create(Policy, _tokenizer, _engineDirectory, _threads, Math.Min(64, prompts.Count * G), longestPrompt + maxNew))
         {
             exportSeconds = genClock.Elapsed.TotalSeconds;
             var requests = prompts.Select((p, i) => new GenerationRequest
             {
                 Prompt = p,
                 N = G,
-                MaxTokens = o.MaxNewTokens,
+                MaxTokens = maxNew,
                 TopLogprobs = 0,
                 Sampling = new SamplerOptions
                 {
