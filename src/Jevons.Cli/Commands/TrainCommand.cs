@@ -47,19 +47,24 @@ sealed class TrainCommand : ICommand
         new("--max-new-tokens", "grpo: longest completion (default: what the context leaves, at most 1000)", "N"),
         new("--temperature", "grpo: sampling temperature of the rollouts (default 1.0)", "T"),
         new("--format-reward", "grpo: reward for the taught layout, on top of 1 for a right answer (default 0.1)", "R"),
+        new("--teacher", "distill: the teacher model (HF directory or GGUF with a tokenizer.json beside it)", "PATH"),
+        new("--student-preset", $"distill: the student's preset (default tiny-r1-dense)", "NAME"),
+        new("--questions", "distill: train-split questions the teacher answers (default 2000)", "N"),
+        new("--samples", "distill: teacher completions per question (default 1 = greedy; more are sampled at --temperature, default 0.7)", "K"),
         new("--log-every", "steps between progress lines (default 10; grpo 1)", "N"),
         new("--checkpoint-every", "steps between checkpoints (default 200)", "N"),
         Common.Threads,
-    ], Positional: "sft|grpo|bench",
+    ], Positional: "sft|grpo|distill|bench",
         Usage: "jevons train sft --preset tiny-r1 -o DIR [--steps N] [--seed S] [--batch B] [--lr X] [--resume CKPT] [--task arithmetic|countdown|all] [--answer-only]\n" +
                "       jevons train grpo --from SFT_DIR/hf -o DIR [--steps N] [--group G] [--questions-per-step N] [--beta B] [--clip E] [--lr X] [--task ...]\n" +
+               "       jevons train distill --teacher DIR -o DIR [--student-preset tiny-r1-dense] [--questions N] [--samples K] [--steps N] [--task ...]\n" +
                "       jevons train sft --preset tiny-r1 -o DIR --data FILE.jsonl --tokenizer DIR [...]\n" +
                "       jevons train bench [--preset tiny-r1] [--steps N] [--batch B] [--seq T]");
 
     public int Run(ParsedArgs a, CliContext c)
     {
-        if (a.Positionals.Count != 1 || a.Positionals[0] is not ("sft" or "grpo" or "bench"))
-            throw new JevonsException("jevons train: say what to run: 'sft', 'grpo' or 'bench' (see jevons train --help)");
+        if (a.Positionals.Count != 1 || a.Positionals[0] is not ("sft" or "grpo" or "distill" or "bench"))
+            throw new JevonsException("jevons train: say what to run: 'sft', 'grpo', 'distill' or 'bench' (see jevons train --help)");
         if (a.Positionals[0] == "grpo") return Grpo(a, c);
         var preset = a.Get("--preset") ?? "tiny-r1";
         if (!TinyDeepSeekConfig.Presets.Contains(preset))
@@ -82,7 +87,12 @@ sealed class TrainCommand : ICommand
             MinLearningRate = options.LearningRate / 10,
             WarmupSteps = a.Has("--warmup") ? options.WarmupSteps : Math.Min(d.WarmupSteps, Math.Max(1, options.Steps / 10)),
         };
-        return a.Positionals[0] == "bench" ? Bench(a, preset, options, c) : Sft(a, preset, options, c);
+        return a.Positionals[0] switch
+        {
+            "bench" => Bench(a, preset, options, c),
+            "distill" => Distill(a, options, c),
+            _ => Sft(a, preset, options, c),
+        };
     }
 
     static float Positive(ParsedArgs a, string name, float fallback)
@@ -147,6 +157,46 @@ sealed class TrainCommand : ICommand
         var data = ReadJsonl(dataPath, tokenizer);
         var config = Config(a, preset, tokenizer.VocabSize, tokenizer);
         Training.Sft.Run(config, data, sft with { TokenizerDirectory = tokenizerDir }, c.Out, cancel: c.Cancel);
+        WritePlots(output, c);
+        return 0;
+    }
+
+    int Distill(ParsedArgs a, TrainOptions options, CliContext c)
+    {
+        if (a.Has("--preset")) throw new JevonsException("jevons train distill: the student's preset is --student-preset (--preset is for sft)");
+        var teacher = a.Require("--teacher");
+        if (!Directory.Exists(teacher) && !File.Exists(teacher)) throw new JevonsException($"jevons train distill: --teacher '{teacher}' does not exist");
+        var student = a.Get("--student-preset") ?? "tiny-r1-dense";
+        if (!TinyDeepSeekConfig.Presets.Contains(student))
+            throw new JevonsException($"jevons train distill: unknown --student-preset '{student}' ({string.Join(", ", TinyDeepSeekConfig.Presets)})");
+        var output = a.Require("--output");
+        var task = a.Get("--task") ?? "arithmetic";
+        string[] tasks = task == "all" ? Jevons.Training.Tasks.ReasoningTasks.All.Select(t => t.Name).ToArray() : [task];
+        foreach (var t in tasks)
+            if (!Jevons.Training.Tasks.ReasoningTasks.All.Any(k => k.Name == t))
+                throw new JevonsException($"jevons train distill: unknown --task '{t}' (arithmetic, countdown or all)");
+        float temperature = a.GetFloat("--temperature", 0.7f);
+        if (temperature <= 0) throw new JevonsException($"jevons train distill: option '--temperature' must be positive, got '{a.Get("--temperature")}'");
+        var distill = new DistillOptions
+        {
+            Teacher = teacher,
+            StudentPreset = student,
+            Tasks = tasks,
+            Questions = a.GetInt("--questions", 2000, 1),
+            Samples = a.GetInt("--samples", 1, 1, 256),
+            Temperature = temperature,
+            EvalProblems = a.GetInt("--eval-problems", 50, 0),
+            Sft = new SftOptions
+            {
+                Train = options,
+                OutputDirectory = output,
+                LogEvery = a.GetInt("--log-every", 10, 1),
+                CheckpointEvery = a.GetInt("--checkpoint-every", 200, 0),
+                EvalEvery = a.GetInt("--eval-every", 0, 0),
+            },
+        };
+        SynthCommand.EnsureWritable(Path.GetFullPath(output));
+        Training.Distill.Run(distill, c.Out, c.Cancel);
         WritePlots(output, c);
         return 0;
     }

@@ -22,6 +22,10 @@ public sealed class GrpoEvalCommandTests : IDisposable
     [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--task", "chess" }, "unknown --task 'chess'")]
     [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--group", "1" }, "option '--group' must be an integer in [2, 256]")]
     [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x" }, "no tokenizer.json")]
+    [InlineData(new[] { "train", "distill", "-o", "x" }, "option '--teacher' is required")]
+    [InlineData(new[] { "train", "distill", "--teacher", "no-such-model", "-o", "x" }, "--teacher 'no-such-model' does not exist")]
+    [InlineData(new[] { "train", "distill", "--teacher", ".", "-o", "x", "--student-preset", "huge" }, "unknown --student-preset 'huge'")]
+    [InlineData(new[] { "train", "distill", "--teacher", ".", "-o", "x", "--preset", "micro" }, "--student-preset (--preset is for sft)")]
     [InlineData(new[] { "eval", "--task", "chess" }, "unknown --task 'chess'")]
     [InlineData(new[] { "eval", "--budget", "0" }, "option '--budget' wants integers from 1")]
     [InlineData(new[] { "eval", "--votes", "three" }, "option '--votes' wants integers from 1 to 256, got 'three'")]
@@ -91,6 +95,45 @@ public sealed class GrpoEvalCommandTests : IDisposable
             $"{forced} vs {free}");
         var png = File.ReadAllBytes(plot);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+    }
+
+    /// <summary>The teacher (the default model) writes verified traces; a micro dense student learns them and is exported.</summary>
+    [Fact]
+    public void DistillWritesVerifiedTracesAndTrainsADenseStudent()
+    {
+        if (Default is null) return;
+        var output = Path.Combine(_dir, "distill");
+        var r = CliHarness.Run("train", "distill", "--teacher", Default, "--student-preset", "micro", "-o", output, "--questions", "12",
+            "--steps", "3", "--batch", "2", "--eval-problems", "1", "--threads", "2");
+        Assert.True(r.ExitCode == 0, r.Error + r.Out);
+        Assert.Contains("verified traces", r.Out);
+        var traces = File.ReadAllLines(Path.Combine(output, "traces.jsonl"));
+        Assert.NotEmpty(traces);
+        var task = ReasoningTasks.Get("arithmetic");
+        foreach (var line in traces)
+        {
+            var t = JsonDocument.Parse(line).RootElement;
+            var problem = task.Parse(t.GetProperty("question").GetString()!)!;
+            var v = Verifier.Score(task, problem, t.GetProperty("completion").GetString()!);
+            Assert.True(v.Correct && v.FormatOk, line);
+        }
+        using var loaded = Jevons.Models.LoadedModel.Load(Path.Combine(output, "hf"), new Jevons.Models.ModelOptions { Threads = 1 });
+        Assert.NotNull(loaded.Tokenizer);
+        Assert.Contains("arithmetic test accuracy", r.Out);
+    }
+
+    [Fact]
+    public void TheDenseStudentPresetIsUnderAThirdOfTinyR1sActiveParameters()
+    {
+        var student = new TinyDeepSeek(TinyDeepSeekConfig.Preset("tiny-r1-dense", 294), new TrainRandom(1));
+        Assert.Equal(0, student.Config.RoutedExperts);
+        Assert.Empty(student.RouterBias);
+        // tiny-r1 per token: 4 attention blocks, one dense FFN (768), 3 × (shared + 2 of 8 routed experts of 192), embedding + head.
+        var t = TinyDeepSeekConfig.Preset("tiny-r1", 294);
+        var teacher = new TinyDeepSeek(t, new TrainRandom(1));
+        double active = teacher.Parameters.Where(p => !p.Key.StartsWith($"model.layers.{t.Layers}.", StringComparison.Ordinal))
+            .Sum(p => p.Key.Contains(".mlp.experts.", StringComparison.Ordinal) ? p.Value.Length * (double)t.ExpertsPerToken / t.RoutedExperts : p.Value.Length);
+        Assert.True(student.ParameterCount <= active / 3, $"student {student.ParameterCount}, teacher active {active:0}");
     }
 
     [Fact]
