@@ -98,8 +98,8 @@ sealed class EvalCommand : ICommand
         {
             // One line per K across the budgets, or (a single budget) one line across K.
             var series = votes.Count > 1 && budgets.Count == 1
-                ? [Line("majority vote", points)]
-                : votes.Select(k => Line($"{k} vote{(k == 1 ? "" : "s")}", points.Where(p => p.Options.Votes == k).ToList())).ToList();
+                ? [Line("majority vote", points, byVotes: true)]
+                : votes.Select(k => Line($"{k} vote{(k == 1 ? "" : "s")}", points.Where(p => p.Options.Votes == k).ToList(), byVotes: false)).ToList();
             Plots.Lines(plot, $"The Jevons curve: {task.Name} accuracy vs tokens spent ({Path.GetFileName(Path.TrimEndingDirectorySeparator(path))})",
                 "completion tokens per question", "accuracy", series, markers: true);
             if (!json) c.Out.WriteLine($"eval: wrote {plot}");
@@ -107,11 +107,11 @@ sealed class EvalCommand : ICommand
         return 0;
     }
 
-    static Plots.Series Line(string name, List<TaskEvalReport> points)
+    static Plots.Series Line(string name, List<TaskEvalReport> points, bool byVotes)
     {
         var sorted = points.OrderBy(p => p.TokensPerQuestion).ToList();
         return new Plots.Series(name, sorted.Select(p => p.TokensPerQuestion).ToArray(), sorted.Select(p => p.Accuracy).ToArray(),
-            sorted.Select(p => p.Options.Budget is int b ? $"B={b}" : p.Options.Votes > 1 ? $"K={p.Options.Votes}" : "").ToArray());
+            sorted.Select(p => byVotes ? $"K={p.Options.Votes}" : p.Options.Budget is int b ? $"B={b}" : "no budget").ToArray());
     }
 
     static List<T> List<T>(ParsedArgs a, string name, string fallback, Func<string, T> parse) =>
