@@ -104,7 +104,7 @@ public sealed class GrpoEvalCommandTests : IDisposable
         if (Default is null) return;
         var output = Path.Combine(_dir, "distill");
         var r = CliHarness.Run("train", "distill", "--teacher", Default, "--student-preset", "micro", "-o", output, "--questions", "12",
-            "--steps", "3", "--batch", "2", "--eval-problems", "1", "--threads", "2");
+            "--steps", "3", "--batch", "2", "--seq", "192", "--eval-problems", "0", "--threads", "2");
         Assert.True(r.ExitCode == 0, r.Error + r.Out);
         Assert.Contains("verified traces", r.Out);
         var traces = File.ReadAllLines(Path.Combine(output, "traces.jsonl"));
@@ -119,7 +119,6 @@ public sealed class GrpoEvalCommandTests : IDisposable
         }
         using var loaded = Jevons.Models.LoadedModel.Load(Path.Combine(output, "hf"), new Jevons.Models.ModelOptions { Threads = 1 });
         Assert.NotNull(loaded.Tokenizer);
-        Assert.Contains("arithmetic test accuracy", r.Out);
     }
 
     [Fact]
