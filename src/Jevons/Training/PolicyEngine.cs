@@ -12,8 +12,8 @@ public sealed record Rollout(int Request, int Choice, int[] Ids, float[] Logprob
 /// The batched inference engine over a trainer model's current weights: the model is written as an HF
 /// directory (config.json + F32 model.safetensors, ~27 MB for tiny-r1) and mapped back by the engine's own
 /// loader, so rollouts run the engine's forward (latent KV cache, paged, continuous batching), not a second
-/// sampler. Writing and mapping cost tens of milliseconds for tiny-r1, against seconds of generation per GRPO
-/// step (the GRPO progress line shows both), so no in-memory weight source was built.
+/// sampler. Writing and mapping took 0.13–0.97 s for tiny-r1 on the loaded 2-core machine against 28–118 s of
+/// generation in the same GRPO steps (the progress line shows both), so no in-memory weight source was built.
 /// </summary>
 public sealed class PolicyEngine : IDisposable
 {
