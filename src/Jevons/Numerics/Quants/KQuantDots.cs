@@ -294,6 +294,80 @@ internal static unsafe class KQuantDots
         result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
     }
 
+    /// <summary>
+    /// <see cref="DotQ4_KRows4"/> for two tokens at once (small batches): each 4-bit chunk of a row is unpacked and
+    /// its scale vectors made once for both tokens' activations (<paramref name="xq0"/>, <paramref name="xq1"/>), so two
+    /// sequences cost far less than two passes. Every (row, token) keeps the integer sums and float step of the
+    /// one-row dot, so <paramref name="result"/>[4·t + i] has its bits.
+    /// </summary>
+    public static void DotQ4_KRows4x2(byte* w, long rowBytes, byte* xq0, byte* xq1, int blocks, float* result)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        float s00 = 0, s10 = 0, s20 = 0, s30 = 0, s01 = 0, s11 = 0, s21 = 0, s31 = 0;
+        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
+        long ahead = 4 * rowBytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            long off = 144L * b;
+            byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
+            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 143);
+            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 143);
+            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 143);
+            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 143);
+            byte* xa = xq0 + 292 * b, xb = xq1 + 292 * b;
+            float dxa = *(float*)xa, dxb = *(float*)xb;
+            sbyte* qa = (sbyte*)(xa + 4), qb = (sbyte*)(xb + 4);
+            var bsa = Vector256.Load((short*)(xa + 260));
+            var bsb = Vector256.Load((short*)(xb + 260));
+            Q4Scales(b0, out ulong sc0, out ulong mn0);
+            Q4Scales(b1, out ulong sc1, out ulong mn1);
+            Q4Scales(b2, out ulong sc2, out ulong mn2);
+            Q4Scales(b3, out ulong sc3, out ulong mn3);
+            var a00 = Vector256<int>.Zero; var a10 = a00; var a20 = a00; var a30 = a00;
+            var a01 = a00; var a11 = a00; var a21 = a00; var a31 = a00;
+            for (int j = 0; j < 4; j++)
+            {
+                var xla = Vector256.Load(qa + 64 * j);
+                var xha = Vector256.Load(qa + 64 * j + 32);
+                var xlb = Vector256.Load(qb + 64 * j);
+                var xhb = Vector256.Load(qb + 64 * j + 32);
+                int sl = 16 * j, sh = 16 * j + 8;
+                var q = Vector256.Load(b0 + 16 + 32 * j);
+                var ql = q & low; var qh = Vector256.ShiftRightLogical(q, 4);
+                var cl = Vector256.Create((short)(byte)(sc0 >> sl)); var ch = Vector256.Create((short)(byte)(sc0 >> sh));
+                a00 += Mad(ql, xla, cl); a00 += Mad(qh, xha, ch);
+                a01 += Mad(ql, xlb, cl); a01 += Mad(qh, xhb, ch);
+                q = Vector256.Load(b1 + 16 + 32 * j);
+                ql = q & low; qh = Vector256.ShiftRightLogical(q, 4);
+                cl = Vector256.Create((short)(byte)(sc1 >> sl)); ch = Vector256.Create((short)(byte)(sc1 >> sh));
+                a10 += Mad(ql, xla, cl); a10 += Mad(qh, xha, ch);
+                a11 += Mad(ql, xlb, cl); a11 += Mad(qh, xhb, ch);
+                q = Vector256.Load(b2 + 16 + 32 * j);
+                ql = q & low; qh = Vector256.ShiftRightLogical(q, 4);
+                cl = Vector256.Create((short)(byte)(sc2 >> sl)); ch = Vector256.Create((short)(byte)(sc2 >> sh));
+                a20 += Mad(ql, xla, cl); a20 += Mad(qh, xha, ch);
+                a21 += Mad(ql, xlb, cl); a21 += Mad(qh, xhb, ch);
+                q = Vector256.Load(b3 + 16 + 32 * j);
+                ql = q & low; qh = Vector256.ShiftRightLogical(q, 4);
+                cl = Vector256.Create((short)(byte)(sc3 >> sl)); ch = Vector256.Create((short)(byte)(sc3 >> sh));
+                a30 += Mad(ql, xla, cl); a30 += Mad(qh, xha, ch);
+                a31 += Mad(ql, xlb, cl); a31 += Mad(qh, xhb, ch);
+            }
+            float d0 = BlockBits.F16(b0), m0 = BlockBits.F16(b0 + 2), d1 = BlockBits.F16(b1), m1 = BlockBits.F16(b1 + 2);
+            float d2 = BlockBits.F16(b2), m2 = BlockBits.F16(b2 + 2), d3 = BlockBits.F16(b3), m3 = BlockBits.F16(b3 + 2);
+            s00 += dxa * (d0 * Vector256.Sum(a00) - m0 * Q4Summ(mn0, bsa));
+            s10 += dxa * (d1 * Vector256.Sum(a10) - m1 * Q4Summ(mn1, bsa));
+            s20 += dxa * (d2 * Vector256.Sum(a20) - m2 * Q4Summ(mn2, bsa));
+            s30 += dxa * (d3 * Vector256.Sum(a30) - m3 * Q4Summ(mn3, bsa));
+            s01 += dxb * (d0 * Vector256.Sum(a01) - m0 * Q4Summ(mn0, bsb));
+            s11 += dxb * (d1 * Vector256.Sum(a11) - m1 * Q4Summ(mn1, bsb));
+            s21 += dxb * (d2 * Vector256.Sum(a21) - m2 * Q4Summ(mn2, bsb));
+            s31 += dxb * (d3 * Vector256.Sum(a31) - m3 * Q4Summ(mn3, bsb));
+        }
+        result[0] = s00; result[1] = s10; result[2] = s20; result[3] = s30;
+        result[4] = s01; result[5] = s11; result[6] = s21; result[7] = s31;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static int Q6Sumi(byte* wb, sbyte* qx)
     {
