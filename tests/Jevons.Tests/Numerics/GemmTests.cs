@@ -117,14 +117,17 @@ public unsafe class GemmTests
         Assert.Equal(yt, first!.AsSpan(10 * outF, outF).ToArray());
     }
 
-    [Fact]
-    public void SmallBatchQ4_KPairsGiveTheScalarBits()
+    [Theory]
+    [InlineData(DType.Q4_K)]
+    [InlineData(DType.Q6_K)]
+    public void SmallBatchKQuantPairsGiveTheScalarBits(DType type)
     {
-        // n = 2..8 takes the fused four-row dot two tokens at a time (an odd n ends with one token); 21 rows leave a
-        // tail of one row; the scalar path's MatVec is the reference for every vector path
+        // small n takes the fused four-row dot two tokens at a time (Q4_K n <= 8, an odd n ending with one token;
+        // Q6_K n = 2), larger n the tile; 21 rows leave a tail of one row; the scalar path's MatVec is the
+        // reference for every vector path
         const int inF = 768, outF = 21;
         var bias = TestData.Normal(outF, 12);
-        using var w = new Weight(DType.Q4_K, outF, inF, 77, bias);
+        using var w = new Weight(type, outF, inF, 77 + (int)type, bias);
         var x = TestData.Normal(8 * inF, 78, 3f);
         using var scalar = new WorkerPool(1, KernelPath.Scalar);
         var want = new float[8 * outF];
@@ -140,7 +143,7 @@ public unsafe class GemmTests
                     MatMul.Gemm(w.Linear, x.AsSpan(0, n * inF), y, n, pool);
                     for (int i = 0; i < n * outF; i++)
                         Assert.True(BitConverter.SingleToInt32Bits(want[i]) == BitConverter.SingleToInt32Bits(y[i]),
-                            $"{path} t{threads} n={n}: token {i / outF} row {i % outF}: {y[i]:R} != {want[i]:R}");
+                            $"{type} {path} t{threads} n={n}: token {i / outF} row {i % outF}: {y[i]:R} != {want[i]:R}");
                 }
             }
     }

@@ -96,10 +96,11 @@ public static unsafe class MatMul
             pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
         }
-        // Q4_K at up to 8 tokens: the fused four-row dot, two tokens per pass, beats the tile, whose per-tile unpack
+        // Q4_K at up to 8 tokens (Q6_K at 2): the fused four-row dot, two tokens per pass, beats the tile, whose per-tile unpack
         // cost 4× a MatVec at n = 2 (8960x1536, 1 thread, CPU time per call, tile → pairs: n = 2 2.64 → 0.81 ms,
         // n = 4 2.68 → 1.60, n = 6 3.55 → 2.56, n = 8 3.54 → 3.35; n = 16 5.38 vs 6.61, so the tile keeps n > 8)
-        bool kRows4 = KQuantDots.HasRows4(pool.Path) && (typeof(T) == typeof(Q4_KFormat) ? n <= SmallQ4_KBatch : typeof(T) == typeof(Q6_KFormat) && n == 1);
+        bool kRows4 = KQuantDots.HasRows4(pool.Path) && (typeof(T) == typeof(Q4_KFormat) ? n <= SmallQ4_KBatch
+            : typeof(T) == typeof(Q6_KFormat) && n <= SmallQ6_KBatch);
         if (!kRows4 && GemmTiles.TryInt8<T>(w, x, y, bias, n, pool)) return;
         if (n == 1 && T.ActivationType == DType.Q8_0 && Int8Dot.HasRows4(pool.Path))
         {
@@ -189,8 +190,9 @@ public static unsafe class MatMul
             for (int t = 0; t < j.N;)
             {
                 byte* xq = j.Xq + (long)t * j.XqBytes;
-                int nt = typeof(T) == typeof(Q4_KFormat) && t + 2 <= j.N ? 2 : 1;
-                if (nt == 2) KQuantDots.DotQ4_KRows4x2(w, j.RowBytes, xq, xq + j.XqBytes, j.Blocks, dots);
+                int nt = t + 2 <= j.N ? 2 : 1;
+                if (nt == 2 && typeof(T) == typeof(Q4_KFormat)) KQuantDots.DotQ4_KRows4x2(w, j.RowBytes, xq, xq + j.XqBytes, j.Blocks, dots);
+                else if (nt == 2) KQuantDots.DotQ6_KRows4x2(w, j.RowBytes, xq, xq + j.XqBytes, j.Blocks, dots);
                 else if (typeof(T) == typeof(Q4_KFormat)) KQuantDots.DotQ4_KRows4(w, j.RowBytes, xq, j.Blocks, dots);
                 else KQuantDots.DotQ6_KRows4(w, j.RowBytes, xq, j.Blocks, dots);
                 for (int k = 0; k < nt; k++)
@@ -206,6 +208,11 @@ public static unsafe class MatMul
 
     /// <summary>Most tokens for which Q4_K takes the fused four-row dots instead of the Gemm tile (measured above).</summary>
     const int SmallQ4_KBatch = 8;
+    /// <summary>
+    /// Most tokens for which Q6_K takes the fused four-row dots: n = 2 runs as one pair (8960x1536, 1 thread, CPU ms:
+    /// tile 2.50 → pair 1.34); from n = 3 the tile is as fast or faster (n = 4: tile 2.59, pairs 3.02).
+    /// </summary>
+    const int SmallQ6_KBatch = 2;
 
     static void Int8Rows<T>(void* ctx, int start, int end) where T : struct, IBlockFormat
     {
