@@ -14,7 +14,7 @@ static class ChatEndpoint
         using var messages = RequestMapping.Messages(r.Messages, out var plain);
         var toolNames = RequestMapping.Tools(r.Tools);
         bool parseTools = RequestMapping.ToolChoice(r.ToolChoice, toolNames);
-        bool json = RequestMapping.ResponseFormat(r.ResponseFormat);
+        var schema = RequestMapping.ResponseFormat(r.ResponseFormat);
         int n = RequestMapping.Choices(r.N);
         var tokenizer = s.Tokenizer;
         var sampling = RequestMapping.Sampling(r.Temperature, r.TopP, r.TopK, r.MinP, r.PresencePenalty, r.FrequencyPenalty, r.RepetitionPenalty,
@@ -54,7 +54,7 @@ static class ChatEndpoint
             SkipSpecialTokens = !parseTools,
             TopLogprobs = r.Logprobs == true ? r.TopLogprobs ?? 0 : -1,
             TokenHook = budget is int b ? ThinkingBudget(n, opens, b, tokenizer.Encode("</think>\n", addSpecialTokens: false)) : null,
-            Logits = json ? s.JsonObject(n) : null,
+            Logits = schema is null ? null : s.Constrain(n, schema, opens),
         };
 
         using var flight = s.Start(request);

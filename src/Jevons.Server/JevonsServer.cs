@@ -174,13 +174,13 @@ public sealed class JevonsServer : IAsyncDisposable
             $"the request body is {(size > limit ? "over " : "")}{size} bytes; the limit is {limit} (--max-body)", "invalid_request_error", null, "request_too_large");
     }
 
-    (byte[][] Tokens, bool[] Special)? _vocabulary;
+    JsonVocabulary? _vocabulary;
 
-    /// <summary>response_format json_object: one <see cref="JsonConstraint"/> per choice.</summary>
-    internal LogitsProcessor JsonObject(int n)
+    /// <summary>response_format json_object / json_schema: one <see cref="JsonConstraint"/> per choice.</summary>
+    internal LogitsProcessor Constrain(int n, SchemaNode schema, bool promptOpensReasoning)
     {
-        var (tokens, special) = _vocabulary ??= JsonConstraint.Vocabulary(Tokenizer);
-        var constraints = Enumerable.Range(0, n).Select(_ => new JsonConstraint(tokens, special, Tokenizer.EosIds)).ToArray();
+        var vocab = _vocabulary ??= JsonVocabulary.For(Tokenizer);
+        var constraints = Enumerable.Range(0, n).Select(_ => new JsonConstraint(vocab, schema, Tokenizer.EosIds, promptOpensReasoning)).ToArray();
         return (choice, generated, logits) => constraints[choice].Apply(generated, logits);
     }
 

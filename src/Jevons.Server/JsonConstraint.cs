@@ -3,184 +3,426 @@ using Jevons.Tokenization;
 namespace Jevons.Server;
 
 /// <summary>
-/// response_format json_object as constrained decoding: before each sampling, every token whose
-/// bytes would not continue a valid JSON prefix (a top-level object) gets -∞; once the object is
-/// closed only end-of-sequence is allowed. A byte-level pushdown recognizer; each choice has its own.
-/// Cost: one pass over the vocabulary's bytes per generated token.
+/// response_format as constrained decoding: before each sampling, every token whose bytes would not
+/// keep the output a prefix of a document conforming to the <see cref="SchemaNode"/> gets -∞; once
+/// the document is complete only end-of-sequence is allowed. json_object is the schema "any object".
+/// A byte-level pushdown recognizer, nondeterministic where the schema is (anyOf, enum, keys): its
+/// state is a set of configurations, each immutable (a lexical mode + a persistent stack of frames),
+/// so a token is tried without undo. The vocabulary is a byte trie: tokens sharing a prefix share
+/// its steps, and a subtree is skipped as soon as its prefix fails. Where the prompt opens a think
+/// block the constraint starts after "&lt;/think&gt;" (end-of-sequence is held back until then).
+/// Each choice has its own.
 /// </summary>
 sealed class JsonConstraint
 {
-    // Lexical modes of the recognizer.
-    enum Mode : byte { Value, Key, Colon, CommaOrEnd, String, Escape, Unicode, Number, Literal, Done }
+    /// <summary>Longest run of insignificant whitespace: a free-running model cannot pad forever.</summary>
+    public const int MaxWhitespace = 16;
 
-    struct State
-    {
-        public Mode Mode;
-        public bool StringIsKey;
-        public byte Hex;          // hex digits left in \uXXXX
-        public byte Number;       // number sub-state (see StepNumber)
-        public byte LiteralAt;    // position in the literal
-        public byte Literal;      // 0 true, 1 false, 2 null
-        public bool Started;
-        public bool ArrayStart;   // right after '[': ']' may close it
-    }
-
-    static readonly string[] Literals = ["true", "false", "null"];
-    readonly byte[][] _tokens;
-    readonly bool[] _special;
+    readonly JsonVocabulary _vocab;
     readonly IReadOnlyList<int> _eos;
-    readonly List<byte> _stack = [];   // '{' or '['
-    byte[] _scratch = new byte[64];
-    State _state;
+    readonly bool[] _allowed;
+    Cfg[] _state;
     int _consumed;
+    bool _broken;
+    // The think block: bytes of "</think>" matched so far, or -1 once outside it.
+    int _closeMatched;
 
-    public JsonConstraint(byte[][] tokens, bool[] special, IReadOnlyList<int> eos)
+    static readonly byte[] Close = "</think>"u8.ToArray();
+
+    public JsonConstraint(JsonVocabulary vocab, SchemaNode schema, IReadOnlyList<int> eos, bool inReasoning = false)
     {
-        _tokens = tokens;
-        _special = special;
+        _vocab = vocab;
         _eos = eos;
+        _allowed = new bool[vocab.Tokens.Length];
+        _state = [new Cfg { Mode = Mode.Value, Node = schema }];
+        _closeMatched = inReasoning ? 0 : -1;
     }
 
-    /// <summary>Token bytes and special flags of a tokenizer, computed once per server.</summary>
-    public static (byte[][] Tokens, bool[] Special) Vocabulary(Tokenizer t) =>
-        (Enumerable.Range(0, t.VocabSize).Select(id => t.TokenBytes(id).ToArray()).ToArray(),
-         Enumerable.Range(0, t.VocabSize).Select(t.IsSpecial).ToArray());
+    /// <summary>Whether the output so far is a complete conforming document.</summary>
+    public bool Complete => _state.Any(Accepting);
 
     public void Apply(ReadOnlySpan<int> generated, Span<float> logits)
     {
-        for (; _consumed < generated.Length; _consumed++)
+        for (; _consumed < generated.Length; _consumed++) Commit(generated[_consumed]);
+        if (_closeMatched >= 0)
         {
-            int id = generated[_consumed];
-            if (!_special[id]) Run(ref _state, _stack, _tokens[id], commit: true);
+            // Inside the think block: free, but the answer must come.
+            foreach (var id in _eos) if ((uint)id < (uint)logits.Length) logits[id] = float.NegativeInfinity;
+            return;
         }
-        bool done = _state.Mode == Mode.Done;
+        Array.Clear(_allowed);
+        if (!_broken) Walk(_vocab.Root, _state);
+        bool done = !_broken && Complete;
+        foreach (var id in _eos) if ((uint)id < (uint)_allowed.Length) _allowed[id] = done;
         for (int id = 0; id < logits.Length; id++)
+            if (id >= _allowed.Length || !_allowed[id]) logits[id] = float.NegativeInfinity;
+    }
+
+    void Commit(int id)
+    {
+        var bytes = _vocab.Tokens[id];
+        int start = 0;
+        if (_closeMatched >= 0)
         {
-            bool ok;
-            if (_eos.Contains(id)) ok = done;
-            else if (done || _special[id] || _tokens[id].Length == 0) ok = false;
-            else
+            // Special tokens count here too: "</think>" is often one.
+            for (; start < bytes.Length && _closeMatched >= 0; start++)
             {
-                var s = _state;
-                ok = Run(ref s, _stack, _tokens[id], commit: false);
+                _closeMatched = bytes[start] == Close[_closeMatched] ? _closeMatched + 1 : bytes[start] == Close[0] ? 1 : 0;
+                if (_closeMatched == Close.Length) _closeMatched = -1;
             }
-            if (!ok) logits[id] = float.NegativeInfinity;
+            if (_closeMatched >= 0) return;
+        }
+        if (_vocab.Special[id] || _broken) return;
+        var state = _state;
+        for (int i = start; i < bytes.Length && state.Length > 0; i++) state = Step(state, bytes[i]);
+        if (state.Length == 0) _broken = true; // a forced token left the language: only EOS remains
+        else _state = state;
+    }
+
+    void Walk(TrieNode node, Cfg[] state)
+    {
+        for (int k = 0; k < node.Bytes.Length; k++)
+        {
+            var next = Step(state, node.Bytes[k]);
+            if (next.Length == 0) continue;
+            var child = node.Children[k];
+            foreach (var id in child.Ids) _allowed[id] = true;
+            Walk(child, next);
         }
     }
 
-    /// <summary>Feeds bytes; false when they leave the JSON language. With commit false the stack is simulated on a copy.</summary>
-    bool Run(ref State s, List<byte> stack, byte[] bytes, bool commit)
+    // ---- the recognizer ----
+
+    enum Mode : byte
     {
-        int depth = stack.Count;
-        if (!commit)
+        Value,        // a value of Node is next
+        ArrayFirst,   // after '[': a value or ']'
+        ObjectFirst,  // after '{': a key or '}'
+        ObjectNext,   // after ',' in an object: a key
+        KeyLiteral,   // inside a known key: Literal (name + '"') at Pos; Prop its index
+        FreeKey,      // inside a key of additionalProperties; Text holds its bytes
+        Colon,        // before ':', then a value of Node
+        After,        // a value ended inside a container: ',' or the closer
+        String,       // inside a string of Node (its length limits)
+        Number,
+        Literal,      // true / false / null or an enum value: Literal at Pos
+        Done,
+    }
+
+    /// <summary>One configuration of the recognizer. Immutable: a step makes new ones.</summary>
+    sealed record Cfg
+    {
+        public Mode Mode;
+        public Frame? Stack;
+        public SchemaNode? Node;
+        public byte[]? Literal;
+        public byte[] Text = [];
+        public int Pos, Prop, Length, Whitespace;
+        public byte Number;     // number sub-state, see StepNumber
+        public bool Integer;
+        public byte Escape;     // 0 none, 1 after '\', 2..5 reading hex digit 1..4
+        public int Hex;
+        public byte Need, Lo = 0x80, Hi = 0xBF; // UTF-8: continuation bytes still due and the next one's range
+    }
+
+    /// <summary>An open container. Seen: the properties written (bit per index); Count: array items begun.</summary>
+    sealed record Frame(Frame? Parent, SchemaNode Node, bool IsObject, ulong Seen, int Count, KeyList? FreeKeys);
+
+    sealed record KeyList(byte[] Key, KeyList? Next);
+
+    static readonly Cfg[] None = [];
+
+    static Cfg[] Step(Cfg[] state, byte b)
+    {
+        List<Cfg>? output = null;
+        foreach (var c in state) StepOne(c, b, ref output);
+        return output is null ? None : [.. output];
+    }
+
+    static bool IsWhitespace(byte b) => b is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t';
+
+    static bool Accepting(Cfg c) => c.Mode == Mode.Done || (c.Mode == Mode.Number && c.Stack is null && c.Number is 2 or 3 or 5 or 8);
+
+    static void Emit(ref List<Cfg>? output, Cfg c) => (output ??= []).Add(c);
+
+    static void StepOne(Cfg c, byte b, ref List<Cfg>? output)
+    {
+        if (c.Mode is (Mode.Value or Mode.ArrayFirst or Mode.ObjectFirst or Mode.ObjectNext or Mode.Colon or Mode.After) && IsWhitespace(b))
         {
-            if (_scratch.Length < depth + bytes.Length) _scratch = new byte[(depth + bytes.Length) * 2];
-            for (int i = 0; i < depth; i++) _scratch[i] = stack[i];
+            if (c.Whitespace < MaxWhitespace) Emit(ref output, c with { Whitespace = c.Whitespace + 1 });
+            return;
         }
-        foreach (var b in bytes)
+        if (c.Whitespace > 0) c = c with { Whitespace = 0 };
+        var top = c.Stack;
+        switch (c.Mode)
         {
-            if (!Step(ref s, b, ref depth, commit ? stack : null)) return false;
+            case Mode.Value:
+                StartValue(c, c.Node!, b, ref output);
+                return;
+            case Mode.ArrayFirst:
+                if (b == ']' && top!.Node.MinItems == 0) Emit(ref output, CloseContainer(c));
+                else if (top!.Node.MaxItems >= 1 && top.Node.Items!.Satisfiable)
+                    StartValue(c with { Stack = top with { Count = 1 } }, top.Node.Items, b, ref output);
+                return;
+            case Mode.ObjectFirst or Mode.ObjectNext:
+                if (b == '}' && c.Mode == Mode.ObjectFirst && top!.Node.Required == 0) Emit(ref output, CloseContainer(c));
+                else if (b == '"') StartKey(c, top!, ref output);
+                return;
+            case Mode.KeyLiteral:
+                if (b != c.Literal![c.Pos]) return;
+                if (c.Pos + 1 < c.Literal.Length) Emit(ref output, c with { Pos = c.Pos + 1 });
+                else Emit(ref output, c with { Mode = Mode.Colon, Node = top!.Node.Properties[c.Prop].Node, Stack = top with { Seen = top.Seen | 1UL << c.Prop }, Literal = null });
+                return;
+            case Mode.FreeKey:
+                StepFreeKey(c, top!, b, ref output);
+                return;
+            case Mode.Colon:
+                if (b == ':') Emit(ref output, c with { Mode = Mode.Value });
+                return;
+            case Mode.After:
+                if (top!.IsObject)
+                {
+                    if (b == ',' && CanAddKey(top)) Emit(ref output, c with { Mode = Mode.ObjectNext });
+                    else if (b == '}' && (top.Node.Required & ~top.Seen) == 0) Emit(ref output, CloseContainer(c));
+                }
+                else
+                {
+                    if (b == ',' && top.Count < top.Node.MaxItems && top.Node.Items!.Satisfiable)
+                        Emit(ref output, c with { Mode = Mode.Value, Node = top.Node.Items, Stack = top with { Count = top.Count + 1 } });
+                    else if (b == ']' && top.Count >= top.Node.MinItems) Emit(ref output, CloseContainer(c));
+                }
+                return;
+            case Mode.String:
+                StepString(c, b, ref output);
+                return;
+            case Mode.Number:
+                StepNumber(c, b, ref output);
+                return;
+            case Mode.Literal:
+                if (b != c.Literal![c.Pos]) return;
+                Emit(ref output, c.Pos + 1 < c.Literal.Length ? c with { Pos = c.Pos + 1 } : EndValue(c));
+                return;
+            case Mode.Done:
+                return;
         }
+    }
+
+    static void StartValue(Cfg c, SchemaNode node, byte b, ref List<Cfg>? output)
+    {
+        if (!node.Satisfiable) return;
+        if (node.AnyOf is not null)
+        {
+            foreach (var alt in node.AnyOf) StartValue(c, alt, b, ref output);
+            return;
+        }
+        if (node.Literals is not null)
+        {
+            foreach (var lit in node.Literals)
+                if (lit[0] == b) Emit(ref output, lit.Length == 1 ? EndValue(c) : c with { Mode = Mode.Literal, Literal = lit, Pos = 1 });
+            return;
+        }
+        var t = node.Types;
+        switch (b)
+        {
+            case (byte)'{' when t.HasFlag(JsonTypes.Object):
+                Emit(ref output, c with { Mode = Mode.ObjectFirst, Node = null, Stack = new Frame(c.Stack, node, true, 0, 0, null) });
+                return;
+            case (byte)'[' when t.HasFlag(JsonTypes.Array):
+                Emit(ref output, c with { Mode = Mode.ArrayFirst, Node = null, Stack = new Frame(c.Stack, node, false, 0, 0, null) });
+                return;
+            case (byte)'"' when t.HasFlag(JsonTypes.String):
+                Emit(ref output, c with { Mode = Mode.String, Node = node, Length = 0 });
+                return;
+            case (byte)'-' or (>= (byte)'0' and <= (byte)'9') when (t & (JsonTypes.Number | JsonTypes.Integer)) != 0:
+                Emit(ref output, c with { Mode = Mode.Number, Integer = !t.HasFlag(JsonTypes.Number), Number = b == '-' ? (byte)1 : b == '0' ? (byte)2 : (byte)3 });
+                return;
+            case (byte)'t' when t.HasFlag(JsonTypes.Boolean):
+                Emit(ref output, c with { Mode = Mode.Literal, Literal = True, Pos = 1 });
+                return;
+            case (byte)'f' when t.HasFlag(JsonTypes.Boolean):
+                Emit(ref output, c with { Mode = Mode.Literal, Literal = False, Pos = 1 });
+                return;
+            case (byte)'n' when t.HasFlag(JsonTypes.Null):
+                Emit(ref output, c with { Mode = Mode.Literal, Literal = Null, Pos = 1 });
+                return;
+        }
+    }
+
+    static readonly byte[] True = "true"u8.ToArray(), False = "false"u8.ToArray(), Null = "null"u8.ToArray();
+
+    static Cfg EndValue(Cfg c) => c with { Mode = c.Stack is null ? Mode.Done : Mode.After, Node = null, Literal = null };
+
+    static Cfg CloseContainer(Cfg c) => EndValue(c with { Stack = c.Stack!.Parent });
+
+    static bool CanAddKey(Frame f)
+    {
+        if (f.Node.Additional is { Satisfiable: true }) return true;
+        for (int i = 0; i < f.Node.Properties.Length; i++)
+            if ((f.Seen & (1UL << i)) == 0 && f.Node.Properties[i].Node.Satisfiable) return true;
+        return false;
+    }
+
+    /// <summary>After a key's opening quote: one configuration per property still unwritten, and one for a free key.</summary>
+    static void StartKey(Cfg c, Frame f, ref List<Cfg>? output)
+    {
+        var props = f.Node.Properties;
+        for (int i = 0; i < props.Length; i++)
+            if ((f.Seen & (1UL << i)) == 0 && props[i].Node.Satisfiable)
+                Emit(ref output, c with { Mode = Mode.KeyLiteral, Literal = props[i].Key, Pos = 0, Prop = i });
+        if (f.Node.Additional is { Satisfiable: true })
+            Emit(ref output, c with { Mode = Mode.FreeKey, Text = [], Need = 0 });
+    }
+
+    /// <summary>A key of additionalProperties: no escapes (so its bytes are its name), not a known property, not a repeat.</summary>
+    static void StepFreeKey(Cfg c, Frame f, byte b, ref List<Cfg>? output)
+    {
+        if (b == '"' && c.Need == 0)
+        {
+            var key = c.Text;
+            foreach (var p in f.Node.Properties)
+                if (p.Key.AsSpan(0, p.Key.Length - 1).SequenceEqual(key)) return;
+            for (var k = f.FreeKeys; k is not null; k = k.Next)
+                if (k.Key.AsSpan().SequenceEqual(key)) return;
+            Emit(ref output, c with { Mode = Mode.Colon, Node = f.Node.Additional, Text = [], Stack = f with { FreeKeys = new KeyList(key, f.FreeKeys) } });
+            return;
+        }
+        if (b == '\\') return;
+        if (!Utf8(c, b, out var next)) return;
+        Emit(ref output, next with { Text = [.. c.Text, b] });
+    }
+
+    /// <summary>One byte of raw string text (not '"' or '\'): valid UTF-8, no control characters. Length counts code points.</summary>
+    static bool Utf8(Cfg c, byte b, out Cfg next)
+    {
+        next = c;
+        if (c.Need > 0)
+        {
+            if (b < c.Lo || b > c.Hi) return false;
+            next = c with { Need = (byte)(c.Need - 1), Lo = 0x80, Hi = 0xBF };
+            return true;
+        }
+        if (b < 0x20) return false;
+        if (b < 0x80) { next = c with { Length = c.Length + 1 }; return true; }
+        (byte need, byte lo, byte hi) = b switch
+        {
+            >= 0xC2 and <= 0xDF => ((byte)1, (byte)0x80, (byte)0xBF),
+            0xE0 => ((byte)2, (byte)0xA0, (byte)0xBF),
+            0xED => ((byte)2, (byte)0x80, (byte)0x9F), // no UTF-16 surrogates
+            >= 0xE1 and <= 0xEF => ((byte)2, (byte)0x80, (byte)0xBF),
+            0xF0 => ((byte)3, (byte)0x90, (byte)0xBF),
+            >= 0xF1 and <= 0xF3 => ((byte)3, (byte)0x80, (byte)0xBF),
+            0xF4 => ((byte)3, (byte)0x80, (byte)0x8F),
+            _ => ((byte)0, (byte)0, (byte)0),
+        };
+        if (need == 0) return false;
+        next = c with { Length = c.Length + 1, Need = need, Lo = lo, Hi = hi };
         return true;
     }
 
-    bool Step(ref State s, byte b, ref int depth, List<byte>? stack)
+    static void StepString(Cfg c, byte b, ref List<Cfg>? output)
     {
-        void Push(byte c, ref int d, List<byte>? st) { if (st is not null) st.Add(c); else _scratch[d] = c; d++; }
-        byte Top(int d, List<byte>? st) => st is not null ? st[d - 1] : _scratch[d - 1];
-        void Pop(ref int d, List<byte>? st) { d--; st?.RemoveAt(st.Count - 1); }
-        bool Ws(byte c) => c is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t';
-        void Close(ref State st, ref int d, List<byte>? stk)
+        var node = c.Node!;
+        switch (c.Escape)
         {
-            Pop(ref d, stk);
-            st.Mode = d == 0 ? Mode.Done : Mode.CommaOrEnd;
+            case 1:
+                if (b == 'u') Emit(ref output, c with { Escape = 2, Hex = 0 });
+                else if (b is (byte)'"' or (byte)'\\' or (byte)'/' or (byte)'b' or (byte)'f' or (byte)'n' or (byte)'r' or (byte)'t')
+                    Emit(ref output, c with { Escape = 0, Length = c.Length + 1 });
+                return;
+            case >= 2:
+                if (!char.IsAsciiHexDigit((char)b)) return;
+                int hex = c.Hex * 16 + (b <= '9' ? b - '0' : (b | 0x20) - 'a' + 10);
+                if (c.Escape < 5) { Emit(ref output, c with { Escape = (byte)(c.Escape + 1), Hex = hex }); return; }
+                // \uD800..\uDFFF would need a pair; the model writes such characters as UTF-8 instead.
+                if (hex is >= 0xD800 and <= 0xDFFF) return;
+                Emit(ref output, c with { Escape = 0, Hex = 0, Length = c.Length + 1 });
+                return;
         }
-
-        while (true)
+        if (c.Need == 0)
         {
-            switch (s.Mode)
+            if (b == '"')
             {
-                case Mode.Done:
-                    return Ws(b);
-                case Mode.Value:
-                    if (Ws(b)) return true;
-                    bool arrayStart = s.ArrayStart;
-                    s.ArrayStart = false;
-                    if (!s.Started)
-                    {
-                        // json_object: the top level is an object.
-                        if (b != '{') return false;
-                        s.Started = true;
-                    }
-                    switch (b)
-                    {
-                        case (byte)'{': Push(b, ref depth, stack); s.Mode = Mode.Key; return true;
-                        case (byte)'[': Push(b, ref depth, stack); s.Mode = Mode.Value; s.ArrayStart = true; return true;
-                        case (byte)']' when arrayStart: Close(ref s, ref depth, stack); return true; // []
-                        case (byte)'"': s.Mode = Mode.String; s.StringIsKey = false; return true;
-                        case (byte)'t': s.Mode = Mode.Literal; s.Literal = 0; s.LiteralAt = 1; return true;
-                        case (byte)'f': s.Mode = Mode.Literal; s.Literal = 1; s.LiteralAt = 1; return true;
-                        case (byte)'n': s.Mode = Mode.Literal; s.Literal = 2; s.LiteralAt = 1; return true;
-                        case (byte)'-': s.Mode = Mode.Number; s.Number = 1; return true;
-                        case >= (byte)'0' and <= (byte)'9': s.Mode = Mode.Number; s.Number = b == '0' ? (byte)2 : (byte)3; return true;
-                        default: return false;
-                    }
-                case Mode.Key:
-                    if (Ws(b)) return true;
-                    if (b == '"') { s.Mode = Mode.String; s.StringIsKey = true; return true; }
-                    if (b == '}' && depth > 0 && Top(depth, stack) == '{') { Close(ref s, ref depth, stack); return true; }
-                    return false;
-                case Mode.Colon:
-                    if (Ws(b)) return true;
-                    if (b != ':') return false;
-                    s.Mode = Mode.Value;
-                    s.Started = true;
-                    return true;
-                case Mode.CommaOrEnd:
-                    if (Ws(b)) return true;
-                    if (b == ',') { s.Mode = Top(depth, stack) == '{' ? Mode.Key : Mode.Value; return true; }
-                    if ((b == '}' && Top(depth, stack) == '{') || (b == ']' && Top(depth, stack) == '[')) { Close(ref s, ref depth, stack); return true; }
-                    return false;
-                case Mode.String:
-                    if (b == '"') { s.Mode = s.StringIsKey ? Mode.Colon : Mode.CommaOrEnd; return true; }
-                    if (b == '\\') { s.Mode = Mode.Escape; return true; }
-                    return b >= 0x20;
-                case Mode.Escape:
-                    if (b == 'u') { s.Mode = Mode.Unicode; s.Hex = 4; return true; }
-                    if (b is (byte)'"' or (byte)'\\' or (byte)'/' or (byte)'b' or (byte)'f' or (byte)'n' or (byte)'r' or (byte)'t') { s.Mode = Mode.String; return true; }
-                    return false;
-                case Mode.Unicode:
-                    if (!char.IsAsciiHexDigit((char)b)) return false;
-                    if (--s.Hex == 0) s.Mode = Mode.String;
-                    return true;
-                case Mode.Literal:
-                {
-                    var lit = Literals[s.Literal];
-                    if (b != lit[s.LiteralAt]) return false;
-                    if (++s.LiteralAt == lit.Length) s.Mode = Mode.CommaOrEnd;
-                    return true;
-                }
-                case Mode.Number:
-                    // 1 after '-', 2 after a leading 0, 3 in integer digits, 4 after '.', 5 in fraction,
-                    // 6 after e/E, 7 after the exponent's sign, 8 in exponent digits.
-                    bool digit = b is >= (byte)'0' and <= (byte)'9';
-                    switch (s.Number)
-                    {
-                        case 1: if (!digit) return false; s.Number = b == '0' ? (byte)2 : (byte)3; return true;
-                        case 2 or 3 when b == '.': s.Number = 4; return true;
-                        case 2 or 3 or 5 when b is (byte)'e' or (byte)'E': s.Number = 6; return true;
-                        case 3 when digit: return true;
-                        case 4: if (!digit) return false; s.Number = 5; return true;
-                        case 5 when digit: return true;
-                        case 6 when b is (byte)'+' or (byte)'-': s.Number = 7; return true;
-                        case 6 or 7: if (!digit) return false; s.Number = 8; return true;
-                        case 8 when digit: return true;
-                    }
-                    // The number ended (if it may end here); the byte belongs to what follows.
-                    if (s.Number is 1 or 4 or 6 or 7) return false;
-                    s.Mode = Mode.CommaOrEnd;
-                    continue;
+                if (c.Length >= node.MinLength) Emit(ref output, EndValue(c));
+                return;
             }
+            // A new character: room for it first.
+            if (c.Length >= node.MaxLength) return;
+            if (b == '\\') { Emit(ref output, c with { Escape = 1 }); return; }
         }
+        if (Utf8(c, b, out var next)) Emit(ref output, next);
     }
+
+    /// <summary>Number sub-states: 1 after '-', 2 after a leading 0, 3 in integer digits, 4 after '.', 5 in the fraction,
+    /// 6 after e/E, 7 after the exponent's sign, 8 in exponent digits. Integers stop at 2 / 3.</summary>
+    static void StepNumber(Cfg c, byte b, ref List<Cfg>? output)
+    {
+        bool digit = b is >= (byte)'0' and <= (byte)'9';
+        byte? next = c.Number switch
+        {
+            1 when digit => b == '0' ? (byte)2 : (byte)3,
+            2 or 3 when b == '.' && !c.Integer => 4,
+            2 or 3 or 5 when b is (byte)'e' or (byte)'E' && !c.Integer => 6,
+            3 when digit => 3,
+            4 when digit => 5,
+            5 when digit => 5,
+            6 when b is (byte)'+' or (byte)'-' => 7,
+            6 or 7 when digit => 8,
+            8 when digit => 8,
+            _ => null,
+        };
+        if (next is byte n) { Emit(ref output, c with { Number = n }); return; }
+        // The number ends here if it may; the byte belongs to what follows.
+        if (c.Number is 1 or 4 or 6 or 7 || c.Stack is null) return;
+        StepOne(c with { Mode = Mode.After }, b, ref output);
+    }
+}
+
+/// <summary>A node of the vocabulary's byte trie: children by byte, the ids whose bytes end here.</summary>
+sealed class TrieNode
+{
+    public byte[] Bytes = [];
+    public TrieNode[] Children = [];
+    public int[] Ids = [];
+}
+
+/// <summary>Token bytes, special flags and the byte trie of the ordinary tokens, computed once per server.</summary>
+sealed class JsonVocabulary
+{
+    public required byte[][] Tokens { get; init; }
+    public required bool[] Special { get; init; }
+    public required TrieNode Root { get; init; }
+
+    public static JsonVocabulary For(Tokenizer t) => For(
+        [.. Enumerable.Range(0, t.VocabSize).Select(id => t.TokenBytes(id).ToArray())],
+        [.. Enumerable.Range(0, t.VocabSize).Select(t.IsSpecial)]);
+
+    public static JsonVocabulary For(byte[][] tokens, bool[] special)
+    {
+        var root = new Building();
+        for (int id = 0; id < tokens.Length; id++)
+        {
+            if (special[id] || tokens[id].Length == 0) continue;
+            var n = root;
+            foreach (var b in tokens[id])
+            {
+                if (!n.Children.TryGetValue(b, out var child)) n.Children[b] = child = new Building();
+                n = child;
+            }
+            n.Ids.Add(id);
+        }
+        return new JsonVocabulary { Tokens = tokens, Special = special, Root = Freeze(root) };
+    }
+
+    sealed class Building
+    {
+        public readonly SortedDictionary<byte, Building> Children = [];
+        public readonly List<int> Ids = [];
+    }
+
+    static TrieNode Freeze(Building b) => new()
+    {
+        Bytes = [.. b.Children.Keys],
+        Children = [.. b.Children.Values.Select(Freeze)],
+        Ids = [.. b.Ids],
+    };
 }
