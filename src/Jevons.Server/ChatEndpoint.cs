@@ -15,6 +15,8 @@ static class ChatEndpoint
         var toolNames = RequestMapping.Tools(r.Tools);
         bool parseTools = RequestMapping.ToolChoice(r.ToolChoice, toolNames);
         var schema = RequestMapping.ResponseFormat(r.ResponseFormat);
+        // A constrained answer is the JSON document: no tool calls are parsed out of it.
+        if (schema is not null) parseTools = false;
         int n = RequestMapping.Choices(r.N);
         var tokenizer = s.Tokenizer;
         var sampling = RequestMapping.Sampling(r.Temperature, r.TopP, r.TopK, r.MinP, r.PresencePenalty, r.FrequencyPenalty, r.RepetitionPenalty,
@@ -54,14 +56,14 @@ static class ChatEndpoint
             SkipSpecialTokens = !parseTools,
             TopLogprobs = r.Logprobs == true ? r.TopLogprobs ?? 0 : -1,
             TokenHook = budget is int b ? ThinkingBudget(n, opens, b, tokenizer.Encode("</think>\n", addSpecialTokens: false)) : null,
-            Logits = schema is null ? null : s.Constrain(n, schema, opens),
+            Logits = schema is null ? null : s.Constrain(n, schema, opens, maxTokens),
         };
 
         using var flight = s.Start(request);
 
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var texts = Enumerable.Range(0, n).Select(i => new ChoiceText(opens, parseTools, $"call_{id[9..21]}_{i}_")).ToArray();
+        var texts = Enumerable.Range(0, n).Select(i => new ChoiceText(opens, parseTools, $"call_{id[9..21]}_{i}_", structured: schema is not null)).ToArray();
         var logprobs = Enumerable.Range(0, n).Select(_ => new List<TokenLogprobOut>()).ToArray();
         var finishes = new string?[n];
         bool stream = r.Stream == true;

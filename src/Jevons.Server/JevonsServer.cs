@@ -177,10 +177,10 @@ public sealed class JevonsServer : IAsyncDisposable
     JsonVocabulary? _vocabulary;
 
     /// <summary>response_format json_object / json_schema: one <see cref="JsonConstraint"/> per choice.</summary>
-    internal LogitsProcessor Constrain(int n, SchemaNode schema, bool promptOpensReasoning)
+    internal LogitsProcessor Constrain(int n, SchemaNode schema, bool promptOpensReasoning, int maxTokens)
     {
         var vocab = _vocabulary ??= JsonVocabulary.For(Tokenizer);
-        var constraints = Enumerable.Range(0, n).Select(_ => new JsonConstraint(vocab, schema, Tokenizer.EosIds, promptOpensReasoning)).ToArray();
+        var constraints = Enumerable.Range(0, n).Select(_ => new JsonConstraint(vocab, schema, Tokenizer.EosIds, promptOpensReasoning, maxTokens)).ToArray();
         return (choice, generated, logits) => constraints[choice].Apply(generated, logits);
     }
 

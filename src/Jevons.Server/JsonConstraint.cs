@@ -9,7 +9,10 @@ namespace Jevons.Server;
 /// A byte-level pushdown recognizer, nondeterministic where the schema is (anyOf, enum, keys): its
 /// state is a set of configurations, each immutable (a lexical mode + a persistent stack of frames),
 /// so a token is tried without undo. The vocabulary is a byte trie: tokens sharing a prefix share
-/// its steps, and a subtree is skipped as soon as its prefix fails. Where the prompt opens a think
+/// its steps, and a subtree is skipped as soon as its prefix fails. The document must also close
+/// within max_tokens: a token is allowed only while the shortest completion after it (in bytes, each
+/// at most one token, as every byte is a token of a byte-level vocabulary) and the EOS still fit.
+/// Where the prompt opens a think
 /// block the constraint starts after "&lt;/think&gt;" (end-of-sequence is held back until then).
 /// Each choice has its own.
 /// </summary>
@@ -29,8 +32,12 @@ sealed class JsonConstraint
 
     static readonly byte[] Close = "</think>"u8.ToArray();
 
-    public JsonConstraint(JsonVocabulary vocab, SchemaNode schema, IReadOnlyList<int> eos, bool inReasoning = false)
+    readonly int _maxTokens;
+    int _budget;
+
+    public JsonConstraint(JsonVocabulary vocab, SchemaNode schema, IReadOnlyList<int> eos, bool inReasoning = false, int maxTokens = int.MaxValue)
     {
+        _maxTokens = maxTokens;
         _vocab = vocab;
         _eos = eos;
         _allowed = new bool[vocab.Tokens.Length];
@@ -51,7 +58,18 @@ sealed class JsonConstraint
             return;
         }
         Array.Clear(_allowed);
-        if (!_broken) Walk(_vocab.Root, _state);
+        // After this token: room for the rest of the document and the EOS.
+        _budget = _maxTokens == int.MaxValue ? int.MaxValue : _maxTokens - generated.Length - 2;
+        if (!_broken)
+        {
+            Walk(_vocab.Root, _state);
+            if (_budget != int.MaxValue && Array.IndexOf(_allowed, true) < 0 && !Complete)
+            {
+                // Too late to close in time (max_tokens below the shortest document): stay valid at least.
+                _budget = int.MaxValue;
+                Walk(_vocab.Root, _state);
+            }
+        }
         bool done = !_broken && Complete;
         foreach (var id in _eos) if ((uint)id < (uint)_allowed.Length) _allowed[id] = done;
         for (int id = 0; id < logits.Length; id++)
@@ -86,9 +104,94 @@ sealed class JsonConstraint
             var next = Step(state, node.Bytes[k]);
             if (next.Length == 0) continue;
             var child = node.Children[k];
-            foreach (var id in child.Ids) _allowed[id] = true;
+            if (child.Ids.Length > 0 && (_budget == int.MaxValue || MinBytes(next) <= _budget))
+                foreach (var id in child.Ids) _allowed[id] = true;
             Walk(child, next);
         }
+    }
+
+    // ---- the shortest completion ----
+
+    static int Add(int a, int b) => Math.Min(SchemaNode.Unbounded, a + b);
+
+    static int MinBytes(Cfg[] state)
+    {
+        int best = SchemaNode.Unbounded;
+        foreach (var c in state) best = Math.Min(best, MinBytes(c));
+        return best;
+    }
+
+    /// <summary>Bytes of the shortest way from this configuration to a complete document.</summary>
+    static int MinBytes(Cfg c)
+    {
+        var top = c.Stack;
+        int below = top?.Below ?? 0;
+        switch (c.Mode)
+        {
+            case Mode.Value: return Add(c.Node!.MinBytes, Add(Rest(top), below));
+            case Mode.Colon: return Add(1 + c.Node!.MinBytes, Add(Rest(top), below));
+            case Mode.After: return Add(Rest(top), below);
+            case Mode.ArrayFirst:
+            {
+                var n = top!.Node;
+                int items = n.MinItems == 0 ? 1 : Add((int)Math.Min(SchemaNode.Unbounded, (long)n.MinItems * n.Items!.MinBytes), n.MinItems);
+                return Add(items, below);
+            }
+            case Mode.ObjectFirst or Mode.ObjectNext:
+            {
+                int required = Required(top!, out int count);
+                int rest = count > 0 ? Add(required, count) // keys, commas between, '}'
+                    : c.Mode == Mode.ObjectFirst ? 1 : Add(OptionalKey(top!), 1);
+                return Add(rest, below);
+            }
+            case Mode.KeyLiteral:
+            {
+                var prop = top!.Node.Properties[c.Prop];
+                return Add(c.Literal!.Length - c.Pos + 1 + prop.Node.MinBytes, Add(Rest(top with { Seen = top.Seen | 1UL << c.Prop }), below));
+            }
+            case Mode.FreeKey: return Add(c.Need + 2 + top!.Node.Additional!.MinBytes, Add(Rest(top), below));
+            case Mode.String:
+            {
+                int escape = c.Escape == 0 ? 0 : c.Escape == 1 ? 1 : 6 - c.Escape;
+                int length = c.Length + (c.Escape > 0 ? 1 : 0);
+                return Add(escape + c.Need + Math.Max(0, c.Node!.MinLength - length) + 1, Add(Rest(top), below));
+            }
+            case Mode.Number: return Add(c.Number is 1 or 4 or 6 or 7 ? 1 : 0, Add(Rest(top), below));
+            case Mode.Literal: return Add(c.Literal!.Length - c.Pos, Add(Rest(top), below));
+            default: return 0;
+        }
+    }
+
+    /// <summary>Bytes to close an open container from "after a value": required keys still due, items still due, the closer.</summary>
+    static int Rest(Frame? f)
+    {
+        if (f is null) return 0;
+        var n = f.Node;
+        if (!f.IsObject)
+            return f.Count >= n.MinItems ? 1 : Add((int)Math.Min(SchemaNode.Unbounded, (long)(n.MinItems - f.Count) * (1 + n.Items!.MinBytes)), 1);
+        int required = Required(f, out int count);
+        return Add(required, count + 1); // a comma before each, then '}'
+    }
+
+    /// <summary>Bytes of the required properties not yet written (keys and shortest values, no commas).</summary>
+    static int Required(Frame f, out int count)
+    {
+        int sum = 0;
+        count = 0;
+        var props = f.Node.Properties;
+        ulong due = f.Node.Required & ~f.Seen;
+        for (int i = 0; due != 0 && i < props.Length; i++)
+            if ((due & (1UL << i)) != 0) { sum = Add(sum, SchemaNode.KeyBytes(props[i]) + props[i].Node.MinBytes); count++; }
+        return sum;
+    }
+
+    /// <summary>The cheapest key and value that may follow a comma when no required one is due.</summary>
+    static int OptionalKey(Frame f)
+    {
+        int best = f.Node.Additional is { Satisfiable: true } a ? 3 + a.MinBytes : SchemaNode.Unbounded;
+        for (int i = 0; i < f.Node.Properties.Length; i++)
+            if ((f.Seen & (1UL << i)) == 0) best = Math.Min(best, SchemaNode.KeyBytes(f.Node.Properties[i]) + f.Node.Properties[i].Node.MinBytes);
+        return best;
     }
 
     // ---- the recognizer ----
@@ -126,7 +229,11 @@ sealed class JsonConstraint
     }
 
     /// <summary>An open container. Seen: the properties written (bit per index); Count: array items begun.</summary>
-    sealed record Frame(Frame? Parent, SchemaNode Node, bool IsObject, ulong Seen, int Count, KeyList? FreeKeys);
+    sealed record Frame(Frame? Parent, SchemaNode Node, bool IsObject, ulong Seen, int Count, KeyList? FreeKeys)
+    {
+        /// <summary>Bytes that close the containers below this one (they do not change while it is open).</summary>
+        public int Below { get; } = Parent is null ? 0 : Add(Rest(Parent), Parent.Below);
+    }
 
     sealed record KeyList(byte[] Key, KeyList? Next);
 

@@ -32,11 +32,18 @@ sealed class SchemaNode
     public int MinItems, MaxItems = int.MaxValue;
     public int MinLength, MaxLength = int.MaxValue;
     public bool Satisfiable;
+    /// <summary>Bytes of the shortest conforming value (compact JSON); <see cref="Unbounded"/> when none.</summary>
+    public int MinBytes = Unbounded;
+
+    public const int Unbounded = int.MaxValue / 4;
+
+    /// <summary>Bytes a key costs in the output: its quotes, its name and the colon.</summary>
+    public static int KeyBytes(SchemaProperty p) => 1 + p.Key.Length + 1;
 
     /// <summary>Any JSON value.</summary>
     public static SchemaNode Any()
     {
-        var any = new SchemaNode { Satisfiable = true };
+        var any = new SchemaNode { Satisfiable = true, MinBytes = 1 };
         any.Additional = any;
         any.Items = any;
         return any;
@@ -46,7 +53,7 @@ sealed class SchemaNode
     public static SchemaNode AnyObject()
     {
         var any = Any();
-        return new SchemaNode { Types = JsonTypes.Object, Additional = any, Items = any, Satisfiable = true };
+        return new SchemaNode { Types = JsonTypes.Object, Additional = any, Items = any, Satisfiable = true, MinBytes = 2 };
     }
 }
 
@@ -91,6 +98,7 @@ sealed class JsonSchemaCompiler
         var c = new JsonSchemaCompiler(schema, param, strict);
         var root = c.Node(schema, "", 0);
         c.SolveSatisfiable();
+        c.SolveMinBytes();
         if (!root.Satisfiable) c.Error("", "no JSON value satisfies this schema");
         return root;
     }
@@ -285,6 +293,44 @@ sealed class JsonSchemaCompiler
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, Compact)) w.WriteStringValue(name);
         return buffer.ToArray()[1..];
+    }
+
+    /// <summary>
+    /// The shortest conforming value of each node, by relaxation from "unbounded" (values only fall,
+    /// so it ends). The recognizer uses it to close the document within max_tokens.
+    /// </summary>
+    void SolveMinBytes()
+    {
+        static int Add(int a, int b) => Math.Min(SchemaNode.Unbounded, a + b);
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            foreach (var n in _nodes)
+            {
+                int best;
+                if (n.AnyOf is not null) best = n.AnyOf.Min(a => a.MinBytes);
+                else if (n.Literals is not null) best = n.Literals.Length == 0 ? SchemaNode.Unbounded : n.Literals.Min(l => l.Length);
+                else
+                {
+                    best = SchemaNode.Unbounded;
+                    var t = n.Types;
+                    if ((t & (JsonTypes.Number | JsonTypes.Integer)) != 0) best = 1;
+                    else if ((t & (JsonTypes.Boolean | JsonTypes.Null)) != 0) best = 4;
+                    if (t.HasFlag(JsonTypes.String)) best = Math.Min(best, 2 + n.MinLength);
+                    if (t.HasFlag(JsonTypes.Array))
+                        best = Math.Min(best, n.MinItems == 0 ? 2 : Add(2 + n.MinItems - 1, (int)Math.Min(SchemaNode.Unbounded, (long)n.MinItems * n.Items!.MinBytes)));
+                    if (t.HasFlag(JsonTypes.Object))
+                    {
+                        int sum = 2, count = 0;
+                        for (int i = 0; i < n.Properties.Length; i++)
+                            if ((n.Required & (1UL << i)) != 0) { sum = Add(sum, SchemaNode.KeyBytes(n.Properties[i]) + n.Properties[i].Node.MinBytes); count++; }
+                        best = Math.Min(best, Add(sum, Math.Max(0, count - 1)));
+                    }
+                }
+                if (best < n.MinBytes) { n.MinBytes = best; changed = true; }
+            }
+        }
     }
 
     /// <summary>Least fixpoint: a node is satisfiable when some value conforms, given what is known of its children.</summary>

@@ -177,7 +177,24 @@ public sealed class JsonConstraintTests
     [InlineData(Person, 40)]
     [InlineData("""{"type":"object","properties":{"items":{"type":"array","items":{"anyOf":[{"type":"integer"},{"type":"string","maxLength":3},{"type":"boolean"}]},"maxItems":4},"extra":{"type":"object","additionalProperties":{"type":"null"}}},"required":["items","extra"],"additionalProperties":false}""", 40)]
     [InlineData("""{"type":"array","items":{"enum":["a","bb",1.5,{"k":[1]}]},"minItems":2,"maxItems":3}""", 40)]
-    public void RandomWalksEndInValidDocuments(string schemaText, int walks)
+    public void RandomWalksEndInValidDocuments(string schemaText, int walks) => RandomWalks(schemaText, walks, int.MaxValue);
+
+    /// <summary>
+    /// Unbounded strings and free keys, with random logits that favour "keep writing": the documents
+    /// still close, with their EOS, within max_tokens.
+    /// </summary>
+    [Theory]
+    [InlineData("""{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},"likes":{"type":"boolean"}},"required":["name","age","likes"]}""", 40)]
+    [InlineData("""{"type":"object","properties":{"a":{"type":"array","items":{"type":"string"},"minItems":3},"b":{"anyOf":[{"type":"string","minLength":5},{"enum":["long enough"]}]}},"required":["a","b"],"additionalProperties":{"type":"string"}}""", 45)]
+    [InlineData("""{"$defs":{"n":{"type":"object","properties":{"kids":{"type":"array","items":{"$ref":"#/$defs/n"}},"name":{"type":"string"}},"required":["name"]}},"$ref":"#/$defs/n"}""", 30)]
+    public void RandomWalksCloseWithinMaxTokens(string schemaText, int maxTokens)
+    {
+        var schema = Compile(schemaText);
+        Assert.True(schema.MinBytes + 1 <= maxTokens, $"{schema.MinBytes}");
+        RandomWalks(schemaText, 30, maxTokens);
+    }
+
+    static void RandomWalks(string schemaText, int walks, int maxTokens)
     {
         // Multi-byte tokens as a tokenizer has them: words, quotes with letters, punctuation runs.
         string[] extra = ["\"name", "\":", "\",\"", "true", "nu", "ll}", "[\"", "\"]", "12", "{\"", "}}", "é", " \"", ", "];
@@ -189,7 +206,7 @@ public sealed class JsonConstraintTests
         var rng = new Random(7);
         for (int w = 0; w < walks; w++)
         {
-            var c = new JsonConstraint(vocab, schema, [Eos]);
+            var c = new JsonConstraint(vocab, schema, [Eos], maxTokens: maxTokens);
             var generated = new List<int>();
             var logits = new float[tokens.Length];
             while (true)
@@ -199,10 +216,12 @@ public sealed class JsonConstraintTests
                 int best = -1;
                 for (int i = 0; i < logits.Length; i++) if (!float.IsNegativeInfinity(logits[i]) && (best < 0 || logits[i] > logits[best])) best = i;
                 Assert.True(best >= 0, "a dead end after " + Text());
-                if (best == Eos) break;
                 generated.Add(best);
+                Assert.True(generated.Count <= maxTokens, "past max_tokens: " + Text());
+                if (best == Eos) break;
                 Assert.True(generated.Count < 4000, "no end in sight: " + Text());
             }
+            generated.RemoveAt(generated.Count - 1);
             var text = Text();
             using var doc = JsonDocument.Parse(text);
             var result = validator.Evaluate(doc.RootElement, new Json.Schema.EvaluationOptions { OutputFormat = Json.Schema.OutputFormat.List });

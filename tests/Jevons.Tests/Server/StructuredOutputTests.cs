@@ -63,6 +63,26 @@ public sealed class StructuredOutputTests
     }
 
     [Fact]
+    public async Task UnboundedStringsStillCloseWithinMaxTokens()
+    {
+        // The random model would write the string forever; the document closes, with its EOS, by max_tokens.
+        await using var t = await ServerHarness.Start(ServerHarness.RealEngine());
+        const string schema = """{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false}""";
+        foreach (int max in new[] { 20, 64 })
+        {
+            var (status, body, _) = await t.Post("/v1/chat/completions",
+                """{"messages":[{"role":"user","content":"someone"}],"seed":4,"max_tokens":""" + max + ""","response_format":{"type":"json_schema","json_schema":{"name":"p","schema":""" + schema + "}}}");
+            Assert.Equal(200, status);
+            var choice = body.GetProperty("choices")[0];
+            Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+            Assert.True(body.GetProperty("usage").GetProperty("completion_tokens").GetInt32() <= max);
+            var content = choice.GetProperty("message").GetProperty("content").GetString()!;
+            using var doc = JsonDocument.Parse(content);
+            Assert.True(Json.Schema.JsonSchema.FromText(schema).Evaluate(doc.RootElement).IsValid, content);
+        }
+    }
+
+    [Fact]
     public async Task WithoutTheConstraintTheSameModelWritesNoJson()
     {
         await using var t = await ServerHarness.Start(ServerHarness.RealEngine());
