@@ -72,6 +72,7 @@ public sealed class CompletionRequest
 
 public sealed class TokenizeRequest
 {
+    public string? Model { get; set; }
     public string? Content { get; set; }
     public string? Prompt { get; set; }
     public bool? AddSpecial { get; set; }
@@ -79,6 +80,7 @@ public sealed class TokenizeRequest
 
 public sealed class DetokenizeRequest
 {
+    public string? Model { get; set; }
     public int[]? Tokens { get; set; }
 }
 
@@ -86,7 +88,8 @@ public sealed record TokenizeResponse(int[] Tokens, int Count, int MaxModelLen);
 public sealed record DetokenizeResponse(string Content);
 public sealed record HealthResponse(string Status);
 
-public sealed record ModelCard(string Id, long Created, string OwnedBy, int MaxModelLen)
+/// <summary>A /v1/models entry; max_model_len is known once the model has been loaded.</summary>
+public sealed record ModelCard(string Id, long Created, string OwnedBy, int? MaxModelLen)
 {
     public string Object => "model";
 }
