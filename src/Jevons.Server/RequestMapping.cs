@@ -43,7 +43,8 @@ static class RequestMapping
                 bias[id] = value;
             }
         }
-        // OpenAI's defaults: temperature 1, top_p 1, and no top-k / min-p truncation.
+        // OpenAI's defaults: temperature 1, top_p 1, and no top-k / min-p truncation. Presence and
+        // frequency penalties count the generated tokens only, as OpenAI and vLLM count them.
         return new SamplerOptions
         {
             Temperature = temperature ?? 1f,
@@ -54,6 +55,7 @@ static class RequestMapping
             FrequencyPenalty = frequency ?? 0,
             RepetitionPenalty = repetition ?? 1,
             PenaltyLastN = -1,
+            PenalizeOutputOnly = true,
             Seed = seed is long s ? unchecked((ulong)s) : (ulong)Random.Shared.NextInt64(),
             LogitBias = bias,
         };
