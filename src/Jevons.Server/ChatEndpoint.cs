@@ -21,8 +21,7 @@ static class ChatEndpoint
         using var lease = await served.Acquire(c.RequestAborted);
         var m = lease.Model;
         var tokenizer = m.Tokenizer;
-        var sampling = RequestMapping.Sampling(r.Temperature, r.TopP, r.TopK, r.MinP, r.PresencePenalty, r.FrequencyPenalty, r.RepetitionPenalty,
-            r.Seed, r.LogitBias, tokenizer.VocabSize);
+        var sampling = RequestMapping.Sampling(r, tokenizer.VocabSize);
         if (r.TopLogprobs is int tl && (tl < 0 || tl > 20)) RequestMapping.Range("top_logprobs", tl, "between 0 and 20");
         if (r.TopLogprobs is not null && r.Logprobs != true) ApiException.BadRequest("top_logprobs needs logprobs: true", "top_logprobs");
         int? budget = RequestMapping.ReasoningBudget(r.ReasoningEffort, r.MaxReasoningTokens);

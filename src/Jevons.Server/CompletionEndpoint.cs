@@ -18,8 +18,7 @@ static class CompletionEndpoint
         int[] ids = Prompt(r.Prompt, tokenizer);
         if (!string.IsNullOrEmpty(r.Suffix)) ApiException.BadRequest("suffix is not supported (no fill-in-the-middle)", "suffix");
         int n = RequestMapping.Choices(r.N);
-        var sampling = RequestMapping.Sampling(r.Temperature, r.TopP, r.TopK, r.MinP, r.PresencePenalty, r.FrequencyPenalty, r.RepetitionPenalty,
-            r.Seed, r.LogitBias, tokenizer.VocabSize);
+        var sampling = RequestMapping.Sampling(r, tokenizer.VocabSize);
         if (r.Logprobs is int lp && (lp < 0 || lp > 20)) RequestMapping.Range("logprobs", lp, "between 0 and 20");
         // OpenAI's default for completions is 16 tokens.
         int maxTokens = RequestMapping.MaxTokens(r.MaxTokens ?? Math.Min(16, Math.Max(1, m.ContextLength - ids.Length)), "max_tokens",

@@ -62,12 +62,12 @@ sealed class JsonConstraint
         _budget = _maxTokens == int.MaxValue ? int.MaxValue : _maxTokens - generated.Length - 2;
         if (!_broken)
         {
-            Walk(_vocab.Root, _state);
+            Mask();
             if (_budget != int.MaxValue && Array.IndexOf(_allowed, true) < 0 && !Complete)
             {
                 // Too late to close in time (max_tokens below the shortest document): stay valid at least.
                 _budget = int.MaxValue;
-                Walk(_vocab.Root, _state);
+                Mask();
             }
         }
         bool done = !_broken && Complete;
@@ -95,6 +95,42 @@ sealed class JsonConstraint
         for (int i = start; i < bytes.Length && state.Length > 0; i++) state = Step(state, bytes[i]);
         if (state.Length == 0) _broken = true; // a forced token left the language: only EOS remains
         else _state = state;
+    }
+
+    void Mask()
+    {
+        // Inside a string (the bulk of most documents) nearly every token is allowed: the plain ones
+        // (no quote, backslash or control byte; whole UTF-8) are decided by their length alone, and
+        // only the rest go through the trie. Measured on DeepSeek-V3's 128k vocabulary: 128 ms a token
+        // for the full walk inside a string, under load.
+        if (_state is [{ Mode: Mode.String or Mode.FreeKey, Escape: 0, Need: 0 } c])
+        {
+            PlainInString(c);
+            Walk(_vocab.Others, _state);
+        }
+        else Walk(_vocab.Root, _state);
+    }
+
+    void PlainInString(Cfg c)
+    {
+        var chars = _vocab.PlainChars;
+        int tail = Add(Rest(c.Stack), c.Stack?.Below ?? 0);
+        if (c.Mode == Mode.FreeKey)
+        {
+            if (_budget != int.MaxValue && Add(2 + c.Stack!.Node.Additional!.MinBytes, tail) > _budget) return;
+            for (int id = 0; id < chars.Length; id++) if (chars[id] >= 0) _allowed[id] = true;
+            return;
+        }
+        var node = c.Node!;
+        for (int id = 0; id < chars.Length; id++)
+        {
+            int n = chars[id];
+            if (n < 0) continue;
+            int length = c.Length + n;
+            if (length > node.MaxLength) continue;
+            if (_budget != int.MaxValue && Add(Math.Max(0, node.MinLength - length) + 1, tail) > _budget) continue;
+            _allowed[id] = true;
+        }
     }
 
     void Walk(TrieNode node, Cfg[] state)
@@ -492,12 +528,18 @@ sealed class TrieNode
     public int[] Ids = [];
 }
 
-/// <summary>Token bytes, special flags and the byte trie of the ordinary tokens, computed once per server.</summary>
+/// <summary>
+/// Token bytes, special flags, the byte trie of the ordinary tokens, and for the string fast path each
+/// token's code points when it is plain string text (-1 when not) with a trie of the others; computed once per model.
+/// </summary>
 sealed class JsonVocabulary
 {
     public required byte[][] Tokens { get; init; }
     public required bool[] Special { get; init; }
     public required TrieNode Root { get; init; }
+    public required int[] PlainChars { get; init; }
+    /// <summary>The trie of the ordinary tokens that are not plain string text.</summary>
+    public required TrieNode Others { get; init; }
 
     public static JsonVocabulary For(Tokenizer t) => For(
         [.. Enumerable.Range(0, t.VocabSize).Select(id => t.TokenBytes(id).ToArray())],
@@ -505,19 +547,38 @@ sealed class JsonVocabulary
 
     public static JsonVocabulary For(byte[][] tokens, bool[] special)
     {
-        var root = new Building();
+        Building root = new(), others = new();
+        var plain = new int[tokens.Length];
         for (int id = 0; id < tokens.Length; id++)
         {
+            plain[id] = -1;
             if (special[id] || tokens[id].Length == 0) continue;
-            var n = root;
-            foreach (var b in tokens[id])
-            {
-                if (!n.Children.TryGetValue(b, out var child)) n.Children[b] = child = new Building();
-                n = child;
-            }
-            n.Ids.Add(id);
+            Add(root, tokens[id], id);
+            plain[id] = PlainText(tokens[id]);
+            if (plain[id] < 0) Add(others, tokens[id], id);
         }
-        return new JsonVocabulary { Tokens = tokens, Special = special, Root = Freeze(root) };
+        return new JsonVocabulary { Tokens = tokens, Special = special, Root = Freeze(root), PlainChars = plain, Others = Freeze(others) };
+    }
+
+    static void Add(Building root, byte[] bytes, int id)
+    {
+        var n = root;
+        foreach (var b in bytes)
+        {
+            if (!n.Children.TryGetValue(b, out var child)) n.Children[b] = child = new Building();
+            n = child;
+        }
+        n.Ids.Add(id);
+    }
+
+    /// <summary>Code points of a token that is plain string text: no quote, backslash or control byte, whole UTF-8 (no surrogates); else -1.</summary>
+    static int PlainText(byte[] bytes)
+    {
+        foreach (var b in bytes) if (b < 0x20 || b == '"' || b == '\\') return -1;
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) return -1;
+        int n = 0;
+        foreach (var b in bytes) if ((b & 0xC0) != 0x80) n++;
+        return n;
     }
 
     sealed class Building

@@ -20,6 +20,10 @@ static class RequestMapping
 
     public const int MaxChoices = 16;
 
+    /// <summary>The sampling fields of a chat or text completion request, checked.</summary>
+    public static SamplerOptions Sampling(GenerationParameters r, int vocab) =>
+        Sampling(r.Temperature, r.TopP, r.TopK, r.MinP, r.PresencePenalty, r.FrequencyPenalty, r.RepetitionPenalty, r.Seed, r.LogitBias, vocab);
+
     public static SamplerOptions Sampling(float? temperature, float? topP, int? topK, float? minP, float? presence, float? frequency,
         float? repetition, long? seed, Dictionary<string, float>? logitBias, int vocab)
     {
