@@ -45,7 +45,7 @@ public sealed class JevonsServer : IAsyncDisposable
         if (options.ModelKeepAlive is TimeSpan keep)
         {
             var period = TimeSpan.FromMilliseconds(Math.Clamp(keep.TotalMilliseconds / 4, 20, 5000));
-            _reaper = new Timer(_ => { foreach (var m in _models) _ = m.UnloadIfIdle(keep); }, null, period, period);
+            _reaper = new Timer(_ => { foreach (var m in _models) m.UnloadIfIdle(keep); }, null, period, period);
         }
 
         var builder = WebApplication.CreateSlimBuilder();

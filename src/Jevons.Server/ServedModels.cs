@@ -110,11 +110,12 @@ sealed class ServedModel : IDisposable
     }
 
     /// <summary>Unloads the model when no request holds it and the last one ended at least <paramref name="keepAlive"/> ago.</summary>
-    public async Task UnloadIfIdle(TimeSpan keepAlive)
+    public void UnloadIfIdle(TimeSpan keepAlive)
     {
         if (_load is null || !Loaded || Volatile.Read(ref _inFlight) > 0
             || Stopwatch.GetElapsedTime(Volatile.Read(ref _lastUsed)) < keepAlive) return;
-        await _gate.WaitAsync();
+        // Busy (a load or a lease being taken): not idle; the next tick looks again.
+        if (!_gate.Wait(0)) return;
         try
         {
             if (_instance is null || _inFlight > 0 || Stopwatch.GetElapsedTime(_lastUsed) < keepAlive) return;
