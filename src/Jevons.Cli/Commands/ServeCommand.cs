@@ -9,7 +9,7 @@ namespace Jevons.Cli.Commands;
 /// </summary>
 sealed class ServeCommand : ICommand
 {
-    public CommandSpec Spec { get; } = new("serve", "serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /metrics)",
+    public CommandSpec Spec { get; } = new("serve", "serve one or more models over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /metrics)",
     [
         Common.Model with { Help = "model: a .gguf file or a Hugging Face directory; repeat to serve several (default: the embedded models/tiny-r1)", Repeatable = true },
         new("--models-dir", "serve every model in this folder: each *.gguf file and each subfolder with a config.json", "DIR"),
@@ -18,7 +18,7 @@ sealed class ServeCommand : ICommand
         new("--port", "port to bind (default 8080; 0 = any free port)", "N"),
         new("--api-key", "require 'Authorization: Bearer KEY' (default: env JEVONS_API_KEY; none = open)", "KEY"),
         new("--max-queue", "most requests waiting for their first token; more get 429 (default 256)", "N"),
-        new("--max-sequences", "contexts the default KV budget holds (default 4; --kv-budget overrides); the context defaults to min(model, 4096)", "N"),
+        new("--max-sequences", "contexts the default KV budget of each model holds (default 4; --kv-budget overrides); the context defaults to min(model, 4096)", "N"),
         new("--max-body", "largest request body in bytes (default 8388608); larger gets 413", "BYTES"),
         new("--cors", "allow these browser origins, comma-separated ('*' for any)", "ORIGINS"),
         new("--log-prompts", "log prompts and outputs to stderr (never by default)"),
