@@ -547,28 +547,48 @@ sealed class JsonVocabulary
 
     public static JsonVocabulary For(byte[][] tokens, bool[] special)
     {
-        Building root = new(), others = new();
         var plain = new int[tokens.Length];
+        var all = new List<int>(tokens.Length);
+        var others = new List<int>();
         for (int id = 0; id < tokens.Length; id++)
         {
             plain[id] = -1;
             if (special[id] || tokens[id].Length == 0) continue;
-            Add(root, tokens[id], id);
+            all.Add(id);
             plain[id] = PlainText(tokens[id]);
-            if (plain[id] < 0) Add(others, tokens[id], id);
+            if (plain[id] < 0) others.Add(id);
         }
-        return new JsonVocabulary { Tokens = tokens, Special = special, Root = Freeze(root), PlainChars = plain, Others = Freeze(others) };
+        return new JsonVocabulary { Tokens = tokens, Special = special, Root = Build(tokens, all), PlainChars = plain, Others = Build(tokens, others) };
     }
 
-    static void Add(Building root, byte[] bytes, int id)
+    /// <summary>The trie of <paramref name="ids"/>: sorted by their bytes, each node is the run sharing its prefix.</summary>
+    static TrieNode Build(byte[][] tokens, List<int> ids)
     {
-        var n = root;
-        foreach (var b in bytes)
+        var sorted = ids.ToArray();
+        Array.Sort(sorted, (a, b) => tokens[a].AsSpan().SequenceCompareTo(tokens[b]));
+        return Node(tokens, sorted, 0, sorted.Length, 0);
+    }
+
+    static TrieNode Node(byte[][] tokens, int[] sorted, int from, int to, int depth)
+    {
+        // Tokens that end at this depth sort first in the run.
+        int i = from;
+        while (i < to && tokens[sorted[i]].Length == depth) i++;
+        var node = new TrieNode { Ids = sorted[from..i] };
+        var bytes = new List<byte>();
+        var children = new List<TrieNode>();
+        while (i < to)
         {
-            if (!n.Children.TryGetValue(b, out var child)) n.Children[b] = child = new Building();
-            n = child;
+            byte b = tokens[sorted[i]][depth];
+            int j = i + 1;
+            while (j < to && tokens[sorted[j]][depth] == b) j++;
+            bytes.Add(b);
+            children.Add(Node(tokens, sorted, i, j, depth + 1));
+            i = j;
         }
-        n.Ids.Add(id);
+        node.Bytes = [.. bytes];
+        node.Children = [.. children];
+        return node;
     }
 
     /// <summary>Code points of a token that is plain string text: no quote, backslash or control byte, whole UTF-8 (no surrogates); else -1.</summary>
@@ -580,17 +600,4 @@ sealed class JsonVocabulary
         foreach (var b in bytes) if ((b & 0xC0) != 0x80) n++;
         return n;
     }
-
-    sealed class Building
-    {
-        public readonly SortedDictionary<byte, Building> Children = [];
-        public readonly List<int> Ids = [];
-    }
-
-    static TrieNode Freeze(Building b) => new()
-    {
-        Bytes = [.. b.Children.Keys],
-        Children = [.. b.Children.Values.Select(Freeze)],
-        Ids = [.. b.Ids],
-    };
 }
