@@ -34,7 +34,8 @@ public sealed class ChatPageBrowserTests
     public async Task ThePageStreamsTheAnswerShowsReasoningAndStatsAndStops()
     {
         var runner = ServerHarness.Scripted("<think>\nthe user greets me</think>\n\nhello there, my good friend, how are you today");
-        runner.StepDelay = TimeSpan.FromMilliseconds(40);
+        // Paced so the polling below sees the answer grow even on a loaded machine (40 ms was seen as one step).
+        runner.StepDelay = TimeSpan.FromMilliseconds(150);
         await using var t = await ServerHarness.Start(ServerHarness.ScriptedEngine(runner));
 
         using var playwright = await Playwright.CreateAsync();
