@@ -59,8 +59,24 @@ public sealed class CommandSyntax
 
     public static CommandSyntax Build(IEnumerable<CommandSpec> specs) => new(specs);
 
-    public ParseResult Parse(IReadOnlyList<string> args) =>
-        Root.Parse(args, new ParserConfiguration { EnablePosixBundling = false, ResponseFileTokenReplacer = ReadResponseFile });
+    /// <summary>Response files one command line may expand (nested ones count): `@a` naming itself, or 16,000 `@a`, is refused.</summary>
+    public const int MaxResponseFiles = 64;
+
+    public ParseResult Parse(IReadOnlyList<string> args)
+    {
+        int expanded = 0;
+        bool Replace(string path, out IReadOnlyList<string>? tokens, out string? error)
+        {
+            if (path.Length > 0 && File.Exists(path) && ++expanded > MaxResponseFiles)
+            {
+                tokens = null;
+                error = $"jevons: more than {MaxResponseFiles} response files (@FILE) in one command line";
+                return false;
+            }
+            return ReadResponseFile(path, out tokens, out error);
+        }
+        return Root.Parse(args, new ParserConfiguration { EnablePosixBundling = false, ResponseFileTokenReplacer = Replace });
+    }
 
     public CommandSpec? SpecOf(ParseResult result) => _specs.GetValueOrDefault(result.CommandResult.Command);
 
@@ -162,16 +178,19 @@ public sealed class CommandSyntax
         try
         {
             // At most 1 MiB: `@/dev/zero` or a multi-gigabyte file is refused, not read.
-            using var stream = File.OpenRead(path);
-            var buffer = new byte[(1 << 20) + 1];
-            int length = 0, n;
-            while (length < buffer.Length && (n = stream.Read(buffer, length, buffer.Length - length)) > 0) length += n;
-            if (length == buffer.Length)
+            using var reader = new StreamReader(path);
+            var text = new System.Text.StringBuilder();
+            var chunk = new char[4096];
+            for (int n; (n = reader.Read(chunk)) > 0;)
             {
-                error = $"jevons: response file '{path}' is larger than 1 MiB";
-                return false;
+                text.Append(chunk, 0, n);
+                if (text.Length > 1 << 20)
+                {
+                    error = $"jevons: response file '{path}' is larger than 1 MiB";
+                    return false;
+                }
             }
-            tokens = System.Text.Encoding.UTF8.GetString(buffer, 0, length).Split('\n')
+            tokens = text.ToString().Split('\n')
                 .Select(l => l.Trim())
                 .Where(l => l.Length > 0 && !l.StartsWith('#'))
                 .SelectMany(CommandLineParser.SplitCommandLine)

@@ -88,26 +88,61 @@ namespace Jevons.Cli
                 }
                 return command.Run(parsed, context);
             }
+            catch (AggregateException e) when (Unwrap(e) is { } inner)
+            {
+                // Task.WaitAll / .Result wrap what a command's tasks threw: report it as itself.
+                return inner switch
+                {
+                    OperationCanceledException => Cancelled(context),
+                    JevonsException or IOException or UnauthorizedAccessException => Error(context, inner, verbose),
+                    _ => Internal(context, inner, verbose),
+                };
+            }
             catch (JevonsException e)
             {
-                PrintError(context, e.Message, e, verbose);
-                return 1;
+                return Error(context, e, verbose);
             }
             catch (OperationCanceledException)
             {
-                context.Error.WriteLine("cancelled");
-                return 130;
+                return Cancelled(context);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                PrintError(context, e.Message, e, verbose);
-                return 1;
+                return Error(context, e, verbose);
             }
             catch (Exception e)
             {
-                PrintError(context, $"internal error ({e.GetType().Name}): {e.Message} (run with --verbose for the stack trace)", e, verbose);
-                return 70;
+                return Internal(context, e, verbose);
             }
+        }
+
+        static int Error(CliContext context, Exception e, bool verbose)
+        {
+            PrintError(context, e.Message, e, verbose);
+            return 1;
+        }
+
+        static int Cancelled(CliContext context)
+        {
+            context.Error.WriteLine("cancelled");
+            return 130;
+        }
+
+        static int Internal(CliContext context, Exception e, bool verbose)
+        {
+            PrintError(context, $"internal error ({e.GetType().Name}): {e.Message} (run with --verbose for the stack trace)", e, verbose);
+            return 70;
+        }
+
+        /// <summary>
+        /// The one exception an AggregateException stands for: all cancellations count as one
+        /// cancellation; otherwise the first that is not a cancellation (null when there is none).
+        /// </summary>
+        static Exception? Unwrap(AggregateException e)
+        {
+            var all = e.Flatten().InnerExceptions;
+            if (all.Count == 0) return null;
+            return all.FirstOrDefault(x => x is not OperationCanceledException) ?? all[0];
         }
 
         /// <summary>
