@@ -177,8 +177,14 @@ public sealed class CommandLineCampaign
                 case 12: a.Insert(at, rng.Next(2) == 0 ? new string('x', 1 + rng.Next(1 << 20)) : string.Concat(Enumerable.Repeat("9", 1 + rng.Next(400)))); break;
             }
         }
-        return a.ToArray();
+        // No process gets more than Linux's ARG_MAX (2 MiB of arguments): trim to it.
+        long total = 0;
+        int keep = 0;
+        while (keep < a.Count && (total += a[keep].Length + 1) <= ArgMax) keep++;
+        return a.Take(keep).ToArray();
     }
+
+    const long ArgMax = 2 << 20;
 
     static string OptionOf(Random rng)
     {

@@ -64,6 +64,9 @@ public sealed class CommandSyntax
 
     public ParseResult Parse(IReadOnlyList<string> args)
     {
+        // System.CommandLine throws (InvalidOperationException) on a repeated directive: refuse it here.
+        if (args.TakeWhile(a => a.Length > 1 && a[0] == '[' && a[^1] == ']').Count() > 1)
+            throw new JevonsException("jevons: at most one directive ([suggest]) may open the command line");
         int expanded = 0;
         bool Replace(string path, out IReadOnlyList<string>? tokens, out string? error)
         {
