@@ -19,6 +19,39 @@ public static class Terminal
         IsInteractive(ReferenceEquals(c.Error, Console.Error), Console.IsErrorRedirected,
             Environment.GetEnvironmentVariable("NO_COLOR"), Environment.GetEnvironmentVariable("TERM"));
 
+    /// <summary>Whether this command's stdout gets Spectre.Console tables (same rule as stderr's bars).</summary>
+    public static bool OutIsInteractive(CliContext c) =>
+        IsInteractive(ReferenceEquals(c.Out, Console.Out), Console.IsOutputRedirected,
+            Environment.GetEnvironmentVariable("NO_COLOR"), Environment.GetEnvironmentVariable("TERM"));
+
+    /// <summary>
+    /// A table on stdout: a Spectre.Console table on an interactive terminal, else the Markdown table
+    /// the CLI has always printed (`| a | b |`, then `| --- | ---: |` from <paramref name="rightAligned"/>).
+    /// </summary>
+    public static void WriteTable(CliContext c, string[] header, bool[] rightAligned, IEnumerable<string[]> rows)
+    {
+        if (!OutIsInteractive(c))
+        {
+            c.Out.WriteLine("| " + string.Join(" | ", header) + " |");
+            c.Out.WriteLine("| " + string.Join(" | ", rightAligned.Select(r => r ? "---:" : "---")) + " |");
+            foreach (var row in rows) c.Out.WriteLine("| " + string.Join(" | ", row) + " |");
+            return;
+        }
+        var table = new Table().Border(TableBorder.Rounded);
+        for (int i = 0; i < header.Length; i++)
+            table.AddColumn(new TableColumn(Markup.Escape(header[i])) { Alignment = rightAligned[i] ? Justify.Right : Justify.Left });
+        foreach (var row in rows) table.AddRow(row.Select(Markup.Escape).ToArray());
+        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) }).Write(table);
+    }
+
+    /// <summary>Key / value rows as a two-column Spectre.Console table (only when <see cref="OutIsInteractive"/>).</summary>
+    public static void WriteFacts(IEnumerable<(string Key, string Value)> facts)
+    {
+        var table = new Table().Border(TableBorder.Rounded).HideHeaders().AddColumn("key").AddColumn("value");
+        foreach (var (k, v) in facts) table.AddRow(new Text(k, new Style(Color.Grey)), new Text(v));
+        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) }).Write(table);
+    }
+
     /// <summary>
     /// Runs <paramref name="work"/> under a Spectre.Console progress bar on stderr: it reports a fraction
     /// in [0, 1] (null: an indeterminate bar, e.g. a model load). Only call when <see cref="ErrorIsInteractive"/>.
