@@ -115,10 +115,29 @@ public static unsafe class QuickGemm
 /// <summary>
 /// <c>quick-n TYPE SHAPE [tokens] [threads] [rounds]</c>, e.g. <c>quick-n Q8_0 2048x7168 1,2,4,8,16 2</c>: small-batch Gemm
 /// (decode of several sequences) at each token count, the counts interleaved round by round so load drifts hit
-/// all alike; prints the min and median per call and the time relative to one token.
+/// all alike; prints the min and median per call and the time relative to one token, and the process CPU time
+/// per call (min), which a loaded machine disturbs far less than the wall clock (with 1 thread it is the kernel's time).
 /// </summary>
 public static class QuickN
 {
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    static extern unsafe int ClockGetTime(int clock, long* ts);
+
+    /// <summary>CPU time of the whole process in ms (CLOCK_PROCESS_CPUTIME_ID), 0 where libc is not there.</summary>
+    internal static double CpuMs()
+    {
+        try
+        {
+            unsafe
+            {
+                long* ts = stackalloc long[2];   // struct timespec { tv_sec, tv_nsec } on 64-bit Linux
+                return ClockGetTime(2, ts) == 0 ? ts[0] * 1e3 + ts[1] / 1e6 : 0;
+            }
+        }
+        catch (DllNotFoundException) { return 0; }
+        catch (EntryPointNotFoundException) { return 0; }
+    }
+
     public static void Run(string[] args)
     {
         var t = Enum.Parse<DType>(args[1]);
@@ -136,16 +155,23 @@ public static class QuickN
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         var y = new float[max * outF];
         var times = ns.Select(_ => new List<double>()).ToArray();
+        var cpu = ns.Select(_ => new List<double>()).ToArray();
         for (int round = -2; round < rounds; round++)
             for (int k = 0; k < ns.Length; k++)
             {
+                double c0 = CpuMs();
                 var sw = Stopwatch.StartNew();
                 for (int i = 0; i < 10; i++) b.GemmOnce(x, y, ns[k]);
-                if (round >= 0) times[k].Add(sw.Elapsed.TotalMilliseconds / 10);
+                if (round >= 0)
+                {
+                    times[k].Add(sw.Elapsed.TotalMilliseconds / 10);
+                    cpu[k].Add((CpuMs() - c0) / 10);
+                }
             }
         foreach (var l in times) l.Sort();
+        foreach (var l in cpu) l.Sort();
         for (int k = 0; k < ns.Length; k++)
-            Console.WriteLine($"{t,-5} {shape} t{threads} n={ns[k],-3}: min {times[k][0]:F3} ms  median {times[k][times[k].Count / 2]:F3} ms  min/min(n=1) {times[k][0] / times[0][0]:F2}");
+            Console.WriteLine($"{t,-5} {shape} t{threads} n={ns[k],-3}: min {times[k][0]:F3} ms  median {times[k][times[k].Count / 2]:F3} ms  min/min(n=1) {times[k][0] / times[0][0]:F2}  cpu min {cpu[k][0]:F3} ms");
         b.Cleanup();
     }
 }

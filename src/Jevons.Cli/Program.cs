@@ -32,7 +32,7 @@ namespace Jevons.Cli
             new TemplateCommand(),
             new SynthCommand(), new TrainCommand(),
             new DemoCommand(),
-            new TasksCommand(),
+            new TasksCommand(), new EvalCommand(),
             new ServeCommand(), new LoadTestCommand(),
         ];
 

@@ -10,15 +10,18 @@ static class ChatEndpoint
     public static async Task Handle(JevonsServer s, HttpContext c)
     {
         var r = await s.ReadBody(c, ProtocolJson.Default.ChatCompletionRequest);
-        s.CheckModel(r.Model);
+        var served = s.Find(r.Model);
         using var messages = RequestMapping.Messages(r.Messages, out var plain);
         var toolNames = RequestMapping.Tools(r.Tools);
         bool parseTools = RequestMapping.ToolChoice(r.ToolChoice, toolNames);
-        bool json = RequestMapping.ResponseFormat(r.ResponseFormat);
+        var schema = RequestMapping.ResponseFormat(r.ResponseFormat);
+        // A constrained answer is the JSON document: no tool calls are parsed out of it.
+        if (schema is not null) parseTools = false;
         int n = RequestMapping.Choices(r.N);
-        var tokenizer = s.Tokenizer;
-        var sampling = RequestMapping.Sampling(r.Temperature, r.TopP, r.TopK, r.MinP, r.PresencePenalty, r.FrequencyPenalty, r.RepetitionPenalty,
-            r.Seed, r.LogitBias, tokenizer.VocabSize);
+        using var lease = await served.Acquire(c.RequestAborted);
+        var m = lease.Model;
+        var tokenizer = m.Tokenizer;
+        var sampling = RequestMapping.Sampling(r, tokenizer.VocabSize);
         if (r.TopLogprobs is int tl && (tl < 0 || tl > 20)) RequestMapping.Range("top_logprobs", tl, "between 0 and 20");
         if (r.TopLogprobs is not null && r.Logprobs != true) ApiException.BadRequest("top_logprobs needs logprobs: true", "top_logprobs");
         int? budget = RequestMapping.ReasoningBudget(r.ReasoningEffort, r.MaxReasoningTokens);
@@ -28,9 +31,9 @@ static class ChatEndpoint
         try
         {
             bool hasTools = r.Tools.ValueKind == JsonValueKind.Array;
-            prompt = s.Chat.Template is { } template
+            prompt = m.Chat.Template is { } template
                 ? template.Render(messages.RootElement, hasTools ? r.Tools : null, addGenerationPrompt: true)
-                : s.Chat.Fallback.Render(plain, addGenerationPrompt: true);
+                : m.Chat.Fallback.Render(plain, addGenerationPrompt: true);
         }
         catch (JevonsException e)
         {
@@ -40,7 +43,7 @@ static class ChatEndpoint
         var ids = tokenizer.Encode(prompt, addSpecialTokens: false);
         bool maxCompletion = r.MaxCompletionTokens is not null;
         int maxTokens = RequestMapping.MaxTokens(r.MaxCompletionTokens ?? r.MaxTokens, maxCompletion ? "max_completion_tokens" : "max_tokens",
-            ids.Length, s.Engine.Runner.ContextLength);
+            ids.Length, m.ContextLength);
         bool opens = ReasoningParser.PromptOpensReasoning(prompt);
         var request = new GenerationRequest
         {
@@ -53,20 +56,20 @@ static class ChatEndpoint
             // Tool-call markers of DeepSeek are special tokens: keep them in the text for the parser.
             SkipSpecialTokens = !parseTools,
             TopLogprobs = r.Logprobs == true ? r.TopLogprobs ?? 0 : -1,
-            TokenHook = budget is int b ? ThinkingBudget(n, opens, b, tokenizer.Encode("</think>\n", addSpecialTokens: false)) : null,
-            Logits = json ? s.JsonObject(n) : null,
+            TokenHook = budget is int b ? Jevons.Inference.ThinkingBudget.Hook(n, opens, b, tokenizer.Encode("</think>\n", addSpecialTokens: false)) : null,
+            Logits = schema is null ? null : m.Constrain(n, schema, opens, maxTokens),
         };
 
-        using var flight = s.Start(request);
+        using var flight = s.Start(m, request);
 
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var texts = Enumerable.Range(0, n).Select(i => new ChoiceText(opens, parseTools, $"call_{id[9..21]}_{i}_")).ToArray();
+        var texts = Enumerable.Range(0, n).Select(i => new ChoiceText(opens, parseTools, $"call_{id[9..21]}_{i}_", structured: schema is not null)).ToArray();
         var logprobs = Enumerable.Range(0, n).Select(_ => new List<TokenLogprobOut>()).ToArray();
         var finishes = new string?[n];
         bool stream = r.Stream == true;
         Usage usage = default;
-        string model = s.Options.ModelId;
+        string model = m.Id;
 
         if (!stream)
         {
@@ -108,7 +111,7 @@ static class ChatEndpoint
                 ProtocolJson.Default.ChatCompletionChunk);
         try
         {
-            await Stream(s, c, r, request, flight, texts, logprobs, id, created);
+            await Stream(s, m, c, r, request, flight, texts, logprobs, id, created);
         }
         catch (Exception e) when (e is not OperationCanceledException && !c.RequestAborted.IsCancellationRequested && e is not IOException)
         {
@@ -118,12 +121,12 @@ static class ChatEndpoint
         }
     }
 
-    static async Task Stream(JevonsServer s, HttpContext c, ChatCompletionRequest r, GenerationRequest request, Flight flight,
+    static async Task Stream(JevonsServer s, ModelInstance m, HttpContext c, ChatCompletionRequest r, GenerationRequest request, Flight flight,
         ChoiceText[] texts, List<TokenLogprobOut>[] logprobs, string id, long created)
     {
-        var tokenizer = s.Tokenizer;
+        var tokenizer = m.Tokenizer;
         var chunkType = ProtocolJson.Default.ChatCompletionChunk;
-        string model = s.Options.ModelId;
+        string model = m.Id;
         Usage usage = default;
         await foreach (var e in EngineEvents.Read(flight, s.Options.KeepAlive, () => Sse.Comment(c), c.RequestAborted))
         {
@@ -164,27 +167,4 @@ static class ChatEndpoint
 
     static string Finish(FinishReason reason, ChoiceText text) =>
         text.ToolCalls.Count > 0 && reason is FinishReason.Stop or FinishReason.EndOfSequence ? "tool_calls" : EngineEvents.Reason(reason);
-
-    /// <summary>
-    /// The thinking budget: counts each choice's tokens inside &lt;think&gt;; when
-    /// <paramref name="budget"/> are spent and the block is still open, forces "&lt;/think&gt;\n" once.
-    /// Runs on the engine thread, so it needs no locks.
-    /// </summary>
-    internal static Func<int, string, IReadOnlyList<int>?> ThinkingBudget(int n, bool promptOpens, int budget, int[] close)
-    {
-        var parsers = Enumerable.Range(0, n).Select(_ => new ReasoningParser(promptOpens)).ToArray();
-        var spent = new int[n];
-        var forced = new bool[n];
-        return (choice, text) =>
-        {
-            if (forced[choice]) return null;
-            var p = parsers[choice];
-            bool before = p.InReasoning;
-            p.Push(text);
-            if (before || p.InReasoning) spent[choice]++;
-            if (!p.InReasoning || spent[choice] < budget) return null;
-            forced[choice] = true;
-            return close;
-        };
-    }
 }

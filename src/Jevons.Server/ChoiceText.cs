@@ -19,9 +19,10 @@ public sealed class ChoiceText
     readonly ToolCallParser? _tools;
     readonly System.Text.StringBuilder _content = new(), _reasoningText = new();
 
-    public ChoiceText(bool promptOpensReasoning, bool parseTools, string callIdPrefix)
+    /// <param name="structured">response_format JSON: once outside the think block, all text is the document.</param>
+    public ChoiceText(bool promptOpensReasoning, bool parseTools, string callIdPrefix, bool structured = false)
     {
-        _reasoning = new ReasoningParser(promptOpensReasoning);
+        _reasoning = new ReasoningParser(promptOpensReasoning, outsideIsFinal: structured);
         _tools = parseTools ? new ToolCallParser(callIdPrefix) : null;
     }
 

@@ -11,17 +11,18 @@ static class CompletionEndpoint
     public static async Task Handle(JevonsServer s, HttpContext c)
     {
         var r = await s.ReadBody(c, ProtocolJson.Default.CompletionRequest);
-        s.CheckModel(r.Model);
-        var tokenizer = s.Tokenizer;
+        var served = s.Find(r.Model);
+        using var lease = await served.Acquire(c.RequestAborted);
+        var m = lease.Model;
+        var tokenizer = m.Tokenizer;
         int[] ids = Prompt(r.Prompt, tokenizer);
         if (!string.IsNullOrEmpty(r.Suffix)) ApiException.BadRequest("suffix is not supported (no fill-in-the-middle)", "suffix");
         int n = RequestMapping.Choices(r.N);
-        var sampling = RequestMapping.Sampling(r.Temperature, r.TopP, r.TopK, r.MinP, r.PresencePenalty, r.FrequencyPenalty, r.RepetitionPenalty,
-            r.Seed, r.LogitBias, tokenizer.VocabSize);
+        var sampling = RequestMapping.Sampling(r, tokenizer.VocabSize);
         if (r.Logprobs is int lp && (lp < 0 || lp > 20)) RequestMapping.Range("logprobs", lp, "between 0 and 20");
         // OpenAI's default for completions is 16 tokens.
-        int maxTokens = RequestMapping.MaxTokens(r.MaxTokens ?? Math.Min(16, Math.Max(1, s.Engine.Runner.ContextLength - ids.Length)), "max_tokens",
-            ids.Length, s.Engine.Runner.ContextLength);
+        int maxTokens = RequestMapping.MaxTokens(r.MaxTokens ?? Math.Min(16, Math.Max(1, m.ContextLength - ids.Length)), "max_tokens",
+            ids.Length, m.ContextLength);
         var request = new GenerationRequest
         {
             Prompt = ids,
@@ -35,11 +36,11 @@ static class CompletionEndpoint
         var echo = r.Echo == true ? tokenizer.Decode(ids) : "";
         if (s.Options.LogPrompts) s.LogPrompt("prompt", tokenizer.Decode(ids));
 
-        using var flight = s.Start(request);
+        using var flight = s.Start(m, request);
 
         string id = "cmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        string model = s.Options.ModelId;
+        string model = m.Id;
         var texts = Enumerable.Range(0, n).Select(_ => new StringBuilder(echo)).ToArray();
         var logs = Enumerable.Range(0, n).Select(_ => new Legacy()).ToArray();
         var finishes = new string?[n];

@@ -59,17 +59,27 @@ public sealed class JevonsChatClient : IChatClient
         var prompt = Render(messages, options);
         var ids = _tokenizer.Encode(prompt, addSpecialTokens: false);
         int context = _engine.Runner.ContextLength;
+        int maxTokens = Math.Min(options.MaxOutputTokens ?? int.MaxValue, Math.Max(1, context - ids.Length));
+        bool opens = ReasoningParser.PromptOpensReasoning(prompt);
+        var schema = options.ResponseFormat switch
+        {
+            ChatResponseFormatJson { Schema: { } s } => Schema(s),
+            ChatResponseFormatJson => SchemaNode.AnyObject(),
+            _ => null,
+        };
+        if (schema is not null) tools = false;
         var request = new GenerationRequest
         {
             Prompt = ids,
-            MaxTokens = Math.Min(options.MaxOutputTokens ?? int.MaxValue, Math.Max(1, context - ids.Length)),
+            MaxTokens = maxTokens,
+            Logits = schema is null ? null : Constrain(schema, opens, maxTokens),
             Sampling = RequestMapping.Sampling(options.Temperature, options.TopP, options.TopK, null, options.PresencePenalty, options.FrequencyPenalty,
                 null, options.Seed, null, _tokenizer.VocabSize),
             StopSequences = options.StopSequences?.ToArray() ?? [],
             SkipSpecialTokens = !tools,
         };
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        var text = new ChoiceText(ReasoningParser.PromptOpensReasoning(prompt), tools, $"call_{id[9..21]}_");
+        var text = new ChoiceText(opens, tools, $"call_{id[9..21]}_", structured: schema is not null);
         var usage = default(Inference.Usage);
         await foreach (var e in _engine.GenerateAsync(request, cancellationToken))
         {
@@ -100,6 +110,27 @@ public sealed class JevonsChatClient : IChatClient
             }
             if (contents.Count == 0 && finish is null) continue;
             yield return new ChatResponseUpdate(ChatRole.Assistant, contents) { ResponseId = id, ModelId = _modelId, FinishReason = finish, CreatedAt = DateTimeOffset.UtcNow };
+        }
+    }
+
+    JsonVocabulary? _vocabulary;
+
+    /// <summary>ChatResponseFormat.Json: constrained decoding as the server does it (<see cref="JsonConstraint"/>).</summary>
+    LogitsProcessor Constrain(SchemaNode schema, bool opens, int maxTokens)
+    {
+        var constraint = new JsonConstraint(_vocabulary ??= JsonVocabulary.For(_tokenizer), schema, _tokenizer.EosIds, opens, maxTokens);
+        return (_, generated, logits) => constraint.Apply(generated, logits);
+    }
+
+    static SchemaNode Schema(JsonElement schema)
+    {
+        try
+        {
+            return JsonSchemaCompiler.Compile(schema, "schema", strict: false);
+        }
+        catch (ApiException e)
+        {
+            throw new ArgumentException(e.Message, "options");
         }
     }
 

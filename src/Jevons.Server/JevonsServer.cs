@@ -18,8 +18,8 @@ using Microsoft.Extensions.Logging;
 namespace Jevons.Server;
 
 /// <summary>
-/// `jevons serve`: an OpenAI- and DeepSeek-compatible HTTP face of one <see cref="InferenceEngine"/>
-/// (ASP.NET Core minimal APIs on Kestrel). POST /v1/chat/completions, /v1/completions, GET
+/// `jevons serve`: an OpenAI- and DeepSeek-compatible HTTP face of one or more models, each an
+/// <see cref="InferenceEngine"/> (ASP.NET Core minimal APIs on Kestrel). POST /v1/chat/completions, /v1/completions, GET
 /// /v1/models, /health, /metrics (Prometheus, vLLM's names), POST /tokenize, /detokenize.
 /// </summary>
 public sealed class JevonsServer : IAsyncDisposable
@@ -27,18 +27,26 @@ public sealed class JevonsServer : IAsyncDisposable
     readonly WebApplication _app;
     readonly ServerOptions _options;
     readonly byte[]? _keyHash;
+    readonly ServedModel[] _models;
+    readonly Timer? _reaper;
     int _queued;
     volatile bool _stopping;
 
-    JevonsServer(InferenceEngine engine, ServerOptions options)
+    JevonsServer(ServerOptions options, Func<ServerMetrics, IEnumerable<ServedModel>> models)
     {
-        Engine = engine;
         _options = options;
-        Tokenizer = engine.Tokenizer ?? throw new ArgumentException("the server needs an engine with a tokenizer", nameof(engine));
-        Chat = ChatPrompt.For(Tokenizer);
-        Metrics = new ServerMetrics(engine, options.ModelId);
+        Metrics = new ServerMetrics();
+        _models = [.. models(Metrics)];
+        if (_models.Length == 0) throw new ArgumentException("the server needs at least one model", nameof(models));
+        foreach (var group in _models.GroupBy(m => m.Id).Where(g => g.Count() > 1))
+            throw new JevonsException($"two models have the id '{group.Key}'; model ids must be unique");
         _keyHash = string.IsNullOrEmpty(options.ApiKey) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey));
         Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        if (options.ModelKeepAlive is TimeSpan keep)
+        {
+            var period = TimeSpan.FromMilliseconds(Math.Clamp(keep.TotalMilliseconds / 4, 20, 5000));
+            _reaper = new Timer(_ => { foreach (var m in _models) m.UnloadIfIdle(keep); }, null, period, period);
+        }
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -57,10 +65,8 @@ public sealed class JevonsServer : IAsyncDisposable
         _app.MapGet("/", ChatPage);
         _app.MapGet("/health", (HttpContext c) => Json(c, 200, new HealthResponse(_stopping ? "stopping" : "ok"), ProtocolJson.Default.HealthResponse));
         _app.MapGet("/metrics", Metrics.Scrape);
-        _app.MapGet("/v1/models", (HttpContext c) => Json(c, 200, new ModelList([Card]), ProtocolJson.Default.ModelList));
-        _app.MapGet("/v1/models/{id}", (HttpContext c, string id) => id == options.ModelId
-            ? Json(c, 200, Card, ProtocolJson.Default.ModelCard)
-            : throw new ApiException(404, $"the model '{id}' does not exist (this server serves '{options.ModelId}')", "invalid_request_error", "model", "model_not_found"));
+        _app.MapGet("/v1/models", (HttpContext c) => Json(c, 200, new ModelList([.. _models.Select(Card)]), ProtocolJson.Default.ModelList));
+        _app.MapGet("/v1/models/{id}", (HttpContext c, string id) => Json(c, 200, Card(Find(id)), ProtocolJson.Default.ModelCard));
         _app.MapPost("/v1/chat/completions", (HttpContext c) => Generate(c, ChatEndpoint.Handle));
         _app.MapPost("/v1/completions", (HttpContext c) => Generate(c, CompletionEndpoint.Handle));
         _app.MapPost("/tokenize", Tokenize);
@@ -68,15 +74,46 @@ public sealed class JevonsServer : IAsyncDisposable
         _app.MapFallback((HttpContext c) => throw new ApiException(404, $"no route for {c.Request.Method} {c.Request.Path}", "invalid_request_error", null, "not_found"));
     }
 
-    public static JevonsServer Create(InferenceEngine engine, ServerOptions options) => new(engine, options);
+    /// <summary>A server over one engine that the caller owns (it is never unloaded), listed as <see cref="ServerOptions.ModelId"/>.</summary>
+    public static JevonsServer Create(InferenceEngine engine, ServerOptions options) =>
+        new(options, m => [new ServedModel(options.ModelId, engine, m.For(options.ModelId))]);
 
-    public InferenceEngine Engine { get; }
-    public Tokenizer Tokenizer { get; }
-    public ChatPrompt Chat { get; }
+    /// <summary>
+    /// A server over several models, Ollama-style: each listed by /v1/models, chosen by the request's
+    /// model field (none: the first), loaded on first use, unloaded after <see cref="ServerOptions.ModelKeepAlive"/> idle.
+    /// </summary>
+    public static JevonsServer Create(IReadOnlyList<ModelSpec> models, ServerOptions options) =>
+        new(options, m => models.Select(spec => new ServedModel(spec.Id, spec.Load, m.For(spec.Id), options.Log)));
+
+    /// <summary>The served models' ids, in order (the first is the default).</summary>
+    public IReadOnlyList<string> ModelIds => [.. _models.Select(m => m.Id)];
+
+    /// <summary>Whether the model is loaded now.</summary>
+    public bool IsLoaded(string id) => Find(id).Loaded;
+
+    /// <summary>Loads a model now (as its first request would); returns its context length and the chat template's notice, if any.</summary>
+    public async Task<(int ContextLength, string? Notice)> LoadAsync(string id, CancellationToken cancel = default)
+    {
+        using var lease = await Find(id).Acquire(cancel);
+        return (lease.Model.ContextLength, lease.Model.Chat.Notice);
+    }
+
     public ServerMetrics Metrics { get; }
     internal ServerOptions Options => _options;
     internal long Created { get; }
-    ModelCard Card => new(_options.ModelId, Created, "jevons", Engine.Runner.ContextLength);
+    ModelCard Card(ServedModel m) => new(m.Id, Created, "jevons", m.ContextLength);
+
+    /// <summary>The model a request names (none: the first); 404 model_not_found for an unknown one.</summary>
+    internal ServedModel Find(string? model)
+    {
+        if (string.IsNullOrEmpty(model)) return _models[0];
+        foreach (var m in _models) if (m.Id == model) return m;
+        throw new ApiException(404, $"the model '{model}' does not exist (this server serves {string.Join(", ", _models.Select(m => "'" + m.Id + "'"))})",
+            "invalid_request_error", "model", "model_not_found");
+    }
+
+    /// <summary>The named model, loaded, for the length of one request.</summary>
+    internal Task<ServedModel.ModelLease> Acquire(string? model, HttpContext c) => Find(model).Acquire(c.RequestAborted);
 
     /// <summary>The bound address, e.g. http://127.0.0.1:8080 (valid after <see cref="StartAsync"/>).</summary>
     public string Address => _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -88,7 +125,12 @@ public sealed class JevonsServer : IAsyncDisposable
 
     public Task WaitForShutdownAsync(CancellationToken cancel = default) => _app.WaitForShutdownAsync(cancel);
 
-    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (_reaper is not null) await _reaper.DisposeAsync();
+        await _app.DisposeAsync();
+        foreach (var m in _models) m.Dispose();
+    }
 
     /// <summary>Errors as OpenAI JSON, CORS, the API key, the request log. Never logs a key; prompts only with --log-prompts.</summary>
     async Task Gate(HttpContext c, RequestDelegate next)
@@ -174,22 +216,6 @@ public sealed class JevonsServer : IAsyncDisposable
             $"the request body is {(size > limit ? "over " : "")}{size} bytes; the limit is {limit} (--max-body)", "invalid_request_error", null, "request_too_large");
     }
 
-    (byte[][] Tokens, bool[] Special)? _vocabulary;
-
-    /// <summary>response_format json_object: one <see cref="JsonConstraint"/> per choice.</summary>
-    internal LogitsProcessor JsonObject(int n)
-    {
-        var (tokens, special) = _vocabulary ??= JsonConstraint.Vocabulary(Tokenizer);
-        var constraints = Enumerable.Range(0, n).Select(_ => new JsonConstraint(tokens, special, Tokenizer.EosIds)).ToArray();
-        return (choice, generated, logits) => constraints[choice].Apply(generated, logits);
-    }
-
-    internal void CheckModel(string? model)
-    {
-        if (!string.IsNullOrEmpty(model) && model != _options.ModelId)
-            throw new ApiException(404, $"the model '{model}' does not exist (this server serves '{_options.ModelId}')", "invalid_request_error", "model", "model_not_found");
-    }
-
     /// <summary>Admission: 503 while stopping, 429 past --max-queue; the returned lease ends the wait in the queue.</summary>
     internal QueueLease Admit()
     {
@@ -215,12 +241,12 @@ public sealed class JevonsServer : IAsyncDisposable
     Task Generate(HttpContext c, Func<JevonsServer, HttpContext, Task> handler) => handler(this, c);
 
     /// <summary>Admits and submits to the engine: its one-line refusals (context, vocabulary, KV pool) are 400s.</summary>
-    internal Flight Start(GenerationRequest request)
+    internal Flight Start(ModelInstance model, GenerationRequest request)
     {
         var lease = Admit();
         try
         {
-            return new Flight(Engine.Submit(request), lease, Metrics);
+            return new Flight(model.Engine.Submit(request), lease, model.Metrics);
         }
         catch (JevonsException e)
         {
@@ -247,18 +273,21 @@ public sealed class JevonsServer : IAsyncDisposable
         var r = await ReadBody(c, ProtocolJson.Default.TokenizeRequest);
         var text = r.Content ?? r.Prompt;
         if (text is null) ApiException.BadRequest("content (or prompt) is required", "content");
-        var ids = Tokenizer.Encode(text, addSpecialTokens: r.AddSpecial ?? true);
-        await Json(c, 200, new TokenizeResponse(ids, ids.Length, Engine.Runner.ContextLength), ProtocolJson.Default.TokenizeResponse);
+        using var lease = await Acquire(r.Model, c);
+        var ids = lease.Model.Tokenizer.Encode(text, addSpecialTokens: r.AddSpecial ?? true);
+        await Json(c, 200, new TokenizeResponse(ids, ids.Length, lease.Model.ContextLength), ProtocolJson.Default.TokenizeResponse);
     }
 
     async Task Detokenize(HttpContext c)
     {
         var r = await ReadBody(c, ProtocolJson.Default.DetokenizeRequest);
         if (r.Tokens is null) ApiException.BadRequest("tokens is required", "tokens");
+        using var lease = await Acquire(r.Model, c);
+        var tokenizer = lease.Model.Tokenizer;
         foreach (var id in r.Tokens)
-            if ((uint)id >= (uint)Tokenizer.VocabSize)
-                ApiException.BadRequest($"token id {id} is out of vocabulary (the model has {Tokenizer.VocabSize} tokens)", "tokens");
-        await Json(c, 200, new DetokenizeResponse(Tokenizer.Decode(r.Tokens)), ProtocolJson.Default.DetokenizeResponse);
+            if ((uint)id >= (uint)tokenizer.VocabSize)
+                ApiException.BadRequest($"token id {id} is out of vocabulary (the model has {tokenizer.VocabSize} tokens)", "tokens");
+        await Json(c, 200, new DetokenizeResponse(tokenizer.Decode(r.Tokens)), ProtocolJson.Default.DetokenizeResponse);
     }
 
     internal static async Task Json<T>(HttpContext c, int status, T value, JsonTypeInfo<T> type)

@@ -12,16 +12,15 @@ public sealed class StreamOptions
     public bool? IncludeUsage { get; set; }
 }
 
-public sealed class ChatCompletionRequest
+/// <summary>The fields chat and text completions share: the model, sampling, stopping, streaming.</summary>
+public abstract class GenerationParameters
 {
     public string? Model { get; set; }
-    public JsonElement Messages { get; set; }
     public float? Temperature { get; set; }
     public float? TopP { get; set; }
     public int? TopK { get; set; }
     public float? MinP { get; set; }
     public long? MaxTokens { get; set; }
-    public long? MaxCompletionTokens { get; set; }
     public JsonElement Stop { get; set; }
     public long? Seed { get; set; }
     public int? N { get; set; }
@@ -29,49 +28,39 @@ public sealed class ChatCompletionRequest
     public float? FrequencyPenalty { get; set; }
     public float? RepetitionPenalty { get; set; }
     public Dictionary<string, float>? LogitBias { get; set; }
-    public bool? Logprobs { get; set; }
-    public int? TopLogprobs { get; set; }
     public bool? Stream { get; set; }
     public StreamOptions? StreamOptions { get; set; }
+    public string? User { get; set; }
+    public bool? IgnoreEos { get; set; }
+}
+
+public sealed class ChatCompletionRequest : GenerationParameters
+{
+    public JsonElement Messages { get; set; }
+    public long? MaxCompletionTokens { get; set; }
+    public bool? Logprobs { get; set; }
+    public int? TopLogprobs { get; set; }
     public JsonElement Tools { get; set; }
     public JsonElement ToolChoice { get; set; }
-    public string? User { get; set; }
     public JsonElement ResponseFormat { get; set; }
     /// <summary>low / medium / high: a thinking budget of 256 / 1024 / 4096 tokens.</summary>
     public string? ReasoningEffort { get; set; }
     /// <summary>Extension: the thinking budget in tokens; when spent, "&lt;/think&gt;\n" is forced.</summary>
     public int? MaxReasoningTokens { get; set; }
-    public bool? IgnoreEos { get; set; }
 }
 
-public sealed class CompletionRequest
+public sealed class CompletionRequest : GenerationParameters
 {
-    public string? Model { get; set; }
     public JsonElement Prompt { get; set; }
-    public float? Temperature { get; set; }
-    public float? TopP { get; set; }
-    public int? TopK { get; set; }
-    public float? MinP { get; set; }
-    public long? MaxTokens { get; set; }
-    public JsonElement Stop { get; set; }
-    public long? Seed { get; set; }
-    public int? N { get; set; }
-    public float? PresencePenalty { get; set; }
-    public float? FrequencyPenalty { get; set; }
-    public float? RepetitionPenalty { get; set; }
-    public Dictionary<string, float>? LogitBias { get; set; }
     /// <summary>Legacy completions: the number of alternatives per token (0..5).</summary>
     public int? Logprobs { get; set; }
     public bool? Echo { get; set; }
     public string? Suffix { get; set; }
-    public bool? Stream { get; set; }
-    public StreamOptions? StreamOptions { get; set; }
-    public string? User { get; set; }
-    public bool? IgnoreEos { get; set; }
 }
 
 public sealed class TokenizeRequest
 {
+    public string? Model { get; set; }
     public string? Content { get; set; }
     public string? Prompt { get; set; }
     public bool? AddSpecial { get; set; }
@@ -79,6 +68,7 @@ public sealed class TokenizeRequest
 
 public sealed class DetokenizeRequest
 {
+    public string? Model { get; set; }
     public int[]? Tokens { get; set; }
 }
 
@@ -86,7 +76,8 @@ public sealed record TokenizeResponse(int[] Tokens, int Count, int MaxModelLen);
 public sealed record DetokenizeResponse(string Content);
 public sealed record HealthResponse(string Status);
 
-public sealed record ModelCard(string Id, long Created, string OwnedBy, int MaxModelLen)
+/// <summary>A /v1/models entry; max_model_len is known once the model has been loaded.</summary>
+public sealed record ModelCard(string Id, long Created, string OwnedBy, int? MaxModelLen)
 {
     public string Object => "model";
 }

@@ -20,6 +20,10 @@ static class RequestMapping
 
     public const int MaxChoices = 16;
 
+    /// <summary>The sampling fields of a chat or text completion request, checked.</summary>
+    public static SamplerOptions Sampling(GenerationParameters r, int vocab) =>
+        Sampling(r.Temperature, r.TopP, r.TopK, r.MinP, r.PresencePenalty, r.FrequencyPenalty, r.RepetitionPenalty, r.Seed, r.LogitBias, vocab);
+
     public static SamplerOptions Sampling(float? temperature, float? topP, int? topK, float? minP, float? presence, float? frequency,
         float? repetition, long? seed, Dictionary<string, float>? logitBias, int vocab)
     {
@@ -43,7 +47,8 @@ static class RequestMapping
                 bias[id] = value;
             }
         }
-        // OpenAI's defaults: temperature 1, top_p 1, and no top-k / min-p truncation.
+        // OpenAI's defaults: temperature 1, top_p 1, and no top-k / min-p truncation. Presence and
+        // frequency penalties count the generated tokens only, as OpenAI and vLLM count them.
         return new SamplerOptions
         {
             Temperature = temperature ?? 1f,
@@ -54,6 +59,7 @@ static class RequestMapping
             FrequencyPenalty = frequency ?? 0,
             RepetitionPenalty = repetition ?? 1,
             PenaltyLastN = -1,
+            PenalizeOutputOnly = true,
             Seed = seed is long s ? unchecked((ulong)s) : (ulong)Random.Shared.NextInt64(),
             LogitBias = bias,
         };
@@ -242,33 +248,40 @@ static class RequestMapping
     }
 
     /// <summary>
-    /// response_format: "text" (false) and "json_object" (true: constrained to a JSON object) are
-    /// accepted; json_schema is checked for shape and then refused (400, code
-    /// unsupported_response_format) because schema-following decoding is not built yet.
+    /// response_format: "text" (null), "json_object" (any JSON object) or "json_schema" (the schema
+    /// compiled by <see cref="JsonSchemaCompiler"/>; strict adds OpenAI's strict-mode rules). Either
+    /// JSON format constrains sampling.
     /// </summary>
-    public static bool ResponseFormat(JsonElement format)
+    public static SchemaNode? ResponseFormat(JsonElement format)
     {
-        if (format.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return false;
+        if (format.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return null;
         var type = Get(format, "type");
         if (type.ValueKind != JsonValueKind.String)
             ApiException.BadRequest("response_format must be an object with a type", "response_format");
         switch (type.GetString())
         {
-            case "text": return false;
-            case "json_object": return true;
+            case "text": return null;
+            case "json_object": return SchemaNode.AnyObject();
             case "json_schema":
-                if (!format.TryGetProperty("json_schema", out var js) || js.ValueKind != JsonValueKind.Object
-                    || !js.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String
-                    || (js.TryGetProperty("schema", out var schema) && schema.ValueKind != JsonValueKind.Object))
-                    ApiException.BadRequest("response_format json_schema needs {\"json_schema\": {\"name\": ..., \"schema\": {...}}}", "response_format");
-                break;
+                var js = Get(format, "json_schema");
+                if (js.ValueKind != JsonValueKind.Object)
+                    ApiException.BadRequest("response_format json_schema needs {\"json_schema\": {\"name\": ..., \"schema\": {...}}}", "response_format.json_schema");
+                var name = Get(js, "name");
+                if (name.ValueKind != JsonValueKind.String || name.GetString()!.Length is 0 or > 64
+                    || !name.GetString()!.All(ch => char.IsAsciiLetterOrDigit(ch) || ch is '_' or '-'))
+                    ApiException.BadRequest("response_format.json_schema.name must be 1-64 letters, digits, '_' or '-'", "response_format.json_schema.name");
+                var strict = Get(js, "strict");
+                if (strict.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.True or JsonValueKind.False))
+                    ApiException.BadRequest($"response_format.json_schema.strict must be a boolean, not {Kind(strict)}", "response_format.json_schema.strict");
+                var schema = Get(js, "schema");
+                if (schema.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return SchemaNode.Any();
+                if (schema.ValueKind != JsonValueKind.Object)
+                    ApiException.BadRequest($"response_format.json_schema.schema must be a JSON Schema object, not {Kind(schema)}", "response_format.json_schema.schema");
+                return JsonSchemaCompiler.Compile(schema, "response_format.json_schema.schema", strict.ValueKind == JsonValueKind.True);
             default:
                 ApiException.BadRequest($"response_format type '{type.GetString()}' is not one of text, json_object, json_schema", "response_format.type");
-                break;
+                return null;
         }
-        ApiException.BadRequest($"response_format {type.GetString()} is not supported yet (schema-constrained decoding is not implemented); use \"json_object\" or \"text\"",
-            "response_format", "unsupported_response_format");
-        return false;
     }
 
     /// <summary>The thinking budget in tokens, or null for none.</summary>

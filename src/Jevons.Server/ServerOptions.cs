@@ -20,8 +20,10 @@ public sealed record ServerOptions
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>How long shutdown lets in-flight requests finish before they are cancelled.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
-    /// <summary>The model's id in /v1/models and responses (the file or directory name).</summary>
+    /// <summary>The id of the model given as an engine, in /v1/models and responses (the file or directory name).</summary>
     public string ModelId { get; init; } = "model";
+    /// <summary>--keep-alive: unload a model after this long without requests (it loads again on the next); null = stay loaded.</summary>
+    public TimeSpan? ModelKeepAlive { get; init; }
     /// <summary>Where request lines and warnings go; null = nowhere.</summary>
     public TextWriter? Log { get; init; }
 }

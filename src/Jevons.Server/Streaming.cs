@@ -55,14 +55,14 @@ sealed class Flight : IDisposable
 {
     readonly EngineRequest _handle;
     readonly JevonsServer.QueueLease _lease;
-    readonly ServerMetrics _metrics;
+    readonly ModelMetrics _metrics;
     readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
     TimeSpan _last;
     bool _first = true;
     string _finish = "abort";
     int _disposed;
 
-    public Flight(EngineRequest handle, JevonsServer.QueueLease lease, ServerMetrics metrics)
+    public Flight(EngineRequest handle, JevonsServer.QueueLease lease, ModelMetrics metrics)
     {
         _handle = handle;
         _lease = lease;

@@ -27,6 +27,12 @@ for await (const chunk of stream) {
   }
 }
 
+const schema = { type: "object", properties: { answer: { type: "integer" } }, required: ["answer"], additionalProperties: false };
+const structured = await client.chat.completions.create({ model: "tiny", messages, max_tokens: 64, seed: 1,
+  response_format: { type: "json_schema", json_schema: { name: "sum", strict: true, schema } } });
+out.structured = { content: structured.choices[0].message.content, reasoning: structured.choices[0].message.reasoning_content };
+out.structured.parsed = JSON.parse(out.structured.content);
+
 try {
   await client.chat.completions.create({ model: "tiny", messages, temperature: 7 });
   out.error = null;

@@ -92,9 +92,9 @@ static class Common
     }
 
     /// <summary>Loads a model, telling the user what and how long on stderr.</summary>
-    public static LoadedModel Load(ParsedArgs a, CliContext c, bool tokenizer = true)
+    public static LoadedModel Load(ParsedArgs a, CliContext c, bool tokenizer = true, string? path = null)
     {
-        var path = ModelPath(a);
+        path ??= ModelPath(a);
         var watch = Stopwatch.StartNew();
         c.Error.WriteLine($"loading {path} ...");
         var options = ModelOptions(a);

@@ -13,7 +13,7 @@ namespace Jevons.Cli.Commands;
 /// </summary>
 sealed class TrainCommand : ICommand
 {
-    public CommandSpec Spec { get; } = new("train", "train a tiny DeepSeek-V3 (sft: fine-tune on prompt/completion data; bench: training throughput)",
+    public CommandSpec Spec { get; } = new("train", "train a tiny DeepSeek-V3 (sft: fine-tune on prompt/completion data; grpo: reinforce on verified rewards; bench: training throughput)",
     [
         new("--preset", $"model preset: {string.Join(", ", TinyDeepSeekConfig.Presets)} (default tiny-r1)", "NAME"),
         new("--output", "output directory: checkpoint.safetensors, hf/, model.gguf", "DIR", "-o"),
@@ -30,24 +30,42 @@ sealed class TrainCommand : ICommand
         new("--seq", "longest training sequence in tokens (default 256)", "T"),
         new("--batch-tokens", "group examples of similar length into steps of up to this many positions instead of --batch random ones (default 0: off)", "N"),
         new("--context", "the model's context length (max_position_embeddings; default: the preset's)", "N"),
-        new("--lr", "peak learning rate (default 3e-3; cosine to a tenth)", "X"),
+        new("--lr", "peak learning rate (sft: default 3e-3, cosine to a tenth; grpo: default 2e-5, constant)", "X"),
         new("--warmup", "warmup steps (default 50, at most a tenth of the steps)", "N"),
         new("--seed", "seed of the weights and the data order (default 1)", "S"),
         new("--bias-update", "γ of the aux-loss-free router balancing (default 1e-2; 0 = off)", "G"),
         new("--mtp-weight", "λ of the MTP loss (default 0.3)", "L"),
         new("--resume", "continue from a checkpoint.safetensors", "CKPT"),
-        new("--log-every", "steps between progress lines (default 10)", "N"),
+        new("--answer-only", "built-in tasks: completions are an empty think block + the boxed answer (the R1-Zero ablation's start)"),
+        new("--from", "grpo: the model to start from (a trainer's HF directory, e.g. SFT's DIR/hf); also the frozen reference", "DIR"),
+        new("--group", "grpo: completions per question, G (default 8)", "G"),
+        new("--questions-per-step", "grpo: questions per step (default 8)", "N"),
+        new("--beta", "grpo: β of the KL penalty to the reference (default 0.04; 0 = none)", "B"),
+        new("--clip", "grpo: ε of the ratio clip (default 0.2)", "E"),
+        new("--updates", "grpo: optimizer steps per batch of rollouts, μ (default 1)", "N"),
+        new("--micro-batch", "grpo: sequences per forward/backward (default 16)", "N"),
+        new("--max-new-tokens", "grpo: longest completion (default: what the context leaves, at most 1000)", "N"),
+        new("--temperature", "grpo: sampling temperature of the rollouts (default 1.0)", "T"),
+        new("--format-reward", "grpo: reward for the taught layout, on top of 1 for a right answer (default 0.1)", "R"),
+        new("--teacher", "distill: the teacher model (HF directory or GGUF with a tokenizer.json beside it)", "PATH"),
+        new("--student-preset", $"distill: the student's preset (default tiny-r1-dense)", "NAME"),
+        new("--questions", "distill: train-split questions the teacher answers (default 2000)", "N"),
+        new("--samples", "distill: teacher completions per question (default 1 = greedy; more are sampled at --temperature, default 0.7)", "K"),
+        new("--log-every", "steps between progress lines (default 10; grpo 1)", "N"),
         new("--checkpoint-every", "steps between checkpoints (default 200)", "N"),
         Common.Threads,
-    ], Positional: "sft|bench",
-        Usage: "jevons train sft --preset tiny-r1 -o DIR [--steps N] [--seed S] [--batch B] [--lr X] [--resume CKPT] [--task arithmetic|countdown|all]\n" +
+    ], Positional: "sft|grpo|distill|bench",
+        Usage: "jevons train sft --preset tiny-r1 -o DIR [--steps N] [--seed S] [--batch B] [--lr X] [--resume CKPT] [--task arithmetic|countdown|all] [--answer-only]\n" +
+               "       jevons train grpo --from SFT_DIR/hf -o DIR [--steps N] [--group G] [--questions-per-step N] [--beta B] [--clip E] [--lr X] [--task ...]\n" +
+               "       jevons train distill --teacher DIR -o DIR [--student-preset tiny-r1-dense] [--questions N] [--samples K] [--steps N] [--task ...]\n" +
                "       jevons train sft --preset tiny-r1 -o DIR --data FILE.jsonl --tokenizer DIR [...]\n" +
                "       jevons train bench [--preset tiny-r1] [--steps N] [--batch B] [--seq T]");
 
     public int Run(ParsedArgs a, CliContext c)
     {
-        if (a.Positionals.Count != 1 || a.Positionals[0] is not ("sft" or "bench"))
-            throw new JevonsException("jevons train: say what to run: 'sft' or 'bench' (see jevons train --help)");
+        if (a.Positionals.Count != 1 || a.Positionals[0] is not ("sft" or "grpo" or "distill" or "bench"))
+            throw new JevonsException("jevons train: say what to run: 'sft', 'grpo', 'distill' or 'bench' (see jevons train --help)");
+        if (a.Positionals[0] == "grpo") return Grpo(a, c);
         var preset = a.Get("--preset") ?? "tiny-r1";
         if (!TinyDeepSeekConfig.Presets.Contains(preset))
             throw new JevonsException($"jevons train: unknown --preset '{preset}' ({string.Join(", ", TinyDeepSeekConfig.Presets)})");
@@ -69,7 +87,12 @@ sealed class TrainCommand : ICommand
             MinLearningRate = options.LearningRate / 10,
             WarmupSteps = a.Has("--warmup") ? options.WarmupSteps : Math.Min(d.WarmupSteps, Math.Max(1, options.Steps / 10)),
         };
-        return a.Positionals[0] == "bench" ? Bench(a, preset, options, c) : Sft(a, preset, options, c);
+        return a.Positionals[0] switch
+        {
+            "bench" => Bench(a, preset, options, c),
+            "distill" => Distill(a, options, c),
+            _ => Sft(a, preset, options, c),
+        };
     }
 
     static float Positive(ParsedArgs a, string name, float fallback)
@@ -122,7 +145,9 @@ sealed class TrainCommand : ICommand
                 TrainExamples = a.GetInt("--examples", 20000, 1),
                 VocabSize = a.GetInt("--vocab", 1024, 300, 1 << 20),
                 EvalProblems = a.GetInt("--eval-problems", 50, 1),
+                AnswerOnly = a.Has("--answer-only"),
             }, c.Out, c.Cancel, config => Adjust(a, config));
+            WritePlots(output, c);
             return 0;
         }
         var tokenizerDir = a.Require("--tokenizer");
@@ -132,6 +157,105 @@ sealed class TrainCommand : ICommand
         var data = ReadJsonl(dataPath, tokenizer);
         var config = Config(a, preset, tokenizer.VocabSize, tokenizer);
         Training.Sft.Run(config, data, sft with { TokenizerDirectory = tokenizerDir }, c.Out, cancel: c.Cancel);
+        WritePlots(output, c);
+        return 0;
+    }
+
+    int Distill(ParsedArgs a, TrainOptions options, CliContext c)
+    {
+        if (a.Has("--preset")) throw new JevonsException("jevons train distill: the student's preset is --student-preset (--preset is for sft)");
+        var teacher = a.Require("--teacher");
+        if (!Directory.Exists(teacher) && !File.Exists(teacher)) throw new JevonsException($"jevons train distill: --teacher '{teacher}' does not exist");
+        var student = a.Get("--student-preset") ?? "tiny-r1-dense";
+        if (!TinyDeepSeekConfig.Presets.Contains(student))
+            throw new JevonsException($"jevons train distill: unknown --student-preset '{student}' ({string.Join(", ", TinyDeepSeekConfig.Presets)})");
+        var output = a.Require("--output");
+        var task = a.Get("--task") ?? "arithmetic";
+        string[] tasks = task == "all" ? Jevons.Training.Tasks.ReasoningTasks.All.Select(t => t.Name).ToArray() : [task];
+        foreach (var t in tasks)
+            if (!Jevons.Training.Tasks.ReasoningTasks.All.Any(k => k.Name == t))
+                throw new JevonsException($"jevons train distill: unknown --task '{t}' (arithmetic, countdown or all)");
+        float temperature = a.GetFloat("--temperature", 0.7f);
+        if (temperature <= 0) throw new JevonsException($"jevons train distill: option '--temperature' must be positive, got '{a.Get("--temperature")}'");
+        var distill = new DistillOptions
+        {
+            Teacher = teacher,
+            StudentPreset = student,
+            Tasks = tasks,
+            Questions = a.GetInt("--questions", 2000, 1),
+            Samples = a.GetInt("--samples", 1, 1, 256),
+            Temperature = temperature,
+            EvalProblems = a.GetInt("--eval-problems", 50, 0),
+            Sft = new SftOptions
+            {
+                Train = options,
+                OutputDirectory = output,
+                LogEvery = a.GetInt("--log-every", 10, 1),
+                CheckpointEvery = a.GetInt("--checkpoint-every", 200, 0),
+                EvalEvery = a.GetInt("--eval-every", 0, 0),
+            },
+        };
+        SynthCommand.EnsureWritable(Path.GetFullPath(output));
+        Training.Distill.Run(distill, c.Out, c.Cancel);
+        WritePlots(output, c);
+        return 0;
+    }
+
+    static void WritePlots(string output, CliContext c)
+    {
+        var files = Plots.Training(output);
+        if (files.Count > 0) c.Out.WriteLine($"train: plots in {Path.Combine(output, "plots")} ({string.Join(", ", files.Select(Path.GetFileName))})");
+    }
+
+    static int Grpo(ParsedArgs a, CliContext c)
+    {
+        foreach (var sftOnly in new[] { "--preset", "--data", "--tokenizer", "--resume", "--examples", "--vocab", "--batch", "--accumulate", "--seq", "--answer-only", "--bias-update", "--mtp-weight" })
+            if (a.Has(sftOnly)) throw new JevonsException($"jevons train grpo: option '{sftOnly}' is for sft (grpo takes the model and its tokenizer from --from)");
+        var from = a.Require("--from");
+        if (!Directory.Exists(from)) throw new JevonsException($"jevons train grpo: --from '{from}' is not a directory (want a trainer's HF directory, e.g. SFT's DIR/hf)");
+        var output = a.Require("--output");
+        var task = a.Get("--task") ?? "arithmetic";
+        string[] tasks = task == "all" ? Jevons.Training.Tasks.ReasoningTasks.All.Select(t => t.Name).ToArray() : [task];
+        foreach (var t in tasks)
+            if (!Jevons.Training.Tasks.ReasoningTasks.All.Any(k => k.Name == t))
+                throw new JevonsException($"jevons train grpo: unknown --task '{t}' (arithmetic, countdown or all)");
+        float beta = a.GetFloat("--beta", 0.04f), clip = a.GetFloat("--clip", 0.2f), temperature = a.GetFloat("--temperature", 1f);
+        if (beta < 0) throw new JevonsException($"jevons train grpo: option '--beta' must be >= 0, got '{a.Get("--beta")}'");
+        if (clip <= 0 || clip >= 1) throw new JevonsException($"jevons train grpo: option '--clip' must be in (0, 1), got '{a.Get("--clip")}'");
+        if (temperature <= 0) throw new JevonsException($"jevons train grpo: option '--temperature' must be positive, got '{a.Get("--temperature")}'");
+        int steps = a.GetInt("--steps", 100, 1);
+        var options = new GrpoRunOptions
+        {
+            From = from,
+            OutputDirectory = output,
+            Steps = steps,
+            QuestionsPerStep = a.GetInt("--questions-per-step", 8, 1, 4096),
+            Tasks = tasks,
+            FormatReward = a.GetFloat("--format-reward", 0.1f),
+            WarmupSteps = a.GetInt("--warmup", Math.Min(5, steps / 10), 0),
+            LogEvery = a.GetInt("--log-every", 1, 1),
+            CheckpointEvery = a.GetInt("--checkpoint-every", 50, 0),
+            EvalEvery = a.GetInt("--eval-every", 0, 0),
+            EvalProblems = a.GetInt("--eval-problems", 50, 0),
+            Grpo = new GrpoOptions
+            {
+                Group = a.GetInt("--group", 8, 2, 256),
+                Beta = beta,
+                Clip = clip,
+                LearningRate = Positive(a, "--lr", 2e-5f),
+                Updates = a.GetInt("--updates", 1, 1, 64),
+                MicroBatch = a.GetInt("--micro-batch", 16, 1, 4096),
+                MaxNewTokens = a.GetInt("--max-new-tokens", 0, 1, 1 << 16),
+                Temperature = temperature,
+                Seed = a.GetSeed("--seed") ?? 1,
+                Threads = a.GetInt("--threads", 0, 0, 1024),
+            },
+        };
+        if (!File.Exists(Path.Combine(from, "tokenizer.json")))
+            throw new JevonsException($"jevons train grpo: no tokenizer.json in --from '{from}' (want a trainer's HF directory, e.g. SFT's DIR/hf)");
+        SynthCommand.EnsureWritable(Path.GetFullPath(output));
+        Training.Grpo.Run(options, c.Out, c.Cancel);
+        WritePlots(output, c);
         return 0;
     }
 

@@ -15,10 +15,14 @@ public readonly record struct ReasoningDelta(string Reasoning, string Content);
 public sealed class ReasoningParser
 {
     readonly string _open, _close;
+    readonly bool _final;
     readonly StringBuilder _pending = new();
 
-    public ReasoningParser(bool startInReasoning = false, string openTag = "<think>", string closeTag = "</think>")
+    /// <param name="outsideIsFinal">Once outside a think block, stay there: later tags are content
+    /// (structured output, where the answer is a JSON document that may hold the text "&lt;think&gt;").</param>
+    public ReasoningParser(bool startInReasoning = false, string openTag = "<think>", string closeTag = "</think>", bool outsideIsFinal = false)
     {
+        _final = outsideIsFinal;
         ArgumentException.ThrowIfNullOrEmpty(openTag);
         ArgumentException.ThrowIfNullOrEmpty(closeTag);
         _open = openTag;
@@ -56,6 +60,12 @@ public sealed class ReasoningParser
         {
             var tag = InReasoning ? _close : _open;
             var s = _pending.ToString();
+            if (_final && !InReasoning)
+            {
+                content.Append(s);
+                _pending.Clear();
+                break;
+            }
             int at = s.IndexOf(tag, StringComparison.Ordinal);
             var into = InReasoning ? reasoning : content;
             if (at >= 0)

@@ -19,6 +19,12 @@ public sealed record SamplerOptions
     public float FrequencyPenalty { get; init; }
     /// <summary>How many recent tokens the penalties look at; -1 = the whole sequence.</summary>
     public int PenaltyLastN { get; init; } = 64;
+    /// <summary>
+    /// Presence and frequency penalties count generated tokens only, as OpenAI defines them ("how often
+    /// the token was sampled so far") and vLLM does; the repetition penalty still counts the prompt.
+    /// False (the CLI, llama.cpp): all three count the window of prompt and output.
+    /// </summary>
+    public bool PenalizeOutputOnly { get; init; }
     /// <summary>Seed of this sampler's own generator: same seed, same output.</summary>
     public ulong Seed { get; init; } = 0x5EED;
     /// <summary>Added to the logit of each listed id before anything else (OpenAI logit_bias; -100 bans, +100 forces).</summary>
@@ -96,12 +102,13 @@ public sealed class Sampler
     /// place (what <see cref="Logprobs"/> reads afterwards); temperature and truncation are not.
     /// </summary>
     /// <param name="history">The tokens so far (prompt and generated), for the penalties.</param>
-    public int Sample(Span<float> logits, ReadOnlySpan<int> history)
+    /// <param name="promptLength">How many of them are the prompt (for <see cref="SamplerOptions.PenalizeOutputOnly"/>).</param>
+    public int Sample(Span<float> logits, ReadOnlySpan<int> history, int promptLength = 0)
     {
         if (_options.LogitBias is { } bias)
             foreach (var (id, b) in bias)
                 if ((uint)id < (uint)logits.Length) logits[id] += b;
-        ApplyPenalties(logits, history);
+        ApplyPenalties(logits, history, promptLength);
         var o = _options;
         if (o.Temperature <= 0) return ArgMax(logits);
 
@@ -202,21 +209,29 @@ public sealed class Sampler
         return logits[chosen] - logZ;
     }
 
-    void ApplyPenalties(Span<float> logits, ReadOnlySpan<int> history)
+    void ApplyPenalties(Span<float> logits, ReadOnlySpan<int> history, int promptLength)
     {
         var o = _options;
         if (o.RepetitionPenalty == 1 && o.PresencePenalty == 0 && o.FrequencyPenalty == 0) return;
         var window = o.PenaltyLastN < 0 || o.PenaltyLastN >= history.Length ? history : history[^o.PenaltyLastN..];
         if (window.IsEmpty) return;
+        // Counts in the window; with PenalizeOutputOnly, negative counts mark prompt-only tokens:
+        // they get the repetition penalty but no presence / frequency one.
+        int outputFrom = o.PenalizeOutputOnly ? Math.Clamp(promptLength - (history.Length - window.Length), 0, window.Length) : 0;
         _counts.Clear();
-        foreach (var id in window)
-            if ((uint)id < (uint)logits.Length)
-                _counts[id] = _counts.GetValueOrDefault(id) + 1;
+        for (int i = 0; i < window.Length; i++)
+        {
+            int id = window[i];
+            if ((uint)id >= (uint)logits.Length) continue;
+            int c = _counts.GetValueOrDefault(id);
+            if (i >= outputFrom) _counts[id] = Math.Max(c, 0) + 1;
+            else if (c == 0) _counts[id] = -1;
+        }
         foreach (var (id, c) in _counts)
         {
             ref float l = ref logits[id];
             if (o.RepetitionPenalty != 1) l = l > 0 ? l / o.RepetitionPenalty : l * o.RepetitionPenalty;
-            l -= o.PresencePenalty + o.FrequencyPenalty * c;
+            if (c > 0) l -= o.PresencePenalty + o.FrequencyPenalty * c;
         }
     }
 

@@ -253,7 +253,7 @@ public sealed class Scheduler
         if (!seq.TryTakeForced(out int token))
         {
             o.Logits?.Invoke(o.Choice, seq.Generated, logits);
-            token = seq.Sampler.Sample(logits, seq.Tokens);
+            token = seq.Sampler.Sample(logits, seq.Tokens, seq.PromptLength);
         }
         float logprob = 0;
         TokenLogprob[]? top = null;

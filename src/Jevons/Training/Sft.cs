@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Jevons.Training.Autograd;
 using Jevons.Training.Export;
 
@@ -8,7 +9,7 @@ namespace Jevons.Training;
 public sealed record SftOptions
 {
     public required TrainOptions Train { get; init; }
-    /// <summary>Receives checkpoint.safetensors, hf/ (config.json, model.safetensors, tokenizer) and model.gguf.</summary>
+    /// <summary>Receives checkpoint.safetensors, hf/ (config.json, model.safetensors, tokenizer), model.gguf and metrics.jsonl (one line per step).</summary>
     public required string OutputDirectory { get; init; }
     /// <summary>tokenizer.json (+ tokenizer_config.json) to ship beside the exported weights.</summary>
     public string? TokenizerDirectory { get; init; }
@@ -42,6 +43,7 @@ public static class Sft
         var c = model.Config;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"train: DeepSeek-V3 tiny ({model.ParameterCount / 1e6:0.00} M parameters: hidden {c.HiddenSize}, {c.Layers} layers + {c.MtpLayers} MTP, {c.RoutedExperts} routed + {c.SharedExperts} shared experts top-{c.ExpertsPerToken}, vocab {c.VocabSize}), {data.Count} examples, {options.Train.Steps} steps of {(options.Train.BatchTokens > 0 ? $"≤{options.Train.BatchTokens} positions (similar lengths)" : $"{options.Train.BatchSize} sequences")}×{Math.Max(1, options.Train.Accumulation)}, seed {options.Train.Seed}"));
+        var metrics = new MetricsLog(options.OutputDirectory, append: options.ResumeFrom is not null);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long tokens = 0;
         int startStep = trainer.Step;
@@ -49,6 +51,12 @@ public static class Sft
         {
             var r = trainer.TrainStep();
             tokens += r.Tokens;
+            metrics.Write(new JsonObject
+            {
+                ["kind"] = "step", ["step"] = r.Step, ["loss"] = r.Loss, ["mtp_loss"] = r.MtpLoss, ["mtp_accuracy"] = r.MtpAccuracy,
+                ["lr"] = r.LearningRate, ["grad_norm"] = r.GradientNorm, ["tok_s"] = r.Tokens / Math.Max(1e-9, r.Seconds),
+                ["load"] = MetricsLog.LoadBalance(r.ExpertLoad), ["seconds"] = clock.Elapsed.TotalSeconds,
+            });
             if (r.Step % options.LogEvery == 0 || r.Step == options.Train.Steps || r.Step == startStep + 1)
             {
                 double elapsed = clock.Elapsed.TotalSeconds, perStep = elapsed / (r.Step - startStep);

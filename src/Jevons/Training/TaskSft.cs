@@ -17,6 +17,11 @@ public sealed record TaskSftOptions
     /// <summary>Test problems per task for each evaluation.</summary>
     public int EvalProblems { get; init; } = 50;
     public int MaxNewTokens { get; init; } = 1000;
+    /// <summary>
+    /// Teach only the layout, not the reasoning: every completion is an empty think block and the boxed answer
+    /// (<see cref="AnswerOnlyTask"/>) — the starting point of the R1-Zero ablation, where GRPO alone has to find the reasoning.
+    /// </summary>
+    public bool AnswerOnly { get; init; }
 }
 
 /// <summary>
@@ -36,7 +41,7 @@ public static class TaskSft
             ? Tokenizer.Load(tokenizerDir)
             : TaskTokenizer.Train(tokenizerDir, taskList, tasks.VocabSize, seed: sft.Train.Seed, modelMaxLength: TinyDeepSeekConfig.Preset(preset, 1).ContextLength);
         var format = ChatFormat.For(tokenizer);
-        var mix = taskList.Select(t => new TaskMix(t, 1, tasks.Difficulty)).ToList();
+        var mix = taskList.Select(t => new TaskMix(tasks.AnswerOnly ? new AnswerOnlyTask(t) : t, 1, tasks.Difficulty)).ToList();
         var data = SftDataset.Build(tokenizer, mix, tasks.TrainExamples, sft.Train.Seed, sft.Train.MaxSequence + 1, format)
             .Select(e => TrainingExample.FromBools(e.Ids, e.LossMask)).ToList();
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -54,12 +59,15 @@ public static class TaskSft
             TinyDeepSeekExport.WriteHuggingFace(model, dir, tokenizerDir);
             using var loaded = LoadedModel.Load(dir, new ModelOptions { Threads = sft.Train.Threads > 0 ? sft.Train.Threads : Environment.ProcessorCount });
             var parts = new List<string>();
+            var line = new System.Text.Json.Nodes.JsonObject { ["kind"] = "eval", ["step"] = step };
             foreach (var task in taskList)
             {
                 var result = SftDataset.Evaluate(task, prompt => Greedy(loaded, prompt, tasks.MaxNewTokens), tasks.EvalProblems, sft.Train.Seed + 1, format, tasks.Difficulty);
                 parts.Add(string.Create(CultureInfo.InvariantCulture,
                     $"{task.Name} test accuracy {result.Accuracy:0.000} ({result.Correct}/{result.Count}), format {result.FormatRate:0.00}"));
+                line[task.Name] = result.Accuracy;
             }
+            new MetricsLog(sft.OutputDirectory, append: true).Write(line);
             return string.Join("; ", parts);
         }
         return Sft.Run(config, data, sft with { TokenizerDirectory = tokenizerDir }, log, Evaluate, cancel);

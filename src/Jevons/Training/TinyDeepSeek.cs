@@ -140,6 +140,17 @@ public sealed class TinyDeepSeek
         return loss;
     }
 
+    /// <summary>
+    /// log π(target | prefix) per position [batch·sequence] with the main head (no MTP): the policy's per-token
+    /// log-probs for GRPO, recorded on <paramref name="tape"/> when it records. <paramref name="load"/> collects the
+    /// tokens each expert received per MoE layer.
+    /// </summary>
+    public Tensor TokenLogprobs(Tape tape, TrainingBatch batch, Dictionary<int, int[]>? load = null)
+    {
+        var hidden = Trunk(tape, batch.Inputs, batch.Batch, batch.Sequence, load);
+        return tape.TokenLogprobs(Head(tape, hidden, "model.norm.weight"), batch.Targets);
+    }
+
     /// <summary>Next-token logits [batch·sequence, vocab] (no tape: evaluation and the export check).</summary>
     public float[] Logits(Tape tape, int[] ids, int batch, int sequence)
     {

@@ -83,6 +83,7 @@ public class EngineCliTests
         foreach (var x in levels)
         {
             Assert.True(x.GetProperty("aggregate_tps").GetDouble() > 0);
+            Assert.True(x.GetProperty("decode_tps").GetDouble() > 0);   // tokens after the last stream's first one
             Assert.True(x.GetProperty("per_stream_tps").GetDouble() > 0);
             Assert.True(x.GetProperty("ttft_ms").GetDouble() > 0);
         }

@@ -11,7 +11,7 @@ public sealed class TrainCommandTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Theory]
-    [InlineData(new[] { "train" }, "'sft' or 'bench'")]
+    [InlineData(new[] { "train" }, "'sft', 'grpo', 'distill' or 'bench'")]
     [InlineData(new[] { "train", "sft", "--preset", "huge", "-o", "x" }, "unknown --preset 'huge'")]
     [InlineData(new[] { "train", "sft", "--steps", "zero" }, "'--steps' must be an integer")]
     [InlineData(new[] { "train", "sft", "--lr", "-1", "-o", "x" }, "'--lr' must be positive")]

@@ -45,6 +45,21 @@ public class ReasoningParserTests
         Assert.Equal((reasoning, content), RunEverySplit(text, startInReasoning));
     }
 
+    [Theory]
+    [InlineData("{\"a\": \"<think>x</think>\"}", false, "", "{\"a\": \"<think>x</think>\"}")]
+    [InlineData("hmm</think>{\"a\": \"<think>\"}", true, "hmm", "{\"a\": \"<think>\"}")]
+    public void OutsideIsFinalKeepsLaterTagsInTheContent(string text, bool startInReasoning, string reasoning, string content)
+    {
+        foreach (var cut in Enumerable.Range(0, text.Length + 1))
+        {
+            var p = new ReasoningParser(startInReasoning, outsideIsFinal: true);
+            var a = p.Push(text[..cut]);
+            var b = p.Push(text[cut..]);
+            var f = p.Flush();
+            Assert.Equal((reasoning, content), (a.Reasoning + b.Reasoning + f.Reasoning, a.Content + b.Content + f.Content));
+        }
+    }
+
     [Fact]
     public void CountsReasoningTokens()
     {

@@ -79,6 +79,29 @@ public class SamplerTests
         Assert.Equal(2, new Sampler(new SamplerOptions { Temperature = 0, RepetitionPenalty = 3f }).Sample(Logits(2f, -2f, 1f), [0]));
     }
 
+    [Fact]
+    public void OpenAiPenaltiesCountOnlyGeneratedTokensAndRepetitionCountsThePromptToo()
+    {
+        var o = new SamplerOptions { Temperature = 0, RepetitionPenalty = 2f, PresencePenalty = 0.5f, FrequencyPenalty = 0.25f, PenaltyLastN = -1, PenalizeOutputOnly = true };
+        // History: prompt [0, 1, 1], generated [1, 3].
+        var l = Logits(2f, -2f, 1f, 0.5f);
+        new Sampler(o).Sample(l, [0, 1, 1, 1, 3], promptLength: 3);
+        Assert.Equal(2f / 2, l[0], 6);                      // prompt only: repetition, no presence / frequency
+        Assert.Equal(-2f * 2 - 0.5f - 0.25f, l[1], 6);      // generated once (its prompt occurrences do not count)
+        Assert.Equal(1f, l[2]);
+        Assert.Equal(0.5f / 2 - 0.5f - 0.25f, l[3], 6);
+        // Nothing generated yet: presence and frequency do nothing.
+        var fresh = Logits(2f, -2f, 1f, 0.5f);
+        new Sampler(o with { RepetitionPenalty = 1 }).Sample(fresh, [0, 1, 1], promptLength: 3);
+        Assert.Equal(Logits(2f, -2f, 1f, 0.5f), fresh);
+        // A window that starts inside the output.
+        var w = Logits(2f, -2f, 1f, 0.5f);
+        new Sampler(o with { RepetitionPenalty = 1, PenaltyLastN = 1 }).Sample(w, [0, 1, 1, 1, 3], promptLength: 3);
+        Assert.Equal(new[] { 2f, -2f, 1f, 0.5f - 0.75f }, w);
+        // The server asks for these semantics.
+        Assert.True(Jevons.Server.RequestMapping.Sampling(null, null, null, null, 1, 1, null, 1, null, 10).PenalizeOutputOnly);
+    }
+
     [Theory]
     [InlineData(-1f, 40, 0.9f, "temperature")]
     [InlineData(1f, -3, 0.9f, "top-k")]

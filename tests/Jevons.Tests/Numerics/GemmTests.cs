@@ -116,4 +116,35 @@ public unsafe class GemmTests
         MatMul.MatVec(w.Linear, x.AsSpan(10 * inF, inF), yt, one);
         Assert.Equal(yt, first!.AsSpan(10 * outF, outF).ToArray());
     }
+
+    [Theory]
+    [InlineData(DType.Q4_K)]
+    [InlineData(DType.Q6_K)]
+    public void SmallBatchKQuantPairsGiveTheScalarBits(DType type)
+    {
+        // small n takes the fused four-row dot two tokens at a time (Q4_K n <= 8, an odd n ending with one token;
+        // Q6_K n = 2), larger n the tile; 21 rows leave a tail of one row; the scalar path's MatVec is the
+        // reference for every vector path
+        const int inF = 768, outF = 21;
+        var bias = TestData.Normal(outF, 12);
+        using var w = new Weight(type, outF, inF, 77 + (int)type, bias);
+        var x = TestData.Normal(8 * inF, 78, 3f);
+        using var scalar = new WorkerPool(1, KernelPath.Scalar);
+        var want = new float[8 * outF];
+        for (int t = 0; t < 8; t++)
+            MatMul.MatVec(w.Linear, x.AsSpan(t * inF, inF), want.AsSpan(t * outF, outF), scalar);
+        foreach (var path in new[] { KernelPath.V256, KernelPath.V512 })
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var pool = new WorkerPool(threads, path);
+                for (int n = 2; n <= 8; n++)
+                {
+                    var y = new float[n * outF];
+                    MatMul.Gemm(w.Linear, x.AsSpan(0, n * inF), y, n, pool);
+                    for (int i = 0; i < n * outF; i++)
+                        Assert.True(BitConverter.SingleToInt32Bits(want[i]) == BitConverter.SingleToInt32Bits(y[i]),
+                            $"{type} {path} t{threads} n={n}: token {i / outF} row {i % outF}: {y[i]:R} != {want[i]:R}");
+                }
+            }
+    }
 }

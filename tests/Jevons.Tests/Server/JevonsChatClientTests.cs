@@ -62,4 +62,22 @@ public sealed class JevonsChatClientTests
         Assert.True(prompt.Contains("<tool_call>get_weather {\"city\":\"Paris\"}</tool_call>"), prompt);
         Assert.Contains("<tools>get_weather;</tools>", prompt);
     }
+
+    [Fact]
+    public async Task AJsonSchemaResponseFormatConstrainsTheAnswer()
+    {
+        // The script thinks, then answers {"x": 1}, which the schema forbids: the answer is forced into it.
+        using var engine = ServerHarness.ScriptedEngine(ServerHarness.Scripted("<think>\nhmm</think>{\"x\": 1}"));
+        IChatClient client = new JevonsChatClient(engine, "tiny");
+        const string schema = """{"type":"object","properties":{"ok":{"type":"boolean"},"n":{"type":"integer"}},"required":["ok","n"],"additionalProperties":false}""";
+        var format = ChatResponseFormat.ForJsonSchema(JsonDocument.Parse(schema).RootElement, "s");
+        var response = await client.GetResponseAsync([new ChatMessage(ChatRole.User, "hi")], new ChatOptions { MaxOutputTokens = 40, Seed = 1, ResponseFormat = format });
+        Assert.Equal("hmm", response.Messages[0].Contents.OfType<TextReasoningContent>().Single().Text);
+        using var doc = JsonDocument.Parse(response.Text);
+        Assert.True(Json.Schema.JsonSchema.FromText(schema).Evaluate(doc.RootElement).IsValid, response.Text);
+        Assert.Equal(ChatFinishReason.Stop, response.FinishReason);
+        var bad = ChatResponseFormat.ForJsonSchema(JsonDocument.Parse("""{"type":"string","pattern":"a"}""").RootElement, "s");
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync([new ChatMessage(ChatRole.User, "hi")], new ChatOptions { ResponseFormat = bad }));
+        Assert.Contains("'pattern'", e.Message);
+    }
 }

@@ -47,6 +47,12 @@ public sealed class NodeClientTests
         Assert.Equal("stop", s.GetProperty("finish").GetString());
         Assert.Equal(r.GetProperty("usage").GetProperty("completion_tokens").GetInt32(), s.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
         Assert.True(s.GetProperty("usage").GetProperty("prompt_cache_hit_tokens").GetInt32() >= 0);
+        // json_schema: the reasoning is free, the answer is forced into the schema.
+        var structured = r.GetProperty("structured");
+        Assert.Equal("the user wants two", structured.GetProperty("reasoning").GetString());
+        var parsed = structured.GetProperty("parsed");
+        Assert.Equal(["answer"], parsed.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(JsonValueKind.Number, parsed.GetProperty("answer").ValueKind);
         var e = r.GetProperty("error");
         Assert.Equal(400, e.GetProperty("status").GetInt32());
         Assert.Equal("temperature", e.GetProperty("param").GetString());

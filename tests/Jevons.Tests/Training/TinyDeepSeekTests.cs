@@ -16,7 +16,7 @@ public class TinyDeepSeekTests
     };
 
     /// <summary>Weights far from the init's near-zero so that logits, routing and attention all vary.</summary>
-    static TinyDeepSeek RandomModel(TinyDeepSeekConfig config, ulong seed, float std = 0.3f)
+    internal static TinyDeepSeek RandomModel(TinyDeepSeekConfig config, ulong seed, float std = 0.3f)
     {
         var rng = new TrainRandom(seed);
         var model = new TinyDeepSeek(config, rng);

@@ -58,12 +58,10 @@ public sealed class GqaAttention : IAttentionBlock
         MatMul.Gemm(V, x, v, n, pool);
 
         KvStore keys = kv.Keys(layer), values = kv.Values(layer);
-        long scratch = 0;
-        var itemBase = StepWorkspace.Ensure(ref ws.ItemBase, step.Segments);
         for (int sg = 0; sg < step.Segments; sg++)
         {
             var table = step.Table(sg);
-            int r0 = step.Row0(sg), count = step.Count(sg), pos0 = step.Pos0(sg);
+            int r0 = step.Row0(sg), count = step.Count(sg);
             for (int t = r0; t < r0 + count; t++)
             {
                 var c = step.CosOf(t);
@@ -76,10 +74,8 @@ public sealed class GqaAttention : IAttentionBlock
                 keys.Write(row, k.Slice(t * kvDim, kvDim));
                 values.Write(row, v.Slice(t * kvDim, kvDim));
             }
-            itemBase[sg] = checked((int)scratch);
-            scratch += (long)Heads * ItemScratch(step.PositionBound(sg, kv.BlockSize));
         }
-        StepWorkspace.Ensure(ref ws.Scratch, scratch);
+        AttentionItems.Layout(step, Heads, kv.BlockSize, ItemFixed, ref ws.ItemBase, ref ws.Scratch);
         var o = StepWorkspace.Ensure(ref ws.Out, (long)n * qDim);
 
         ws.Begin(this, step, kv, keys, values);
@@ -89,8 +85,8 @@ public sealed class GqaAttention : IAttentionBlock
         MatMul.Gemm(O, o, y, n, pool);
     }
 
-    /// <summary>Scratch of one (segment, head) item: a score per position and a K and a V row for 16-bit caches.</summary>
-    int ItemScratch(int positions) => positions + 2 * HeadDim;
+    /// <summary>Scratch of one (segment, head) item past its scores: a K and a V row for 16-bit caches.</summary>
+    int ItemFixed => 2 * HeadDim;
 
     /// <summary>Causal attention of items [start, end) (item = segment · heads + head) over their cached positions.</summary>
     void AttendItems(Workspace ws, int start, int end)
@@ -101,11 +97,10 @@ public sealed class GqaAttention : IAttentionBlock
         int qDim = QueryDim, hd = HeadDim, group = Heads / KvHeads, bs = cache.BlockSize;
         for (int item = start; item < end; item++)
         {
-            int sg = item / Heads, h = item % Heads;
-            var table = step.Table(sg);
-            int r0 = step.Row0(sg), count = step.Count(sg), pos0 = step.Pos0(sg), kvOffset = h / group * hd;
-            int bound = step.PositionBound(sg, cache.BlockSize);
-            var hs = ws.Scratch.AsSpan(ws.ItemBase[sg] + h * ItemScratch(bound), ItemScratch(bound));
+            var it = AttentionItems.Get(step, item, Heads, bs, ItemFixed, ws.ItemBase, ws.Scratch);
+            var table = it.Table;
+            int h = it.Head, r0 = it.Row0, count = it.Count, pos0 = it.Pos0, bound = it.Bound, kvOffset = h / group * hd;
+            var hs = it.Scratch;
             var kRow = hs.Slice(bound, hd);
             var vRow = hs.Slice(bound + hd, hd);
             for (int t = 0; t < count; t++)

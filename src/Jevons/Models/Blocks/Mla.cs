@@ -255,20 +255,15 @@ public sealed class Mla : IAttentionBlock
     /// </summary>
     void AttendAbsorbed(StepWorkspace step, int blockSize, Workspace ws, WorkerPool pool)
     {
-        var s = Shape;
-        long scratch = 0;
-        var itemBase = StepWorkspace.Ensure(ref ws.ItemBase, step.Segments);
-        for (int sg = 0; sg < step.Segments; sg++)
-        {
-            itemBase[sg] = checked((int)scratch);
-            scratch += (long)s.Heads * AbsorbedItemScratch(step.PositionBound(sg, blockSize));
-        }
-        Workspace.Ensure(ref ws.HeadScratch, scratch);
-        pool.For(step.Segments * s.Heads, ws.AbsorbedBody);
+        AttentionItems.Layout(step, Shape.Heads, blockSize, AbsorbedItemFixed, ref ws.ItemBase, ref ws.HeadScratch);
+        pool.For(step.Segments * Shape.Heads, ws.AbsorbedBody);
     }
 
-    /// <summary>qLat and oLat per token of a block, a decoded weight row, scores, a c_kv and a k_pe row (16-bit caches).</summary>
-    int AbsorbedItemScratch(int positions) => 2 * Shape.KvLoraRank * TokenBlock + RowScratch + positions + Shape.KvLoraRank + Shape.QkRopeHeadDim;
+    /// <summary>
+    /// Scratch of one (segment, head) item besides its scores: qLat and oLat per token of a block, a decoded weight
+    /// row, a c_kv and a k_pe row (16-bit caches). Laid out qLats | oLats | row | scores | c_kv | k_pe.
+    /// </summary>
+    int AbsorbedItemFixed => 2 * Shape.KvLoraRank * TokenBlock + RowScratch + Shape.KvLoraRank + Shape.QkRopeHeadDim;
 
     /// <summary>Tokens whose W_UK / W_UV products share one decode of the head's kv_b rows.</summary>
     const int TokenBlock = 32;
@@ -282,11 +277,10 @@ public sealed class Mla : IAttentionBlock
         int r = s.KvLoraRank, rowLen = ws.RowLen, qDim = s.Heads * s.QkHeadDim, rope = s.QkRopeHeadDim, bs = cache.BlockSize;
         for (int item = i0; item < i1; item++)
         {
-            int sg = item / s.Heads, h = item % s.Heads;
-            var table = step.Table(sg);
-            int r0 = step.Row0(sg), count = step.Count(sg), pos0 = step.Pos0(sg), positions = step.PositionBound(sg, cache.BlockSize);
-            int perItem = AbsorbedItemScratch(positions);
-            var hs = ws.HeadScratch.AsSpan(ws.ItemBase[sg] + h * perItem, perItem);
+            var it = AttentionItems.Get(step, item, s.Heads, bs, AbsorbedItemFixed, ws.ItemBase, ws.HeadScratch);
+            var table = it.Table;
+            int h = it.Head, r0 = it.Row0, count = it.Count, pos0 = it.Pos0, positions = it.Bound;
+            var hs = it.Scratch;
             var qLats = hs[..(r * TokenBlock)];
             var oLats = hs.Slice(r * TokenBlock, r * TokenBlock);
             var row = hs.Slice(2 * r * TokenBlock, rowLen);

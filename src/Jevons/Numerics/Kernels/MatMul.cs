@@ -96,7 +96,12 @@ public static unsafe class MatMul
             pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
         }
-        if (GemmTiles.TryInt8<T>(w, x, y, bias, n, pool)) return;
+        // Q4_K at up to 8 tokens (Q6_K at 2): the fused four-row dot, two tokens per pass, beats the tile, whose per-tile unpack
+        // cost 4× a MatVec at n = 2 (8960x1536, 1 thread, CPU time per call, tile → pairs: n = 2 2.64 → 0.81 ms,
+        // n = 4 2.68 → 1.60, n = 6 3.55 → 2.56, n = 8 3.54 → 3.35; n = 16 5.38 vs 6.61, so the tile keeps n > 8)
+        bool kRows4 = KQuantDots.HasRows4(pool.Path) && (typeof(T) == typeof(Q4_KFormat) ? n <= SmallQ4_KBatch
+            : typeof(T) == typeof(Q6_KFormat) && n <= SmallQ6_KBatch);
+        if (!kRows4 && GemmTiles.TryInt8<T>(w, x, y, bias, n, pool)) return;
         if (n == 1 && T.ActivationType == DType.Q8_0 && Int8Dot.HasRows4(pool.Path))
         {
             if (typeof(T) == typeof(Q8_0Format)) { LegacyMatVec<Q8_0Format>(ref job, x, pool); return; }
@@ -105,7 +110,6 @@ public static unsafe class MatMul
             if (typeof(T) == typeof(Q4_1Format)) { LegacyMatVec<Q4_1Format>(ref job, x, pool); return; }
             if (typeof(T) == typeof(Q5_1Format)) { LegacyMatVec<Q5_1Format>(ref job, x, pool); return; }
         }
-        bool kRows4 = n == 1 && KQuantDots.HasRows4(pool.Path) && (typeof(T) == typeof(Q4_KFormat) || typeof(T) == typeof(Q6_KFormat));
         int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
         byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
         try
@@ -178,18 +182,37 @@ public static unsafe class MatMul
     static void KQuantRows4<T>(void* ctx, int start, int end) where T : struct, IBlockFormat
     {
         ref Job j = ref *(Job*)ctx;
-        float* dots = stackalloc float[4];
+        float* dots = stackalloc float[8];
         int r = start;
         for (; r + 4 <= end; r += 4)
         {
-            if (typeof(T) == typeof(Q4_KFormat)) KQuantDots.DotQ4_KRows4(j.Data + r * j.RowBytes, j.RowBytes, j.Xq, j.Blocks, dots);
-            else KQuantDots.DotQ6_KRows4(j.Data + r * j.RowBytes, j.RowBytes, j.Xq, j.Blocks, dots);
-            for (int i = 0; i < 4; i++)
-                j.Y[r + i] = dots[i] + (j.Bias == null ? 0 : j.Bias[r + i]);
+            byte* w = j.Data + r * j.RowBytes;
+            for (int t = 0; t < j.N;)
+            {
+                byte* xq = j.Xq + (long)t * j.XqBytes;
+                int nt = t + 2 <= j.N ? 2 : 1;
+                if (nt == 2 && typeof(T) == typeof(Q4_KFormat)) KQuantDots.DotQ4_KRows4x2(w, j.RowBytes, xq, xq + j.XqBytes, j.Blocks, dots);
+                else if (nt == 2) KQuantDots.DotQ6_KRows4x2(w, j.RowBytes, xq, xq + j.XqBytes, j.Blocks, dots);
+                else if (typeof(T) == typeof(Q4_KFormat)) KQuantDots.DotQ4_KRows4(w, j.RowBytes, xq, j.Blocks, dots);
+                else KQuantDots.DotQ6_KRows4(w, j.RowBytes, xq, j.Blocks, dots);
+                for (int k = 0; k < nt; k++)
+                    for (int i = 0; i < 4; i++)
+                        j.Y[(long)(t + k) * j.Out + r + i] = dots[4 * k + i] + (j.Bias == null ? 0 : j.Bias[r + i]);
+                t += nt;
+            }
         }
         for (; r < end; r++)
-            j.Y[r] = T.DotInt8(j.Data + r * j.RowBytes, j.Xq, j.Blocks, j.Path) + (j.Bias == null ? 0 : j.Bias[r]);
+            for (int t = 0; t < j.N; t++)
+                j.Y[(long)t * j.Out + r] = T.DotInt8(j.Data + r * j.RowBytes, j.Xq + (long)t * j.XqBytes, j.Blocks, j.Path) + (j.Bias == null ? 0 : j.Bias[r]);
     }
+
+    /// <summary>Most tokens for which Q4_K takes the fused four-row dots instead of the Gemm tile (measured above).</summary>
+    const int SmallQ4_KBatch = 8;
+    /// <summary>
+    /// Most tokens for which Q6_K takes the fused four-row dots: n = 2 runs as one pair (8960x1536, 1 thread, CPU ms:
+    /// tile 2.50 → pair 1.34); from n = 3 the tile is as fast or faster (n = 4: tile 2.59, pairs 3.02).
+    /// </summary>
+    const int SmallQ6_KBatch = 2;
 
     static void Int8Rows<T>(void* ctx, int start, int end) where T : struct, IBlockFormat
     {

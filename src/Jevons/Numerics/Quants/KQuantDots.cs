@@ -294,6 +294,80 @@ internal static unsafe class KQuantDots
         result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
     }
 
+    /// <summary>
+    /// <see cref="DotQ4_KRows4"/> for two tokens at once (small batches): each 4-bit chunk of a row is unpacked and
+    /// its scale vectors made once for both tokens' activations (<paramref name="xq0"/>, <paramref name="xq1"/>), so two
+    /// sequences cost far less than two passes. Every (row, token) keeps the integer sums and float step of the
+    /// one-row dot, so <paramref name="result"/>[4·t + i] has its bits.
+    /// </summary>
+    public static void DotQ4_KRows4x2(byte* w, long rowBytes, byte* xq0, byte* xq1, int blocks, float* result)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        float s00 = 0, s10 = 0, s20 = 0, s30 = 0, s01 = 0, s11 = 0, s21 = 0, s31 = 0;
+        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
+        long ahead = 4 * rowBytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            long off = 144L * b;
+            byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
+            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 143);
+            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 143);
+            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 143);
+            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 143);
+            byte* xa = xq0 + 292 * b, xb = xq1 + 292 * b;
+            float dxa = *(float*)xa, dxb = *(float*)xb;
+            sbyte* qa = (sbyte*)(xa + 4), qb = (sbyte*)(xb + 4);
+            var bsa = Vector256.Load((short*)(xa + 260));
+            var bsb = Vector256.Load((short*)(xb + 260));
+            Q4Scales(b0, out ulong sc0, out ulong mn0);
+            Q4Scales(b1, out ulong sc1, out ulong mn1);
+            Q4Scales(b2, out ulong sc2, out ulong mn2);
+            Q4Scales(b3, out ulong sc3, out ulong mn3);
+            var a00 = Vector256<int>.Zero; var a10 = a00; var a20 = a00; var a30 = a00;
+            var a01 = a00; var a11 = a00; var a21 = a00; var a31 = a00;
+            for (int j = 0; j < 4; j++)
+            {
+                var xla = Vector256.Load(qa + 64 * j);
+                var xha = Vector256.Load(qa + 64 * j + 32);
+                var xlb = Vector256.Load(qb + 64 * j);
+                var xhb = Vector256.Load(qb + 64 * j + 32);
+                int sl = 16 * j, sh = 16 * j + 8;
+                var q = Vector256.Load(b0 + 16 + 32 * j);
+                var ql = q & low; var qh = Vector256.ShiftRightLogical(q, 4);
+                var cl = Vector256.Create((short)(byte)(sc0 >> sl)); var ch = Vector256.Create((short)(byte)(sc0 >> sh));
+                a00 += Mad(ql, xla, cl); a00 += Mad(qh, xha, ch);
+                a01 += Mad(ql, xlb, cl); a01 += Mad(qh, xhb, ch);
+                q = Vector256.Load(b1 + 16 + 32 * j);
+                ql = q & low; qh = Vector256.ShiftRightLogical(q, 4);
+                cl = Vector256.Create((short)(byte)(sc1 >> sl)); ch = Vector256.Create((short)(byte)(sc1 >> sh));
+                a10 += Mad(ql, xla, cl); a10 += Mad(qh, xha, ch);
+                a11 += Mad(ql, xlb, cl); a11 += Mad(qh, xhb, ch);
+                q = Vector256.Load(b2 + 16 + 32 * j);
+                ql = q & low; qh = Vector256.ShiftRightLogical(q, 4);
+                cl = Vector256.Create((short)(byte)(sc2 >> sl)); ch = Vector256.Create((short)(byte)(sc2 >> sh));
+                a20 += Mad(ql, xla, cl); a20 += Mad(qh, xha, ch);
+                a21 += Mad(ql, xlb, cl); a21 += Mad(qh, xhb, ch);
+                q = Vector256.Load(b3 + 16 + 32 * j);
+                ql = q & low; qh = Vector256.ShiftRightLogical(q, 4);
+                cl = Vector256.Create((short)(byte)(sc3 >> sl)); ch = Vector256.Create((short)(byte)(sc3 >> sh));
+                a30 += Mad(ql, xla, cl); a30 += Mad(qh, xha, ch);
+                a31 += Mad(ql, xlb, cl); a31 += Mad(qh, xhb, ch);
+            }
+            float d0 = BlockBits.F16(b0), m0 = BlockBits.F16(b0 + 2), d1 = BlockBits.F16(b1), m1 = BlockBits.F16(b1 + 2);
+            float d2 = BlockBits.F16(b2), m2 = BlockBits.F16(b2 + 2), d3 = BlockBits.F16(b3), m3 = BlockBits.F16(b3 + 2);
+            s00 += dxa * (d0 * Vector256.Sum(a00) - m0 * Q4Summ(mn0, bsa));
+            s10 += dxa * (d1 * Vector256.Sum(a10) - m1 * Q4Summ(mn1, bsa));
+            s20 += dxa * (d2 * Vector256.Sum(a20) - m2 * Q4Summ(mn2, bsa));
+            s30 += dxa * (d3 * Vector256.Sum(a30) - m3 * Q4Summ(mn3, bsa));
+            s01 += dxb * (d0 * Vector256.Sum(a01) - m0 * Q4Summ(mn0, bsb));
+            s11 += dxb * (d1 * Vector256.Sum(a11) - m1 * Q4Summ(mn1, bsb));
+            s21 += dxb * (d2 * Vector256.Sum(a21) - m2 * Q4Summ(mn2, bsb));
+            s31 += dxb * (d3 * Vector256.Sum(a31) - m3 * Q4Summ(mn3, bsb));
+        }
+        result[0] = s00; result[1] = s10; result[2] = s20; result[3] = s30;
+        result[4] = s01; result[5] = s11; result[6] = s21; result[7] = s31;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static int Q6Sumi(byte* wb, sbyte* qx)
     {
@@ -301,7 +375,10 @@ internal static unsafe class KQuantDots
         var three = Vector256.Create((byte)3);
         byte* ql = wb, qh = wb + 128;
         sbyte* sc = (sbyte*)(wb + 192);
-        var acc = Vector256<int>.Zero;
+        // two accumulators, so the four multiply-adds of a half are not one chain (integer sums: the order
+        // does not change the result)
+        var acc0 = Vector256<int>.Zero;
+        var acc1 = Vector256<int>.Zero;
         for (int n = 0; n < 2; n++)
         {
             var a = Vector256.Load(ql + 64 * n);
@@ -309,12 +386,12 @@ internal static unsafe class KQuantDots
             var hb = Vector256.Load(qh + 32 * n);
             sbyte* x = qx + 128 * n;
             int g = 8 * n;
-            acc += Mad((a & low) | ((hb & three) << 4), x, ScalePair(sc[g], sc[g + 1]));
-            acc += Mad((c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4), x + 32, ScalePair(sc[g + 2], sc[g + 3]));
-            acc += Mad(Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4), x + 64, ScalePair(sc[g + 4], sc[g + 5]));
-            acc += Mad(Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4), x + 96, ScalePair(sc[g + 6], sc[g + 7]));
+            acc0 += Mad((a & low) | ((hb & three) << 4), x, ScalePair(sc[g], sc[g + 1]));
+            acc1 += Mad((c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4), x + 32, ScalePair(sc[g + 2], sc[g + 3]));
+            acc0 += Mad(Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4), x + 64, ScalePair(sc[g + 4], sc[g + 5]));
+            acc1 += Mad(Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4), x + 96, ScalePair(sc[g + 6], sc[g + 7]));
         }
-        return Vector256.Sum(acc);
+        return Vector256.Sum(acc0 + acc1);
     }
 
     /// <summary>
@@ -351,5 +428,81 @@ internal static unsafe class KQuantDots
             s3 += dx * (d3 * Q6Sumi(b3, qx) - d3 * summ3);
         }
         result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
+    }
+
+    /// <summary><see cref="Q6Sumi"/> for two tokens: each 6-bit chunk is rebuilt and its scale pair made once for both.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Q6Sumi2(byte* wb, sbyte* qa, sbyte* qb, out int sa, out int sb)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var three = Vector256.Create((byte)3);
+        byte* ql = wb, qh = wb + 128;
+        sbyte* sc = (sbyte*)(wb + 192);
+        var acca = Vector256<int>.Zero;
+        var accb = Vector256<int>.Zero;
+        for (int n = 0; n < 2; n++)
+        {
+            var a = Vector256.Load(ql + 64 * n);
+            var c = Vector256.Load(ql + 64 * n + 32);
+            var hb = Vector256.Load(qh + 32 * n);
+            sbyte* xa = qa + 128 * n, xb = qb + 128 * n;
+            int g = 8 * n;
+            var u = (a & low) | ((hb & three) << 4);
+            var m = ScalePair(sc[g], sc[g + 1]);
+            acca += Mad(u, xa, m); accb += Mad(u, xb, m);
+            u = (c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4);
+            m = ScalePair(sc[g + 2], sc[g + 3]);
+            acca += Mad(u, xa + 32, m); accb += Mad(u, xb + 32, m);
+            u = Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4);
+            m = ScalePair(sc[g + 4], sc[g + 5]);
+            acca += Mad(u, xa + 64, m); accb += Mad(u, xb + 64, m);
+            u = Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4);
+            m = ScalePair(sc[g + 6], sc[g + 7]);
+            acca += Mad(u, xa + 96, m); accb += Mad(u, xb + 96, m);
+        }
+        sa = Vector256.Sum(acca);
+        sb = Vector256.Sum(accb);
+    }
+
+    /// <summary>
+    /// <see cref="DotQ6_KRows4"/> for two tokens at once (small batches; see <see cref="DotQ4_KRows4x2"/>):
+    /// <paramref name="result"/>[4·t + i] has the bits of the one-row dot of row i and token t.
+    /// </summary>
+    public static void DotQ6_KRows4x2(byte* w, long rowBytes, byte* xq0, byte* xq1, int blocks, float* result)
+    {
+        float s00 = 0, s10 = 0, s20 = 0, s30 = 0, s01 = 0, s11 = 0, s21 = 0, s31 = 0;
+        byte* w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes;
+        long ahead = 4 * rowBytes;
+        for (int b = 0; b < blocks; b++)
+        {
+            long off = 210L * b;
+            byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
+            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 128); Sse.Prefetch1(b0 + ahead + 209);
+            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 128); Sse.Prefetch1(b1 + ahead + 209);
+            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 128); Sse.Prefetch1(b2 + ahead + 209);
+            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 128); Sse.Prefetch1(b3 + ahead + 209);
+            byte* xa = xq0 + 292 * b, xb = xq1 + 292 * b;
+            float dxa = *(float*)xa, dxb = *(float*)xb;
+            sbyte* qa = (sbyte*)(xa + 4), qb = (sbyte*)(xb + 4);
+            var bsa = Vector256.Load((short*)(xa + 260));
+            var bsb = Vector256.Load((short*)(xb + 260));
+            var c0 = Avx2.ConvertToVector256Int16((sbyte*)(b0 + 192)); var c1 = Avx2.ConvertToVector256Int16((sbyte*)(b1 + 192));
+            var c2 = Avx2.ConvertToVector256Int16((sbyte*)(b2 + 192)); var c3 = Avx2.ConvertToVector256Int16((sbyte*)(b3 + 192));
+            float d0 = BlockBits.F16(b0 + 208), d1 = BlockBits.F16(b1 + 208), d2 = BlockBits.F16(b2 + 208), d3 = BlockBits.F16(b3 + 208);
+            Q6Sumi2(b0, qa, qb, out int i0a, out int i0b);
+            Q6Sumi2(b1, qa, qb, out int i1a, out int i1b);
+            Q6Sumi2(b2, qa, qb, out int i2a, out int i2b);
+            Q6Sumi2(b3, qa, qb, out int i3a, out int i3b);
+            s00 += dxa * (d0 * i0a - d0 * (32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(c0, bsa))));
+            s10 += dxa * (d1 * i1a - d1 * (32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(c1, bsa))));
+            s20 += dxa * (d2 * i2a - d2 * (32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(c2, bsa))));
+            s30 += dxa * (d3 * i3a - d3 * (32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(c3, bsa))));
+            s01 += dxb * (d0 * i0b - d0 * (32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(c0, bsb))));
+            s11 += dxb * (d1 * i1b - d1 * (32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(c1, bsb))));
+            s21 += dxb * (d2 * i2b - d2 * (32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(c2, bsb))));
+            s31 += dxb * (d3 * i3b - d3 * (32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(c3, bsb))));
+        }
+        result[0] = s00; result[1] = s10; result[2] = s20; result[3] = s30;
+        result[4] = s01; result[5] = s11; result[6] = s21; result[7] = s31;
     }
 }

@@ -51,6 +51,41 @@ public static class TinyDeepSeekExport
             }
     }
 
+    /// <summary>
+    /// Reads back a Hugging Face directory <see cref="WriteHuggingFace"/> wrote (config.json with every key the
+    /// trainer needs, model.safetensors in F32/F16/BF16): the trainable model with its router biases. The MTP
+    /// module's embedding and head copies are not read (the trainer shares them).
+    /// </summary>
+    public static TinyDeepSeek ReadHuggingFace(string directory)
+    {
+        var configPath = Path.Combine(directory, "config.json");
+        if (!File.Exists(configPath)) JevonsException.Throw("no config.json: not a Hugging Face model directory", directory);
+        TinyDeepSeekConfig config;
+        try
+        {
+            var json = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject
+                ?? JevonsException.Throw<JsonObject>("config.json is not a JSON object", configPath);
+            if (json["model_type"]?.GetValue<string>() is not "deepseek_v3")
+                JevonsException.Throw($"model_type is '{json["model_type"]}', the trainer reads deepseek_v3 (a model `jevons train` wrote)", configPath);
+            config = TinyDeepSeekConfig.FromHfConfig(json);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException)
+        {
+            throw new JevonsException($"config.json does not describe a trainer model ({e.Message.Split('\n')[0]})", configPath);
+        }
+        var model = new TinyDeepSeek(config, new TrainRandom(0));
+        using var weights = SafetensorsCheckpoint.Open(directory);
+        void Read(string name, float[] into)
+        {
+            var v = (weights.TryGet(name) ?? JevonsException.Throw<TensorView>("missing tensor", directory, name)).ToFloatArray();
+            if (v.Length != into.Length) JevonsException.Throw($"has {v.Length} values, config.json needs {into.Length}", directory, name);
+            v.CopyTo(into, 0);
+        }
+        foreach (var (name, p) in model.Parameters) Read(name, p.Data);
+        foreach (var (layer, bias) in model.RouterBias) Read(Trainer.BiasName(layer), bias);
+        return model;
+    }
+
     /// <summary>GGUF tensor name of an HF tensor name (llama.cpp's deepseek2 map; routed experts are stacked separately).</summary>
     public static string GgufName(string hf, int layers)
     {

@@ -1,0 +1,146 @@
+using System.Text.Json;
+using Jevons.Training;
+using Jevons.Training.Tasks;
+using Xunit;
+
+namespace Jevons.Tests.Cli;
+
+/// <summary>`jevons train grpo` and `jevons eval`: one-line flag errors, and short end-to-end runs on the embedded default model.</summary>
+public sealed class GrpoEvalCommandTests : IDisposable
+{
+    static readonly string? Default = Jevons.Cli.Commands.Common.DefaultModel();
+    readonly string _dir = Directory.CreateTempSubdirectory("jevons-grpo-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Theory]
+    [InlineData(new[] { "train", "grpo", "-o", "x" }, "option '--from' is required")]
+    [InlineData(new[] { "train", "grpo", "--from", "no-such-dir", "-o", "x" }, "--from 'no-such-dir' is not a directory")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--preset", "micro" }, "option '--preset' is for sft")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--clip", "1.5" }, "option '--clip' must be in (0, 1)")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--beta", "-1" }, "option '--beta' must be >= 0")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--task", "chess" }, "unknown --task 'chess'")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--group", "1" }, "option '--group' must be an integer in [2, 256]")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x" }, "no tokenizer.json")]
+    [InlineData(new[] { "train", "distill", "-o", "x" }, "option '--teacher' is required")]
+    [InlineData(new[] { "train", "distill", "--teacher", "no-such-model", "-o", "x" }, "--teacher 'no-such-model' does not exist")]
+    [InlineData(new[] { "train", "distill", "--teacher", ".", "-o", "x", "--student-preset", "huge" }, "unknown --student-preset 'huge'")]
+    [InlineData(new[] { "train", "distill", "--teacher", ".", "-o", "x", "--preset", "micro" }, "--student-preset (--preset is for sft)")]
+    [InlineData(new[] { "eval", "--task", "chess" }, "unknown --task 'chess'")]
+    [InlineData(new[] { "eval", "--budget", "0" }, "option '--budget' wants integers from 1")]
+    [InlineData(new[] { "eval", "--votes", "three" }, "option '--votes' wants integers from 1 to 256, got 'three'")]
+    [InlineData(new[] { "eval", "--plot", "curve.svg" }, "--plot 'curve.svg' must name a .png file")]
+    [InlineData(new[] { "eval", "--split", "dev" }, "--split 'dev': expected test or train")]
+    [InlineData(new[] { "eval", "--temperature", "-1" }, "option '--temperature' must be >= 0")]
+    public void BadFlagsGiveOneErrorLine(string[] args, string message)
+    {
+        var r = CliHarness.Run(args);
+        Assert.NotEqual(0, r.ExitCode);
+        var error = Assert.Single(r.ErrorLines, l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains(message, error);
+        Assert.DoesNotContain("   at ", r.Error);
+    }
+
+    /// <summary>A micro model (random weights, the synthetic 300-id vocabulary) as `train sft` would have exported it.</summary>
+    string MicroModel()
+    {
+        var tok = Path.Combine(_dir, "tok");
+        var vocabulary = Jevons.Tokenization.SyntheticVocabulary.Create(300);
+        vocabulary.WriteHuggingFace(tok);
+        var config = TinyDeepSeekConfig.Preset("micro", 300) with { EosTokenId = vocabulary.EosId, BosTokenId = vocabulary.BosId };
+        var dir = Path.Combine(_dir, "micro");
+        Jevons.Training.Export.TinyDeepSeekExport.WriteHuggingFace(new TinyDeepSeek(config, new TrainRandom(1)), dir, tok);
+        return dir;
+    }
+
+    [Fact]
+    public void GrpoRunsEndToEndAndExportsLikeSft()
+    {
+        var output = Path.Combine(_dir, "grpo");
+        var r = CliHarness.Run("train", "grpo", "--from", MicroModel(), "-o", output, "--steps", "2", "--questions-per-step", "2", "--group", "4",
+            "--max-new-tokens", "24", "--eval-problems", "1", "--threads", "2");
+        Assert.True(r.ExitCode == 0, r.Error);
+        var lines = r.Out.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("step     2/2 | reward ", StringComparison.Ordinal) && l.Contains("| kl ") && l.Contains("tok/s"));
+        Assert.Equal(2, lines.Count(l => l.StartsWith("eval ", StringComparison.Ordinal) && l.Contains("arithmetic test accuracy")));
+        using (var loaded = Jevons.Models.LoadedModel.Load(Path.Combine(output, "hf"), new Jevons.Models.ModelOptions { Threads = 1 }))
+            Assert.NotNull(loaded.Tokenizer);
+        Assert.True(File.Exists(Path.Combine(output, "model.gguf")));
+        var metrics = MetricsLog.Read(Path.Combine(output, MetricsLog.FileName));
+        Assert.Equal(2, metrics.Count(m => (string?)m["kind"] == "step"));
+        Assert.Equal(2, metrics.Count(m => (string?)m["kind"] == "eval"));
+        Assert.True(new FileInfo(Path.Combine(output, "plots", "reward.png")).Length > 1000);
+        Assert.True(File.Exists(Path.Combine(output, "plots", "accuracy.png")));
+        Assert.False(Directory.Exists(Path.Combine(output, "policy-engine")));
+        // The output is itself a starting point: the trainer reads back what it wrote.
+        Assert.True(TinyDeepSeekExportReads(Path.Combine(output, "hf")) > 10_000);
+    }
+
+    static long TinyDeepSeekExportReads(string dir) => Jevons.Training.Export.TinyDeepSeekExport.ReadHuggingFace(dir).ParameterCount;
+
+    [Fact]
+    public void EvalTracesAccuracyAgainstTheThinkingBudgetAndPlotsIt()
+    {
+        if (Default is null) return;
+        var plot = Path.Combine(_dir, "curve.png");
+        var r = CliHarness.Run("eval", "--model", Default, "--task", "arithmetic", "--count", "3", "--budget", "4,none", "--max-new-tokens", "200", "--json", "--plot", plot, "--threads", "2");
+        Assert.True(r.ExitCode == 0, r.Error);
+        var points = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(2, points.Count);
+        var forced = points.Single(p => p.GetProperty("budget").ValueKind == JsonValueKind.Number);
+        var free = points.Single(p => p.GetProperty("budget").ValueKind == JsonValueKind.Null);
+        Assert.Equal(4, forced.GetProperty("budget").GetInt32());
+        // Cut at 4 reasoning tokens the completions are shorter than the model's own (~90 tokens for the first tiny-r1: 4-token budget ~40).
+        Assert.True(forced.GetProperty("tokens_per_question").GetDouble() < free.GetProperty("tokens_per_question").GetDouble(),
+            $"{forced} vs {free}");
+        var png = File.ReadAllBytes(plot);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+    }
+
+    /// <summary>The teacher (the default model) writes verified traces; a micro dense student learns them and is exported.</summary>
+    [Fact]
+    public void DistillWritesVerifiedTracesAndTrainsADenseStudent()
+    {
+        if (Default is null) return;
+        var output = Path.Combine(_dir, "distill");
+        var r = CliHarness.Run("train", "distill", "--teacher", Default, "--student-preset", "micro", "-o", output, "--questions", "12",
+            "--steps", "3", "--batch", "2", "--seq", "192", "--eval-problems", "0", "--threads", "2");
+        Assert.True(r.ExitCode == 0, r.Error + r.Out);
+        Assert.Contains("verified traces", r.Out);
+        var traces = File.ReadAllLines(Path.Combine(output, "traces.jsonl"));
+        Assert.NotEmpty(traces);
+        var task = ReasoningTasks.Get("arithmetic");
+        foreach (var line in traces)
+        {
+            var t = JsonDocument.Parse(line).RootElement;
+            var problem = task.Parse(t.GetProperty("question").GetString()!)!;
+            var v = Verifier.Score(task, problem, t.GetProperty("completion").GetString()!);
+            Assert.True(v.Correct && v.FormatOk, line);
+        }
+        using var loaded = Jevons.Models.LoadedModel.Load(Path.Combine(output, "hf"), new Jevons.Models.ModelOptions { Threads = 1 });
+        Assert.NotNull(loaded.Tokenizer);
+    }
+
+    [Fact]
+    public void TheDenseStudentPresetIsUnderAThirdOfTinyR1sActiveParameters()
+    {
+        var student = new TinyDeepSeek(TinyDeepSeekConfig.Preset("tiny-r1-dense", 294), new TrainRandom(1));
+        Assert.Equal(0, student.Config.RoutedExperts);
+        Assert.Empty(student.RouterBias);
+        // tiny-r1 per token: 4 attention blocks, one dense FFN (768), 3 × (shared + 2 of 8 routed experts of 192), embedding + head.
+        var t = TinyDeepSeekConfig.Preset("tiny-r1", 294);
+        var teacher = new TinyDeepSeek(t, new TrainRandom(1));
+        double active = teacher.Parameters.Where(p => !p.Key.StartsWith($"model.layers.{t.Layers}.", StringComparison.Ordinal))
+            .Sum(p => p.Key.Contains(".mlp.experts.", StringComparison.Ordinal) ? p.Value.Length * (double)t.ExpertsPerToken / t.RoutedExperts : p.Value.Length);
+        Assert.True(student.ParameterCount <= active / 3, $"student {student.ParameterCount}, teacher active {active:0}");
+    }
+
+    [Fact]
+    public void MajorityVoteCountsAnswersNotSamples()
+    {
+        Verdict V(string? answer, bool correct) => new(correct, true, answer, null);
+        Assert.Equal("12", TaskEval.Majority([V("7", false), V("12", true), V(" 12 ", true), V(null, false), V(null, false)]));
+        Assert.Equal("7", TaskEval.Majority([V("7", false), V("12", true)])); // a tie: the first seen
+        Assert.Null(TaskEval.Majority([V(null, false)]));
+    }
+}
