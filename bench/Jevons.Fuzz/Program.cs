@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Jevons.Fuzz;
 
-// dotnet run --project bench/Jevons.Fuzz -c Release -- --format gguf|safetensors|json|all --cases N --seed S [--first I] [--out DIR] [--golden DIR] [--minutes M]
+// dotnet run --project bench/Jevons.Fuzz -c Release -- --format gguf|safetensors|json|all|cli --cases N --seed S [--first I] [--out DIR] [--golden DIR] [--minutes M]
 string format = "all", goldenDir = Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/golden");
 long cases = 1000, first = 0;
 int seed = 1;
@@ -24,9 +24,23 @@ for (int i = 0; i < args.Length; i++)
         case "--messages": verbose = true; break;
         case "--minutes": minutes = double.Parse(Next(), CultureInfo.InvariantCulture); break;
         default:
-            Console.Error.WriteLine("usage: Jevons.Fuzz --format gguf|safetensors|json|all --cases N --seed S [--first I] [--out DIR] [--golden DIR | --no-golden] [--minutes M per format] [--messages]");
+            Console.Error.WriteLine("usage: Jevons.Fuzz --format gguf|safetensors|json|all|cli --cases N --seed S [--first I] [--out DIR] [--golden DIR | --no-golden] [--minutes M per format] [--messages]");
             return 2;
     }
+}
+if (format == "cli")
+{
+    // Command lines: in-process through JevonsCli.Run against tiny synthesized models.
+    var dir = Path.Combine(outDir ?? Path.GetTempPath(), $"jevons-fuzz-cli-{Environment.ProcessId}");
+    var cli = new CommandLineCampaign(dir);
+    Environment.CurrentDirectory = dir; // relative outputs of mutated lines land in the scratch directory
+    var findings = new Dictionary<string, int>();
+    var cliWatch = Stopwatch.StartNew();
+    var t = cli.Run(cases, seed, workers: 2, findings);
+    Console.WriteLine($"cli: {t.Cases} cases: ok {t.Ok}, clean error {t.Clean}, usage {t.Usage}, cancelled after 1 s {t.Cancelled}, internal {t.Internal}, crash {t.Crash}, hang {t.Hang} in {cliWatch.Elapsed.TotalSeconds:F0} s");
+    foreach (var (k, v) in findings.OrderByDescending(kv => kv.Value)) Console.WriteLine($"  {v,6} x {k}");
+    try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+    return t.Internal + t.Crash + t.Hang == 0 ? 0 : 1;
 }
 var formats = format == "all"
     ? Enum.GetValues<FuzzFormat>()

@@ -11,19 +11,12 @@ public sealed record OptionSpec(string Name, string Help, string? Value = null, 
 /// <summary>A subcommand: name, one-line summary, options, and the name of its positional argument.</summary>
 public sealed record CommandSpec(string Name, string Summary, OptionSpec[] Options, string? Positional = null, string? Usage = null)
 {
+    /// <summary>The command's help, laid out by System.CommandLine's help builder.</summary>
     public string HelpText()
     {
+        var syntax = CommandSyntax.Build([this]);
         var w = new StringWriter();
-        w.WriteLine($"jevons {Name}: {Summary}");
-        w.WriteLine();
-        w.WriteLine("Usage: " + (Usage ?? $"jevons {Name} [options]{(Positional is null ? "" : $" [{Positional}]")}"));
-        w.WriteLine();
-        w.WriteLine("Options:");
-        foreach (var o in Options.Append(new OptionSpec("--help", "show this help")))
-        {
-            var names = (o.Alias is null ? "" : o.Alias + ", ") + o.Name + (o.Value is null ? "" : " " + o.Value);
-            w.WriteLine($"  {names,-30} {o.Help}");
-        }
+        syntax.WriteHelp(this, w);
         return w.ToString();
     }
 }
@@ -37,55 +30,23 @@ public sealed class ParsedArgs
     public required CommandSpec Command { get; init; }
     public List<string> Positionals { get; } = new();
 
+    /// <summary>Parses the arguments after the command name with System.CommandLine (see <see cref="CommandSyntax"/>).</summary>
     public static ParsedArgs Parse(CommandSpec spec, string[] args)
     {
-        var parsed = new ParsedArgs { Command = spec };
-        for (int i = 0; i < args.Length; i++)
-        {
-            var a = args[i];
-            if (a == "--")
-            {
-                parsed.Positionals.AddRange(args[(i + 1)..]);
-                break;
-            }
-            if (a.Length > 1 && a[0] == '-' && !IsNumber(a))
-            {
-                string name = a, inline = null!;
-                int eq = a.IndexOf('=');
-                if (a.StartsWith("--", StringComparison.Ordinal) && eq > 0)
-                {
-                    name = a[..eq];
-                    inline = a[(eq + 1)..];
-                }
-                if (name is "--help" or "-h")
-                {
-                    parsed._flags.Add("--help");
-                    continue;
-                }
-                var opt = spec.Options.FirstOrDefault(o => o.Name == name || o.Alias == name)
-                    ?? throw new JevonsException($"jevons {spec.Name}: unknown option '{name}' (see jevons {spec.Name} --help)");
-                if (opt.TakesValue)
-                {
-                    var value = inline ?? (i + 1 < args.Length ? args[++i]
-                        : throw new JevonsException($"jevons {spec.Name}: option '{opt.Name}' needs a value {opt.Value}"));
-                    if (!parsed._values.TryGetValue(opt.Name, out var list)) parsed._values[opt.Name] = list = new();
-                    if (!opt.Repeatable) list.Clear();
-                    list.Add(value);
-                }
-                else
-                {
-                    parsed._flags.Add(opt.Name);
-                }
-            }
-            else
-            {
-                parsed.Positionals.Add(a);
-            }
-        }
-        if (spec.Positional is null && parsed.Positionals.Count > 0 && !parsed.Has("--help"))
-            throw new JevonsException($"jevons {spec.Name}: unexpected argument '{parsed.Positionals[0]}'");
-        return parsed;
+        var syntax = CommandSyntax.Build([spec]);
+        return syntax.Bind(syntax.Parse([spec.Name, .. args]), spec);
     }
+
+    internal void AddValue(OptionSpec option, string value)
+    {
+        if (!_values.TryGetValue(option.Name, out var list)) _values[option.Name] = list = new();
+        if (!option.Repeatable) list.Clear();
+        list.Add(value);
+    }
+
+    internal void AddFlag(string name) => _flags.Add(name);
+
+    internal static bool IsOptionLike(string a) => a.Length > 1 && a[0] == '-' && !IsNumber(a);
 
     static bool IsNumber(string s) => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
 

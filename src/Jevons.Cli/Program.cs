@@ -54,52 +54,95 @@ namespace Jevons.Cli
             bool verbose = args.Contains("--verbose") || Environment.GetEnvironmentVariable("JEVONS_VERBOSE") == "1";
             args = args.Where(a => a != "--verbose").ToArray();
             context.Verbose = verbose;
-            if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
-            {
-                context.Out.Write(Usage());
-                return args.Length == 0 ? 2 : 0;
-            }
-            if (args[0] == "--version")
-            {
-                context.Out.WriteLine("jevons " + typeof(JevonsCli).Assembly.GetName().Version);
-                return 0;
-            }
-            var command = Commands.FirstOrDefault(c => c.Spec.Name == args[0]);
-            if (command is null)
-            {
-                context.Error.WriteLine($"jevons: unknown command '{JevonsException.Printable(args[0])}' (see jevons --help)");
-                return 2;
-            }
+            var syntax = Syntax.Value;
             try
             {
-                var parsed = ParsedArgs.Parse(command.Spec, args[1..]);
+                var result = syntax.Parse(args);
+                if (CommandSyntax.ResponseFileError(result) is { } fileError)
+                    throw new JevonsException(fileError);
+                if (syntax.IsCompletion(result))
+                    return CommandSyntax.Complete(result, context);
+                if (syntax.SpecOf(result) is not { } spec)
+                {
+                    var first = CommandSyntax.FirstWord(result);
+                    if (first is null or "--help" or "-h" or "help")
+                    {
+                        syntax.WriteHelp(null, context.Out);
+                        return first is null ? 2 : 0;
+                    }
+                    if (first == "--version")
+                    {
+                        context.Out.WriteLine("jevons " + typeof(JevonsCli).Assembly.GetName().Version);
+                        return 0;
+                    }
+                    context.Error.WriteLine($"jevons: unknown command '{JevonsException.Printable(first)}' (see jevons --help)");
+                    return 2;
+                }
+                var command = Commands.First(c => ReferenceEquals(c.Spec, spec));
+                var parsed = syntax.Bind(result, spec);
+                if (parsed.Has("--verbose")) context.Verbose = verbose = true; // from a response file
                 if (parsed.Has("--help"))
                 {
-                    context.Out.Write(command.Spec.HelpText());
+                    syntax.WriteHelp(spec, context.Out);
                     return 0;
                 }
                 return command.Run(parsed, context);
             }
+            catch (AggregateException e) when (Unwrap(e) is { } inner)
+            {
+                // Task.WaitAll / .Result wrap what a command's tasks threw: report it as itself.
+                return inner switch
+                {
+                    OperationCanceledException => Cancelled(context),
+                    JevonsException or IOException or UnauthorizedAccessException => Error(context, inner, verbose),
+                    _ => Internal(context, inner, verbose),
+                };
+            }
             catch (JevonsException e)
             {
-                PrintError(context, e.Message, e, verbose);
-                return 1;
+                return Error(context, e, verbose);
             }
             catch (OperationCanceledException)
             {
-                context.Error.WriteLine("cancelled");
-                return 130;
+                return Cancelled(context);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                PrintError(context, e.Message, e, verbose);
-                return 1;
+                return Error(context, e, verbose);
             }
             catch (Exception e)
             {
-                PrintError(context, $"internal error ({e.GetType().Name}): {e.Message} (run with --verbose for the stack trace)", e, verbose);
-                return 70;
+                return Internal(context, e, verbose);
             }
+        }
+
+        static int Error(CliContext context, Exception e, bool verbose)
+        {
+            PrintError(context, e.Message, e, verbose);
+            return 1;
+        }
+
+        static int Cancelled(CliContext context)
+        {
+            context.Error.WriteLine("cancelled");
+            return 130;
+        }
+
+        static int Internal(CliContext context, Exception e, bool verbose)
+        {
+            PrintError(context, $"internal error ({e.GetType().Name}): {e.Message} (run with --verbose for the stack trace)", e, verbose);
+            return 70;
+        }
+
+        /// <summary>
+        /// The one exception an AggregateException stands for: all cancellations count as one
+        /// cancellation; otherwise the first that is not a cancellation (null when there is none).
+        /// </summary>
+        static Exception? Unwrap(AggregateException e)
+        {
+            var all = e.Flatten().InnerExceptions;
+            if (all.Count == 0) return null;
+            return all.FirstOrDefault(x => x is not OperationCanceledException) ?? all[0];
         }
 
         /// <summary>
@@ -112,16 +155,7 @@ namespace Jevons.Cli
             if (verbose) context.Error.WriteLine(JevonsException.Printable(e.ToString()).Replace("\\x0A", "\n", StringComparison.Ordinal).Replace("\\x0D", "", StringComparison.Ordinal));
         }
 
-        static string Usage()
-        {
-            var w = new StringWriter();
-            w.WriteLine("jevons: runs DeepSeek-family language models (DeepSeek-V2/V3/R1, R1-Distill Qwen2/Llama) from GGUF and Hugging Face files.");
-            w.WriteLine();
-            w.WriteLine("Usage: jevons <command> [options]   (jevons <command> --help for its options; --verbose shows stack traces)");
-            w.WriteLine();
-            w.WriteLine("Commands:");
-            foreach (var c in Commands) w.WriteLine($"  {c.Spec.Name,-12} {c.Spec.Summary}");
-            return w.ToString();
-        }
+        /// <summary>The System.CommandLine tree of <see cref="Commands"/>, built once.</summary>
+        static readonly Lazy<CommandSyntax> Syntax = new(() => CommandSyntax.Build(Commands.Select(c => c.Spec)));
     }
 }

@@ -110,18 +110,22 @@ sealed class BenchCommand : ICommand
             }, new JsonSerializerOptions { WriteIndented = true, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
             return 0;
         }
-        c.Out.WriteLine($"| model | size | params | threads | test | t/s (median ± stddev) | min..max |");
-        c.Out.WriteLine($"| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-        foreach (var x in results)
-            c.Out.WriteLine($"| {d.Architecture} | {Format.Bytes(d.WeightBytes)} | {Format.Count(d.TotalParameters)} | {threads} | {x.Test} | " +
-                $"{x.MedianTokensPerSecond:F2} ± {x.StdDevTokensPerSecond:F2} | {x.MinTokensPerSecond:F2}..{x.MaxTokensPerSecond:F2} |");
+        Terminal.WriteTable(c, ["model", "size", "params", "threads", "test", "t/s (median ± stddev)", "min..max"],
+            [false, true, true, true, true, true, true],
+            results.Select(x => new[]
+            {
+                d.Architecture.ToString(), Format.Bytes(d.WeightBytes), Format.Count(d.TotalParameters), threads.ToString(), x.Test,
+                $"{x.MedianTokensPerSecond:F2} ± {x.StdDevTokensPerSecond:F2}", $"{x.MinTokensPerSecond:F2}..{x.MaxTokensPerSecond:F2}",
+            }));
         if (concurrency.Count > 0)
         {
             c.Out.WriteLine();
-            c.Out.WriteLine($"| streams | prompt | gen | aggregate t/s | decode t/s (all streams) | per-stream t/s | TTFT ms |");
-            c.Out.WriteLine($"| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-            foreach (var x in concurrency)
-                c.Out.WriteLine($"| {x.Sequences} | {Math.Max(p, 1)} | {Math.Max(n, 1)} | {x.AggregateTokensPerSecond:F2} | {x.DecodeTokensPerSecond:F2} | {x.PerStreamTokensPerSecond:F2} | {x.TimeToFirstTokenMs:F1} |");
+            Terminal.WriteTable(c, ["streams", "prompt", "gen", "aggregate t/s", "decode t/s (all streams)", "per-stream t/s", "TTFT ms"], [true, true, true, true, true, true, true],
+                concurrency.Select(x => new[]
+                {
+                    x.Sequences.ToString(), Math.Max(p, 1).ToString(), Math.Max(n, 1).ToString(),
+                    $"{x.AggregateTokensPerSecond:F2}", $"{x.DecodeTokensPerSecond:F2}", $"{x.PerStreamTokensPerSecond:F2}", $"{x.TimeToFirstTokenMs:F1}",
+                }));
         }
         if (sharedPrefix is { } sp)
             c.Out.WriteLine($"shared prefix of {sp.Tokens} tokens: TTFT {sp.ColdTimeToFirstTokenMs:F1} ms cold, {sp.CachedTimeToFirstTokenMs:F1} ms with {sp.CachedTokens} tokens from the prefix cache");

@@ -97,7 +97,10 @@ static class Common
         path ??= ModelPath(a);
         var watch = Stopwatch.StartNew();
         c.Error.WriteLine($"loading {path} ...");
-        var loaded = LoadedModel.Load(path, ModelOptions(a), tokenizer);
+        var options = ModelOptions(a);
+        var loaded = Terminal.ErrorIsInteractive(c)
+            ? Terminal.WithSpinner("loading", () => LoadedModel.Load(path, options, tokenizer))
+            : LoadedModel.Load(path, options, tokenizer);
         var d = loaded.Model.Description;
         c.Error.WriteLine($"loaded {d.Architecture} {(d.Name.Length > 0 ? "'" + d.Name + "' " : "")}" +
             $"({Format.Count(d.TotalParameters)} parameters, {Format.Bytes(d.WeightBytes)}) in {watch.Elapsed.TotalSeconds:F1} s");

@@ -1,5 +1,7 @@
 using System.Text.Json;
+using Jevons.Models;
 using Jevons.Numerics;
+using Jevons.Tokenization;
 
 namespace Jevons.Cli.Commands;
 
@@ -45,6 +47,11 @@ sealed class InspectCommand : ICommand
             return 0;
         }
         var w = c.Out;
+        if (Terminal.OutIsInteractive(c))
+        {
+            Terminal.WriteFacts(Facts(loaded, d, tok));
+            return 0;
+        }
         w.WriteLine($"path:                {loaded.Source.Path}");
         w.WriteLine($"format:              {loaded.Source.Format}");
         w.WriteLine($"architecture:        {d.Architecture}{(d.Name.Length > 0 ? $" ({d.Name})" : "")}");
@@ -91,5 +98,27 @@ sealed class InspectCommand : ICommand
             ? $"checked {tensors} tensors ({values:N0} values): all finite"
             : $"checked {tensors} tensors ({values:N0} values): {bad} hold non-finite values");
         return bad == 0 ? 0 : 1;
+    }
+
+    /// <summary>What the plain listing says, as rows for a terminal table.</summary>
+    static IEnumerable<(string, string)> Facts(LoadedModel loaded, ModelDescription d, Tokenizer? tok)
+    {
+        yield return ("path", loaded.Source.Path);
+        yield return ("format", loaded.Source.Format.ToString());
+        yield return ("architecture", $"{d.Architecture}{(d.Name.Length > 0 ? $" ({d.Name})" : "")}");
+        yield return ("layers", d.Layers.ToString());
+        yield return ("hidden size", d.HiddenSize.ToString());
+        yield return ("vocabulary", d.VocabSize.ToString());
+        yield return ("context length", d.ContextLength.ToString());
+        yield return ("parameters", $"{d.TotalParameters:N0} total ({Format.Count(d.TotalParameters)})");
+        yield return ("active per token", $"{d.ActiveParameters:N0} ({100.0 * d.ActiveParameters / Math.Max(1, d.TotalParameters):F1}%)");
+        yield return ("weight bytes", $"{d.WeightBytes:N0} ({Format.Bytes(d.WeightBytes)})");
+        foreach (var (type, bytes) in d.WeightBytesByType.OrderByDescending(kv => kv.Value))
+            yield return ("  " + type.Name(), $"{bytes:N0} ({Format.Bytes(bytes)})");
+        yield return ("KV cache per token", $"{d.KvBytesPerToken:N0} bytes" + (d.EquivalentMhaKvBytesPerToken > 0
+            ? $" (a plain multi-head cache would take {d.EquivalentMhaKvBytesPerToken:N0}: {(double)d.EquivalentMhaKvBytesPerToken / Math.Max(1, d.KvBytesPerToken):F1}x more)"
+            : ""));
+        foreach (var (key, value) in d.Details) yield return (key, value);
+        yield return ("tokenizer", tok is not null ? $"{tok.VocabSize} tokens, BOS {tok.BosId?.ToString() ?? "none"}, EOS [{string.Join(", ", tok.EosIds)}]" : "none in these files");
     }
 }

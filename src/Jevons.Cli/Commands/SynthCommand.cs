@@ -48,11 +48,24 @@ sealed class SynthCommand : ICommand
         var plan = synthesis.Plan;
         c.Error.WriteLine($"synth: {plan.Preset} ({plan.Architecture}, {Format.Count(plan.Parameters)} parameters) as {(format == SynthFormat.Gguf ? "GGUF" : "Hugging Face")} {type.Name()}, seed {synthesis.Seed} -> {output}");
         var watch = Stopwatch.StartNew();
-        var progress = new ProgressLine(c.Error, watch, inPlace: ReferenceEquals(c.Error, Console.Error) && !Console.IsErrorRedirected);
-        var options = new SynthWriteOptions { Threads = threads, Progress = progress };
-        if (format == SynthFormat.Gguf) synthesis.WriteGguf(output, type, options);
-        else synthesis.WriteHuggingFace(output, type, options);
-        progress.Finish();
+        if (Terminal.ErrorIsInteractive(c))
+        {
+            // A Spectre.Console bar over the tensor bytes written.
+            Terminal.WithProgress($"synth {plan.Preset}", bar =>
+            {
+                var options = new SynthWriteOptions { Threads = threads, Progress = Terminal.Bytes(bar) };
+                if (format == SynthFormat.Gguf) synthesis.WriteGguf(output, type, options);
+                else synthesis.WriteHuggingFace(output, type, options);
+                return 0;
+            });
+        }
+        else
+        {
+            var progress = new ProgressLine(c.Error, watch);
+            var options = new SynthWriteOptions { Threads = threads, Progress = progress };
+            if (format == SynthFormat.Gguf) synthesis.WriteGguf(output, type, options);
+            else synthesis.WriteHuggingFace(output, type, options);
+        }
         long bytes = format == SynthFormat.Gguf ? new FileInfo(output).Length
             : Directory.GetFiles(output).Sum(f => new FileInfo(f).Length);
         c.Error.WriteLine($"synth: wrote {Format.Bytes(bytes)} in {watch.Elapsed.TotalSeconds:F1} s ({bytes / Math.Max(watch.Elapsed.TotalSeconds, 1e-9) / (1 << 20):F0} MiB/s)");
@@ -85,24 +98,17 @@ sealed class SynthCommand : ICommand
         }
     }
 
-    /// <summary>Write progress on stderr: one line updated in place on a terminal, else a line every 10%.</summary>
-    sealed class ProgressLine(TextWriter error, Stopwatch watch, bool inPlace) : IProgress<WriteProgress>
+    /// <summary>Write progress as plain lines on stderr (not a terminal, or NO_COLOR): a line every 10%.</summary>
+    sealed class ProgressLine(TextWriter error, Stopwatch watch) : IProgress<WriteProgress>
     {
         int _lastPercent = -1;
 
         public void Report(WriteProgress p)
         {
             int percent = (int)(p.Fraction * 100);
-            if (inPlace ? percent == _lastPercent : percent / 10 == _lastPercent / 10 && _lastPercent >= 0) return;
+            if (percent / 10 == _lastPercent / 10 && _lastPercent >= 0) return;
             _lastPercent = percent;
-            var line = $"synth: {percent,3}% {Format.Bytes(p.BytesWritten)} of {Format.Bytes(p.TotalBytes)}, {watch.Elapsed.TotalSeconds:F1} s";
-            if (inPlace) error.Write("\r" + line.PadRight(60));
-            else error.WriteLine(line);
-        }
-
-        public void Finish()
-        {
-            if (inPlace && _lastPercent >= 0) error.WriteLine();
+            error.WriteLine($"synth: {percent,3}% {Format.Bytes(p.BytesWritten)} of {Format.Bytes(p.TotalBytes)}, {watch.Elapsed.TotalSeconds:F1} s");
         }
     }
 }
