@@ -10,14 +10,18 @@ namespace Jevons.Training.Tasks;
 /// range (so mostly of full length, as a user's random questions are) and half with a uniformly drawn
 /// digit count (so short ones are seen too). The question is "What is 4821 + 377?"; the split is decided
 /// by its canonical (minimal-parentheses) text, so the two spellings of a problem share a split.
-/// The worked solution goes column by column, least significant digit first, one line per column;
+/// Each operation of the worked solution opens with the expression in its current spelling and the
+/// operation to do in brackets ("38 + 96 + 5 = [38+96] + 5") and closes with its result ("38+96=134"),
+/// so whether work remains is always a few lines up. Between them it goes column by column, least
+/// significant digit first, one line per column;
 /// each line restates the digits still to be used (so the digits it needs are the last ones in view),
 /// the column's one small fact, the carry (or borrow) out, and the result so far. A subtraction first
-/// compares its operands (digit counts, else digits left to right) and swaps when the result is
-/// negative. × writes one line per multiplicand digit per nonzero multiplier digit (the product fact,
+/// compares its operands (digit counts, else leading digits, restating the rest after each equal pair)
+/// and swaps when the result is negative. × with two nonzero multiplier digits first writes its plan
+/// ("482*37=482*7+482*30"), then one line per multiplicand digit per nonzero multiplier digit (the product fact,
 /// then the carry added), a line with each shifted partial product, then adds them by columns.
 /// Negative operands are reduced by sign rules to the same column procedures. Expressions are reduced
-/// innermost operation first, each reduction followed by the rewritten expression.
+/// innermost operation first.
 /// </summary>
 public sealed class ArithmeticTask : IReasoningTask
 {
@@ -131,22 +135,38 @@ public sealed class ArithmeticTask : IReasoningTask
     }
 
     /// <summary>
-    /// Evaluates innermost-first (deepest leftmost operation on two numbers), writing the work; each
-    /// rewrite line starts from the expression as last written (the question's own spelling first).
+    /// Evaluates innermost-first (deepest leftmost operation on two numbers), writing the work. Each
+    /// operation opens with the expression as last written (the question's own spelling first) and the
+    /// same expression with that operation in brackets, "(17 + 5) * 3 = [17+5] * 3", so whether work
+    /// remains after it is in view; it closes with "17+5=22", and the next line starts from "22 * 3".
     /// </summary>
     static long Reduce(Expr e, string written, List<string> lines)
     {
         while (e is Bin)
         {
+            lines.Add($"{written} = {Mark(e).Format(spaced: true)}");
             e = ReduceOnce(e, lines);
-            if (e is Bin)
-            {
-                var next = e.Format(spaced: true);
-                lines.Add($"{written} = {next}");
-                written = next;
-            }
+            written = e.Format(spaced: true);
         }
         return ((Num)e).Value;
+    }
+
+    /// <summary>The expression with the operation <see cref="ReduceOnce"/> takes next written "[l op r]".</summary>
+    static Expr Mark(Expr e)
+    {
+        var b = (Bin)e;
+        if (b.Left is Bin) return b with { Left = Mark(b.Left) };
+        if (b.Right is Bin) return b with { Right = Mark(b.Right) };
+        return new Marked($"[{b.Format(spaced: false)}]");
+    }
+
+    /// <summary>A bracketed operation inside a written expression; a leaf for the formatter.</summary>
+    sealed record Marked(string Text) : Expr
+    {
+        public override long? Evaluate() => null;
+        public override int Precedence => 3;
+        public override void CollectNumbers(List<long> into) { }
+        internal override void Write(System.Text.StringBuilder sb, bool spaced) => sb.Append(Text);
     }
 
     static Expr ReduceOnce(Expr e, List<string> lines)
@@ -164,8 +184,19 @@ internal static class Columns
 {
     static string S(long v) => v.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>One operation on any signs: sign rules reduce it to + − × of non-negative numbers.</summary>
+    /// <summary>
+    /// One operation on any signs (sign rules reduce it to + − × of non-negative numbers), closed by the
+    /// line "l op r=value" unless the last line already says exactly that.
+    /// </summary>
     public static long Apply(char op, long l, long r, List<string> lines)
+    {
+        long value = Signed(op, l, r, lines);
+        string summary = $"{S(l)}{op}{S(r)}={S(value)}";
+        if (lines.Count == 0 || lines[^1] != summary) lines.Add(summary);
+        return value;
+    }
+
+    static long Signed(char op, long l, long r, List<string> lines)
     {
         if (op == '/')
         {
@@ -213,8 +244,9 @@ internal static class Columns
     }
 
     /// <summary>
-    /// a − b of non-negative numbers: "cmp 377 4821: 3d<4d" (digit counts) or "cmp 4821 4837: 4=4 8=8 2<3"
-    /// (digits left to right up to the first difference), then, when a &lt; b, "377-4821=-(4821-377)", then
+    /// a − b of non-negative numbers: "cmp 377 4821: 3d<4d" (digit counts) or, for equal lengths, the
+    /// leading digits up to the first difference, restating the digits left after each equal pair:
+    /// "cmp 4821 4837: 4=4, 821 837: 8=8, 21 37: 2<3"; then, when a &lt; b, "377-4821=-(4821-377)", then
     /// the columns of the larger minus the smaller.
     /// </summary>
     public static long Difference(long a, long b, List<string> lines)
@@ -224,14 +256,15 @@ internal static class Columns
             lines.Add($"cmp {A} {B}: {A.Length}d{(A.Length < B.Length ? '<' : '>')}{B.Length}d");
         else
         {
-            var steps = new List<string>();
+            var line = new System.Text.StringBuilder($"cmp {A} {B}: ");
             for (int i = 0; i < A.Length; i++)
             {
                 char rel = A[i] == B[i] ? '=' : A[i] < B[i] ? '<' : '>';
-                steps.Add($"{A[i]}{rel}{B[i]}");
-                if (rel != '=') break;
+                line.Append(A[i]).Append(rel).Append(B[i]);
+                if (rel != '=' || i == A.Length - 1) break;
+                line.Append($", {A[(i + 1)..]} {B[(i + 1)..]}: ");
             }
-            lines.Add($"cmp {A} {B}: {string.Join(" ", steps)}");
+            lines.Add(line.ToString());
         }
         if (a >= b) return Subtract(a, b, lines);
         lines.Add($"{A}-{B}=-({B}-{A})");
@@ -260,7 +293,8 @@ internal static class Columns
     }
 
     /// <summary>
-    /// Per nonzero multiplier digit d (the shorter operand is the multiplier), one line per multiplicand
+    /// With two nonzero multiplier digits, first the plan "482*37=482*7+482*30". Per nonzero multiplier
+    /// digit d (the shorter operand is the multiplier), one line per multiplicand
     /// digit, right to left, restating the digits left: "48*7: 8*7=56+1=57 c5 → 74" (the product fact, the
     /// carry in added, the carry out, the digits so far; the last line puts the carry in front), then
     /// "482*7=3374" or, for the tens digit, "482*30=14460"; then the partial products added by columns.
@@ -278,6 +312,9 @@ internal static class Columns
             lines.Add($"{A}*{B}=0");
             return 0;
         }
+        var terms = Enumerable.Range(0, B.Length).Where(k => B[B.Length - 1 - k] != '0')
+            .Select(k => $"{A}*{B[B.Length - 1 - k]}{new string('0', k)}").ToList();
+        if (terms.Count > 1) lines.Add($"{A}*{B}={string.Join("+", terms)}");
         var partials = new List<long>();
         for (int k = 0; k < B.Length; k++)
         {

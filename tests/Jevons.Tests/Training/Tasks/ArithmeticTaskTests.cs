@@ -70,10 +70,12 @@ public class ArithmeticTaskTests
         var p = Task.Parse("What is 4821 + 377?")!;
         Assert.Equal(
             "<think>\n" +
+            "4821 + 377 = [4821+377]\n" +
             "4821+377: 1+7+0=8 c0 → 8\n" +
             "482+37: 2+7+0=9 c0 → 98\n" +
             "48+3: 8+3+0=11 c1 → 198\n" +
             "4+0: 4+0+1=5 c0 → 5198\n" +
+            "4821+377=5198\n" +
             "</think>\n" +
             "4821 + 377 = 5198\n" +
             "\\boxed{5198}", Task.Solve(p));
@@ -84,17 +86,19 @@ public class ArithmeticTaskTests
     {
         Assert.Equal(
             "<think>\n" +
+            "377 - 4821 = [377-4821]\n" +
             "cmp 377 4821: 3d<4d\n" +
             "377-4821=-(4821-377)\n" +
             "4821-377: 1-7-0=-6+10=4 b1 → 4\n" +
             "482-37: 2-7-1=-6+10=4 b1 → 44\n" +
             "48-3: 8-3-1=4 b0 → 444\n" +
             "4-0: 4-0-0=4 b0 → 4444\n" +
+            "377-4821=-4444\n" +
             "</think>\n" +
             "377 - 4821 = -4444\n" +
             "\\boxed{-4444}", Task.Solve(Task.Parse("What is 377 - 4821?")!));
-        Assert.StartsWith("<think>\ncmp 4821 4837: 4=4 8=8 2<3\n4821-4837=-(4837-4821)\n", Task.Solve(Task.Parse("What is 4821 - 4837?")!));
-        Assert.StartsWith("<think>\ncmp 55 55: 5=5 5=5\n55-55: 5-5-0=0 b0 → 0\n", Task.Solve(Task.Parse("What is 55 - 55?")!));
+        Assert.StartsWith("<think>\n4821 - 4837 = [4821-4837]\ncmp 4821 4837: 4=4, 821 837: 8=8, 21 37: 2<3\n4821-4837=-(4837-4821)\n", Task.Solve(Task.Parse("What is 4821 - 4837?")!));
+        Assert.StartsWith("<think>\n55 - 55 = [55-55]\ncmp 55 55: 5=5, 5 5: 5=5\n55-55: 5-5-0=0 b0 → 0\n", Task.Solve(Task.Parse("What is 55 - 55?")!));
     }
 
     [Fact]
@@ -102,6 +106,8 @@ public class ArithmeticTaskTests
     {
         Assert.Equal(
             "<think>\n" +
+            "482 * 37 = [482*37]\n" +
+            "482*37=482*7+482*30\n" +
             "482*7: 2*7=14+0=14 c1 → 4\n" +
             "48*7: 8*7=56+1=57 c5 → 74\n" +
             "4*7: 4*7=28+5=33 c3 → 3374\n" +
@@ -115,6 +121,7 @@ public class ArithmeticTaskTests
             "33+144: 3+4+1=8 c0 → 834\n" +
             "3+14: 3+4+0=7 c0 → 7834\n" +
             "0+1: 0+1+0=1 c0 → 17834\n" +
+            "482*37=17834\n" +
             "</think>\n" +
             "482 * 37 = 17834\n" +
             "\\boxed{17834}", Task.Solve(Task.Parse("What is 482 * 37?")!));
@@ -125,9 +132,11 @@ public class ArithmeticTaskTests
     {
         Assert.Equal(
             "<think>\n" +
+            "(17 + 5) * 3 = [17+5] * 3\n" +
             "17+5: 7+5+0=12 c1 → 2\n" +
             "1+0: 1+0+1=2 c0 → 22\n" +
-            "(17 + 5) * 3 = 22 * 3\n" +
+            "17+5=22\n" +
+            "22 * 3 = [22*3]\n" +
             "22*3: 2*3=6+0=6 c0 → 6\n" +
             "2*3: 2*3=6+0=6 c0 → 66\n" +
             "22*3=66\n" +
@@ -140,12 +149,14 @@ public class ArithmeticTaskTests
     public void NegativeIntermediatesFollowSignRulesAndTheQuestionsSpellingIsKept()
     {
         var completion = Task.Solve(Task.Parse("What is (5 - 17) * 3?")!);
-        Assert.Contains("\n(5 - 17) * 3 = -12 * 3\n-12*3=-(12*3)\n", completion);
+        Assert.Contains("\n5-17=-12\n-12 * 3 = [-12*3]\n-12*3=-(12*3)\n", completion);
+        Assert.StartsWith("<think>\n(5 - 17) * 3 = [5-17] * 3\n", completion);
         Assert.EndsWith("\n(5 - 17) * 3 = -36\n\\boxed{-36}", completion);
         var grouped = Task.Solve(Task.Parse("What is (4 * 5) + 3?")!);
-        Assert.Contains("\n(4 * 5) + 3 = 20 + 3\n", grouped);
+        Assert.StartsWith("<think>\n(4 * 5) + 3 = [4*5] + 3\n", grouped);
+        Assert.Contains("\n4*5=20\n20 + 3 = [20+3]\n", grouped);
         Assert.EndsWith("\n(4 * 5) + 3 = 23\n\\boxed{23}", grouped);
-        Assert.Contains("\n5 - (3 - 17) = 5 - -14\n5--14=5+14\n", Task.Solve(Task.Parse("What is 5 - (3 - 17)?")!));
+        Assert.Contains("\n3-17=-14\n5 - -14 = [5--14]\n5--14=5+14\n", Task.Solve(Task.Parse("What is 5 - (3 - 17)?")!));
         Assert.Equal("What is 4 * 5 + 3?", ArithmeticTask.CanonicalOf("What is (4 * 5) + 3?"));
     }
 

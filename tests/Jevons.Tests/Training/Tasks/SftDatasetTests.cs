@@ -92,7 +92,8 @@ public class SftDatasetTests(ITestOutputHelper output)
                 lengths.Sort();
                 reasoning.Sort();
                 output.WriteLine($"{task.Name,-10} {d?.ToString() ?? "mix",-6} example tokens p50 {lengths[1000]} p99 {lengths[1980]} max {lengths[^1]}; reasoning p50 {reasoning[1000]} p99 {reasoning[1980]} max {reasoning[^1]}");
-                Assert.True(lengths[^1] <= 700, $"{task.Name} {d}: {lengths[^1]} tokens");
+                Assert.True(lengths[^1] <= 768, // the tiny-r1 run's --seq 768 keeps every example whole
+                    $"{task.Name} {d}: {lengths[^1]} tokens");
             }
     }
 }
