@@ -43,7 +43,7 @@ static class ChatEndpoint
         var ids = tokenizer.Encode(prompt, addSpecialTokens: false);
         bool maxCompletion = r.MaxCompletionTokens is not null;
         int maxTokens = RequestMapping.MaxTokens(r.MaxCompletionTokens ?? r.MaxTokens, maxCompletion ? "max_completion_tokens" : "max_tokens",
-            ids.Length, m.ContextLength);
+            ids.Length, m.ContextLength, m.Engine.PoolRequestTokens);
         bool opens = ReasoningParser.PromptOpensReasoning(prompt);
         var request = new GenerationRequest
         {

@@ -22,7 +22,7 @@ static class CompletionEndpoint
         if (r.Logprobs is int lp && (lp < 0 || lp > 20)) RequestMapping.Range("logprobs", lp, "between 0 and 20");
         // OpenAI's default for completions is 16 tokens.
         int maxTokens = RequestMapping.MaxTokens(r.MaxTokens ?? Math.Min(16, Math.Max(1, m.ContextLength - ids.Length)), "max_tokens",
-            ids.Length, m.ContextLength);
+            ids.Length, m.ContextLength, m.Engine.PoolRequestTokens);
         var request = new GenerationRequest
         {
             Prompt = ids,

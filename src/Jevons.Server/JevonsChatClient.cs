@@ -59,7 +59,8 @@ public sealed class JevonsChatClient : IChatClient
         var prompt = Render(messages, options);
         var ids = _tokenizer.Encode(prompt, addSpecialTokens: false);
         int context = _engine.Runner.ContextLength;
-        int maxTokens = Math.Min(options.MaxOutputTokens ?? int.MaxValue, Math.Max(1, context - ids.Length));
+        // What the context, and the KV pool, leave after the prompt (a longer request could never be scheduled).
+        int maxTokens = Math.Min(options.MaxOutputTokens ?? int.MaxValue, (int)Math.Max(1, Math.Min(context, _engine.PoolRequestTokens) - ids.Length));
         bool opens = ReasoningParser.PromptOpensReasoning(prompt);
         var schema = options.ResponseFormat switch
         {

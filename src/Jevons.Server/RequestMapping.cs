@@ -72,8 +72,12 @@ static class RequestMapping
         return value;
     }
 
-    /// <summary>max_tokens (or max_completion_tokens): the value given, else what the context has left.</summary>
-    public static int MaxTokens(long? maxTokens, string param, int promptTokens, int context)
+    /// <summary>
+    /// max_tokens (or max_completion_tokens): the value given, else what the context has left. The KV pool
+    /// bounds one request too (<paramref name="poolTokens"/>: prompt + max_tokens it can hold), so a request past it
+    /// is a 400 naming the field rather than one that can never be scheduled.
+    /// </summary>
+    public static int MaxTokens(long? maxTokens, string param, int promptTokens, int context, long poolTokens = long.MaxValue)
     {
         if (maxTokens is long m)
         {
@@ -81,12 +85,18 @@ static class RequestMapping
             if (promptTokens + m > context)
                 ApiException.BadRequest($"this model's context length is {context} tokens; the prompt has {promptTokens} tokens and {param} is {m} " +
                     $"({promptTokens + m} in all): lower {param} or shorten the prompt", param, "context_length_exceeded");
+            if (promptTokens + m > poolTokens)
+                ApiException.BadRequest($"the KV cache holds {poolTokens} tokens for one request (--kv-budget); the prompt has {promptTokens} tokens and {param} is {m} " +
+                    $"({promptTokens + m} in all): lower {param}, shorten the prompt or raise --kv-budget", param, "context_length_exceeded");
             return (int)m;
         }
         if (promptTokens >= context)
             ApiException.BadRequest($"this model's context length is {context} tokens; the prompt has {promptTokens} tokens, which leaves no room to generate",
                 "messages", "context_length_exceeded");
-        return context - promptTokens;
+        if (promptTokens >= poolTokens)
+            ApiException.BadRequest($"the KV cache holds {poolTokens} tokens for one request (--kv-budget); the prompt has {promptTokens} tokens, which leaves no room to generate",
+                "messages", "context_length_exceeded");
+        return (int)Math.Min(context - promptTokens, poolTokens - promptTokens);
     }
 
     public static IReadOnlyList<string> Stop(JsonElement stop)

@@ -17,7 +17,7 @@ public sealed class ServerMetrics
 
     readonly CollectorRegistry _registry = Prometheus.Metrics.NewCustomRegistry();
     readonly List<ModelMetrics> _models = [];
-    internal readonly Gauge Running, Waiting, KvUsage, HttpInFlight, Loaded;
+    internal readonly Gauge Running, Waiting, KvUsage, KvBlocksUsed, KvBlocksTotal, HttpInFlight, Loaded;
     internal readonly Counter PromptTokens, GenerationTokens, PrefixQueries, PrefixHits, Preemptions, Success;
     internal readonly Histogram Ttft, Itl, E2e;
 
@@ -28,6 +28,8 @@ public sealed class ServerMetrics
         Running = f.CreateGauge("vllm_num_requests_running", "Sequences running in the engine (holding KV blocks).", labels);
         Waiting = f.CreateGauge("vllm_num_requests_waiting", "Sequences waiting for admission.", labels);
         KvUsage = f.CreateGauge("vllm_kv_cache_usage_perc", "KV-cache usage: 1 means every block is used.", labels);
+        KvBlocksUsed = f.CreateGauge("jevons_kv_blocks_used", "KV blocks held by sequences (cached blocks no sequence holds are free).", labels);
+        KvBlocksTotal = f.CreateGauge("jevons_kv_blocks_total", "KV blocks in the pool.", labels);
         PromptTokens = f.CreateCounter("vllm_prompt_tokens_total", "Prompt tokens of admitted requests.", labels);
         GenerationTokens = f.CreateCounter("vllm_generation_tokens_total", "Generated tokens.", labels);
         PrefixQueries = f.CreateCounter("vllm_prefix_cache_queries_total", "Tokens looked up in the prefix cache.", labels);
@@ -84,7 +86,7 @@ public sealed class ServerMetrics
 public sealed class ModelMetrics
 {
     readonly string _model;
-    readonly Gauge.Child _running, _waiting, _kvUsage, _httpInFlight, _loaded;
+    readonly Gauge.Child _running, _waiting, _kvUsage, _kvBlocksUsed, _kvBlocksTotal, _httpInFlight, _loaded;
     readonly Counter.Child _promptTokens, _generationTokens, _prefixQueries, _prefixHits, _preemptions;
     readonly Histogram.Child _ttft, _itl, _e2e;
     readonly Counter _success;
@@ -98,6 +100,8 @@ public sealed class ModelMetrics
         _running = m.Running.WithLabels(model);
         _waiting = m.Waiting.WithLabels(model);
         _kvUsage = m.KvUsage.WithLabels(model);
+        _kvBlocksUsed = m.KvBlocksUsed.WithLabels(model);
+        _kvBlocksTotal = m.KvBlocksTotal.WithLabels(model);
         _promptTokens = m.PromptTokens.WithLabels(model);
         _generationTokens = m.GenerationTokens.WithLabels(model);
         _prefixQueries = m.PrefixQueries.WithLabels(model);
@@ -132,6 +136,8 @@ public sealed class ModelMetrics
             _running.Set(0);
             _waiting.Set(0);
             _kvUsage.Set(0);
+            _kvBlocksUsed.Set(0);
+            _kvBlocksTotal.Set(0);
             _loaded.Set(0);
         }
     }
@@ -145,6 +151,8 @@ public sealed class ModelMetrics
             _running.Set(m.Running);
             _waiting.Set(m.Waiting);
             _kvUsage.Set(m.KvBlocksTotal == 0 ? 0 : (double)m.KvBlocksUsed / m.KvBlocksTotal);
+            _kvBlocksUsed.Set(m.KvBlocksUsed);
+            _kvBlocksTotal.Set(m.KvBlocksTotal);
             _promptTokens.Inc(Math.Max(0, m.PromptTokens - _seen.PromptTokens));
             _generationTokens.Inc(Math.Max(0, m.GenerationTokens - _seen.GenerationTokens));
             _prefixQueries.Inc(Math.Max(0, m.PrefixQueryTokens - _seen.PrefixQueryTokens));

@@ -20,12 +20,12 @@ sealed class BenchCommand : ICommand
         new("--json", "print the results as JSON"),
         new("--no-roofline", "skip the memory-bandwidth measurement"),
         new("--concurrency", "also run N streams at once through the engine, for each N of a list: 1,2,4,8,16 (each: an --n-prompt prompt, --n-gen tokens)", "LIST"),
-        new("--shared-prefix", "also time a prompt sharing N tokens with the one before it: cold vs prefix-cached time to first token", "N"),
+        new("--shared-prefix", "also time a prompt sharing N tokens with the one before it: cold vs prefix-cached time to first token (prompts of --n-prompt tokens when that is more than N, else N + 16)", "N"),
         .. Common.Engine,
     ]);
 
     public sealed record ConcurrencyResult(int Sequences, double AggregateTokensPerSecond, double DecodeTokensPerSecond, double PerStreamTokensPerSecond, double TimeToFirstTokenMs);
-    public sealed record SharedPrefixResult(int Tokens, double ColdTimeToFirstTokenMs, double CachedTimeToFirstTokenMs, int CachedTokens);
+    public sealed record SharedPrefixResult(int Tokens, int PromptTokens, double ColdTimeToFirstTokenMs, double CachedTimeToFirstTokenMs, int CachedTokens);
 
     public sealed record Result(string Test, int Tokens, double MedianTokensPerSecond, double StdDevTokensPerSecond,
         double MinTokensPerSecond, double MaxTokensPerSecond, int Repetitions);
@@ -71,7 +71,7 @@ sealed class BenchCommand : ICommand
         var levels = a.Get("--concurrency") is string list ? ParseLevels(list) : [];
         var concurrency = levels.Select(level => Concurrency(a, c, loaded, level, Math.Max(p, 1), Math.Max(n, 1), rng)).ToList();
         int shared = a.GetInt("--shared-prefix", 0, 0);
-        var sharedPrefix = shared > 0 ? SharedPrefix(a, c, loaded, shared, rng) : null;
+        var sharedPrefix = shared > 0 ? SharedPrefix(a, c, loaded, shared, p > shared ? p : shared + 16, rng) : null;
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
         // Decode roofline: bytes of weights a token reads / measured read bandwidth.
         double bandwidth = a.Has("--no-roofline") ? 0 : MemoryBandwidth.Measure(threads);
@@ -104,7 +104,7 @@ sealed class BenchCommand : ICommand
                 }),
                 shared_prefix = sharedPrefix is null ? null : new
                 {
-                    tokens = sharedPrefix.Tokens, cold_ttft_ms = sharedPrefix.ColdTimeToFirstTokenMs,
+                    tokens = sharedPrefix.Tokens, prompt_tokens = sharedPrefix.PromptTokens, cold_ttft_ms = sharedPrefix.ColdTimeToFirstTokenMs,
                     cached_ttft_ms = sharedPrefix.CachedTimeToFirstTokenMs, cached_tokens = sharedPrefix.CachedTokens,
                 },
             }, new JsonSerializerOptions { WriteIndented = true, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
@@ -128,7 +128,7 @@ sealed class BenchCommand : ICommand
                 }));
         }
         if (sharedPrefix is { } sp)
-            c.Out.WriteLine($"shared prefix of {sp.Tokens} tokens: TTFT {sp.ColdTimeToFirstTokenMs:F1} ms cold, {sp.CachedTimeToFirstTokenMs:F1} ms with {sp.CachedTokens} tokens from the prefix cache");
+            c.Out.WriteLine($"shared prefix of {sp.Tokens} tokens (prompts of {sp.PromptTokens}): TTFT {sp.ColdTimeToFirstTokenMs:F1} ms cold, {sp.CachedTimeToFirstTokenMs:F1} ms with {sp.CachedTokens} tokens from the prefix cache ({sp.ColdTimeToFirstTokenMs / sp.CachedTimeToFirstTokenMs:F1}x)");
         c.Out.WriteLine($"peak memory (working set): {Format.Bytes(peak)}; repetitions: {r}");
         if (bandwidth > 0)
             c.Out.WriteLine($"decode roofline: {Format.Bytes(bytesPerToken)} of weights per token / {bandwidth / 1e9:F1} GB/s measured read bandwidth = " +
@@ -184,12 +184,13 @@ sealed class BenchCommand : ICommand
     }
 
     /// <summary>Two requests sharing <paramref name="shared"/> leading tokens (16 own tokens each), one at a time: cold, then cached.</summary>
-    static SharedPrefixResult SharedPrefix(ParsedArgs a, CliContext c, Jevons.Models.LoadedModel loaded, int shared, Random rng)
+    /// <summary>Two prompts of <paramref name="length"/> tokens, the first <paramref name="shared"/> the same: time to first token of each.</summary>
+    static SharedPrefixResult SharedPrefix(ParsedArgs a, CliContext c, Jevons.Models.LoadedModel loaded, int shared, int length, Random rng)
     {
         int vocab = loaded.Model.VocabSize;
         var prefix = Enumerable.Range(0, shared).Select(_ => rng.Next(vocab)).ToArray();
-        int[] Prompt() => [.. prefix, .. Enumerable.Range(0, 16).Select(_ => rng.Next(vocab))];
-        using var engine = Common.CreateEngine(a, c, loaded, shared + 17, 2);
+        int[] Prompt() => [.. prefix, .. Enumerable.Range(0, length - shared).Select(_ => rng.Next(vocab))];
+        using var engine = Common.CreateEngine(a, c, loaded, length + 1, 2);
         (double Ms, int Cached) FirstToken(int[] prompt)
         {
             var clock = Stopwatch.StartNew();
@@ -200,8 +201,8 @@ sealed class BenchCommand : ICommand
         }
         var cold = FirstToken(Prompt());
         var cached = FirstToken(Prompt());
-        var result = new SharedPrefixResult(shared, cold.Ms, cached.Ms, cached.Cached);
-        c.Error.WriteLine($"  shared prefix {shared}: TTFT {result.ColdTimeToFirstTokenMs:F1} ms cold, {result.CachedTimeToFirstTokenMs:F1} ms cached ({result.CachedTokens} tokens)");
+        var result = new SharedPrefixResult(shared, length, cold.Ms, cached.Ms, cached.Cached);
+        c.Error.WriteLine($"  shared prefix {shared} of {length}: TTFT {result.ColdTimeToFirstTokenMs:F1} ms cold, {result.CachedTimeToFirstTokenMs:F1} ms cached ({result.CachedTokens} tokens, {result.ColdTimeToFirstTokenMs / result.CachedTimeToFirstTokenMs:F1}x)");
         return result;
     }
 

@@ -39,6 +39,7 @@ sealed class InspectCommand : ICommand
                 ["weight_bytes"] = d.WeightBytes,
                 ["weight_bytes_by_type"] = d.WeightBytesByType.ToDictionary(kv => kv.Key.Name(), kv => kv.Value),
                 ["kv_bytes_per_token"] = d.KvBytesPerToken,
+                ["kv_bytes_per_token_by_type"] = Enum.GetValues<KvType>().ToDictionary(t => t.ToString().ToLowerInvariant(), t => loaded.Model.KvBytesPerToken(t)),
                 ["mha_kv_bytes_per_token"] = d.EquivalentMhaKvBytesPerToken,
                 ["details"] = d.Details.ToDictionary(kv => kv.Key, kv => kv.Value),
                 ["tokenizer"] = tok is null ? null : new { vocab_size = tok.VocabSize, bos = tok.BosId, eos = tok.EosIds },
@@ -64,7 +65,7 @@ sealed class InspectCommand : ICommand
         w.WriteLine($"weight bytes:        {d.WeightBytes:N0} ({Format.Bytes(d.WeightBytes)})");
         foreach (var (type, bytes) in d.WeightBytesByType.OrderByDescending(kv => kv.Value))
             w.WriteLine($"  {type.Name(),-8}           {bytes:N0} ({Format.Bytes(bytes)})");
-        w.WriteLine($"KV cache per token:  {d.KvBytesPerToken:N0} bytes" + (d.EquivalentMhaKvBytesPerToken > 0
+        w.WriteLine($"KV cache per token:  {d.KvBytesPerToken:N0} bytes{Halves(loaded.Model)}" + (d.EquivalentMhaKvBytesPerToken > 0
             ? $" (a plain multi-head cache would take {d.EquivalentMhaKvBytesPerToken:N0}: {(double)d.EquivalentMhaKvBytesPerToken / Math.Max(1, d.KvBytesPerToken):F1}x more)"
             : ""));
         foreach (var (key, value) in d.Details)
@@ -101,6 +102,9 @@ sealed class InspectCommand : ICommand
     }
 
     /// <summary>What the plain listing says, as rows for a terminal table.</summary>
+    /// <summary>The per-token KV bytes at --kv-type f16 / bf16, beside the f32 figure.</summary>
+    static string Halves(Model model) => $" at f32, {model.KvBytesPerToken(KvType.F16):N0} at f16 or bf16 (--kv-type)";
+
     static IEnumerable<(string, string)> Facts(LoadedModel loaded, ModelDescription d, Tokenizer? tok)
     {
         yield return ("path", loaded.Source.Path);
@@ -115,7 +119,7 @@ sealed class InspectCommand : ICommand
         yield return ("weight bytes", $"{d.WeightBytes:N0} ({Format.Bytes(d.WeightBytes)})");
         foreach (var (type, bytes) in d.WeightBytesByType.OrderByDescending(kv => kv.Value))
             yield return ("  " + type.Name(), $"{bytes:N0} ({Format.Bytes(bytes)})");
-        yield return ("KV cache per token", $"{d.KvBytesPerToken:N0} bytes" + (d.EquivalentMhaKvBytesPerToken > 0
+        yield return ("KV cache per token", $"{d.KvBytesPerToken:N0} bytes{Halves(loaded.Model)}" + (d.EquivalentMhaKvBytesPerToken > 0
             ? $" (a plain multi-head cache would take {d.EquivalentMhaKvBytesPerToken:N0}: {(double)d.EquivalentMhaKvBytesPerToken / Math.Max(1, d.KvBytesPerToken):F1}x more)"
             : ""));
         foreach (var (key, value) in d.Details) yield return (key, value);

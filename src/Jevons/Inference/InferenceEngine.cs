@@ -141,6 +141,9 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>The latest snapshot (updated after every step); safe from any thread.</summary>
     public EngineMetrics Metrics => Volatile.Read(ref _metrics);
 
+    /// <summary>The most prompt + max tokens one request may have for the KV pool (<see cref="Scheduler.PoolRequestTokens"/>).</summary>
+    public long PoolRequestTokens => _scheduler.PoolRequestTokens;
+
     /// <summary>Throws the one-line error a request that can never run gets (see <see cref="Scheduler.Validate"/>).</summary>
     public void Validate(GenerationRequest request)
     {

@@ -80,6 +80,12 @@ public sealed class Scheduler
     public ForwardBatch LastBatch => _batch;
 
     /// <summary>
+    /// The most prompt + max tokens one request may have for the KV pool (every block of it; the last
+    /// sampled token needs no KV, hence the + 1). The context may be the tighter bound.
+    /// </summary>
+    public long PoolRequestTokens => (long)_pool.Blocks * _pool.BlockSize + 1;
+
+    /// <summary>
     /// Throws a one-line error when a request can never run: no prompt, an id outside the vocabulary,
     /// prompt + max tokens over the context, or more KV blocks than the pool holds. Reads only
     /// constants, so any thread may call it.

@@ -89,9 +89,17 @@ public class EngineCliTests
         }
         var sp = d.GetProperty("shared_prefix");
         Assert.Equal(40, sp.GetProperty("tokens").GetInt32());
+        Assert.Equal(56, sp.GetProperty("prompt_tokens").GetInt32());   // -p 8 is not past the prefix: 40 + 16
         Assert.Equal(32, sp.GetProperty("cached_tokens").GetInt32());   // floor(40 / 16) x 16
         Assert.True(sp.GetProperty("cold_ttft_ms").GetDouble() > 0 && sp.GetProperty("cached_ttft_ms").GetDouble() > 0);
         Assert.Equal(["pp8", "tg4"], d.GetProperty("results").EnumerateArray().Select(x => x.GetProperty("test").GetString()!));
+
+        // A prompt longer than the prefix: -p tokens each, the first 20 shared (one full block of 16 cached).
+        var longer = CliHarness.Run("bench", "--model", Model, "-p", "48", "-n", "0", "-r", "1", "--json", "--no-roofline", "--shared-prefix", "20");
+        Assert.True(longer.ExitCode == 0, longer.Error);
+        var lp = JsonDocument.Parse(longer.Out).RootElement.GetProperty("shared_prefix");
+        Assert.Equal(48, lp.GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(16, lp.GetProperty("cached_tokens").GetInt32());
 
         var plain = CliHarness.Run("bench", "--model", Model, "-p", "8", "-n", "4", "-r", "1", "--json", "--no-roofline");
         Assert.False(JsonDocument.Parse(plain.Out).RootElement.TryGetProperty("concurrency", out _));

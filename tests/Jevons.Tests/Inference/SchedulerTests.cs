@@ -6,7 +6,7 @@ namespace Jevons.Tests.Inference;
 
 public class SchedulerTests
 {
-    static readonly SamplerOptions Sampled = new() { Temperature = 1.2f, TopK = 0, TopP = 1, MinP = 0 };
+    static readonly SamplerOptions Sampled = SchedulerSoak.Sampled;
 
     sealed class Rig
     {
@@ -58,97 +58,21 @@ public class SchedulerTests
         }
     }
 
-    /// <summary>Every block's ref count equals the number of tables that hold it; waiting sequences hold none.</summary>
-    static void CheckRefCounts(Rig rig)
-    {
-        var expected = new int[rig.Pool.Blocks];
-        foreach (var s in rig.Scheduler.RunningSequences)
-            foreach (var b in s.BlockTable) expected[b]++;
-        foreach (var s in rig.Scheduler.WaitingSequences) Assert.Equal(0, s.BlockCount);
-        int used = 0;
-        for (int b = 0; b < expected.Length; b++)
-        {
-            Assert.Equal(expected[b], rig.Pool.RefCount(b));
-            if (expected[b] > 0) used++;
-        }
-        Assert.Equal(used, rig.Pool.Used);
-    }
+    static void CheckRefCounts(Rig rig) => SchedulerSoak.CheckRefCounts(rig.Scheduler, rig.Pool);
 
-    static int[] RandomTokens(Random rng, int n, int vocab = 32) => Enumerable.Range(0, n).Select(_ => rng.Next(1, vocab)).ToArray();
+    static int[] RandomTokens(Random rng, int n, int vocab = 32) => SchedulerSoak.RandomTokens(rng, n, vocab);
 
     [Fact]
     public void TenThousandRandomEventsLeakNothingAndNoSequenceSeesAnother()
     {
-        var rng = new Random(1234);
         var rig = new Rig(blocks: 20, blockSize: 4, maxBatchTokens: 24, maxSequences: 8);
-        var bases = Enumerable.Range(0, 4).Select(_ => RandomTokens(rng, 20)).ToArray();
-        var all = new List<Sequence>();
-        int submits = 0, cancels = 0, steps = 0, forked = 0;
-        for (int events = 0; events < 10_000; events++)
-        {
-            int r = rng.Next(100);
-            if (r < 20)
-            {
-                var prompt = bases[rng.Next(bases.Length)][..rng.Next(1, 20)].Concat(RandomTokens(rng, rng.Next(0, 9))).ToArray();
-                SequenceOptions Options(int i) => new()
-                {
-                    MaxTokens = rng.Next(1, 17),
-                    Sampling = i % 2 == 0 ? SamplerOptions.Greedy : Sampled with { Seed = (ulong)rng.Next() },
-                    EosIds = rng.Next(2) == 0 ? [0] : [],
-                };
-                var parent = new Sequence(all.Count, prompt, Options(rng.Next(2)));
-                all.Add(parent);
-                var forks = new List<Sequence>();
-                if (rng.Next(5) == 0)
-                    for (int k = rng.Next(1, 3); k > 0; k--)
-                    {
-                        var fork = new Sequence(all.Count, prompt, Options(rng.Next(2)));
-                        all.Add(fork);
-                        forks.Add(fork);
-                    }
-                rig.Scheduler.Add(parent, forks);
-                forked += forks.Count;
-                submits++;
-            }
-            else if (r < 27)
-            {
-                var live = all.Where(s => s.Status != SequenceStatus.Finished).ToList();
-                if (live.Count > 0)
-                {
-                    rig.Scheduler.Cancel(live[rng.Next(live.Count)]);
-                    cancels++;
-                }
-            }
-            else
-            {
-                rig.Step();
-                steps++;
-            }
-        }
-        rig.RunToEnd();
+        var run = SchedulerSoak.Run(rig.Scheduler, () => rig.Step(), new Random(1234));
 
-        Assert.Equal(0, rig.Pool.Used);
-        Assert.Equal(rig.Pool.Blocks, rig.Pool.Available);
-        for (int b = 0; b < rig.Pool.Blocks; b++) Assert.Equal(0, rig.Pool.RefCount(b));
-        int finished = 0, cancelled = 0;
-        foreach (var s in all)
-        {
-            Assert.Equal(SequenceStatus.Finished, s.Status);
-            var reference = FakeRunner.Reference(s.Prompt, s.Options, rig.Runner.VocabSize);
-            if (s.FinishReason == FinishReason.Cancelled)
-            {
-                cancelled++;
-                Assert.Equal(reference[..s.GeneratedCount], s.Generated.ToArray());
-            }
-            else
-            {
-                finished++;
-                Assert.Equal(reference, s.Generated.ToArray());
-            }
-        }
+        SchedulerSoak.CheckAllReturned(rig.Pool);
+        var (finished, cancelled) = SchedulerSoak.CheckOutputs(run, s => FakeRunner.Reference(s.Prompt, s.Options, rig.Runner.VocabSize));
         // The run exercised what it claims to.
-        Assert.True(submits > 1500 && cancels > 300 && steps > 7000, $"{submits} submits, {cancels} cancels, {steps} steps");
-        Assert.True(finished > 500 && cancelled > 100 && forked > 100, $"{finished} finished, {cancelled} cancelled, {forked} forks");
+        Assert.True(run.Submits > 1500 && run.Cancels > 300 && run.Steps > 7000, $"{run.Submits} submits, {run.Cancels} cancels, {run.Steps} steps");
+        Assert.True(finished > 500 && cancelled > 100 && run.Forks > 100, $"{finished} finished, {cancelled} cancelled, {run.Forks} forks");
         Assert.True(rig.Scheduler.Counters.Preemptions > 100, $"{rig.Scheduler.Counters.Preemptions} preemptions");
         Assert.True(rig.Scheduler.Counters.PrefixHitTokens > 5000, $"{rig.Scheduler.Counters.PrefixHitTokens} prefix hit tokens");
     }

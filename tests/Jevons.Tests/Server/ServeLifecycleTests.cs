@@ -188,4 +188,33 @@ public sealed class LoadTestCommandTests
         Assert.StartsWith("requests: 0 ok, 2 failed", bad.Out);
         Assert.Contains("HTTP 401", bad.Error);
     }
+
+    /// <summary>
+    /// The acceptance load (64 clients x 4 requests, then 500 with random disconnects; docs/reliability.md) at a
+    /// bounded scale over a real (tiny, random-weight) model: every stream equals its non-streamed twin token for
+    /// token, and after clients drop mid-stream the KV blocks in use are back at the idle value.
+    /// </summary>
+    [Fact]
+    public async Task LoadtestVerifiesStreamsAgainstTheirTwinsAndDisconnectsLeakNoBlocks()
+    {
+        await using var t = await ServerHarness.Start(ServerHarness.RealEngine(context: 256, blocks: 128, maxBatchTokens: 64));
+        var r = await Task.Run(() => Jevons.Tests.Cli.CliHarness.Run("loadtest", "--url", t.Address.ToString(), "--requests", "16", "--concurrency", "8",
+            "--max-tokens", "12", "--verify", "--disconnect", "20", "--seed", "5"));
+        Assert.True(r.ExitCode == 0, r.Out + r.Error);
+        var lines = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("requests: 16 ok, 0 failed in ", lines[0]);
+        Assert.Matches(@"^ttft ms: p50 [\d.]+  p95 [\d.]+  p99 [\d.]+  max [\d.]+$", lines[1]);
+        Assert.Matches(@"^latency ms: p50 [\d.]+  p95 [\d.]+  p99 [\d.]+  max [\d.]+$", lines[2]);
+        // The random model never picks EOS in 12 tokens (vocab 2048), so every request generates all 12.
+        Assert.StartsWith("generated: 192 tokens, ", lines[3]);
+        Assert.Equal("verify: 16 of 16 streams equal their non-streamed twins (192 tokens), 0 differ", lines[4]);
+        var disconnect = System.Text.RegularExpressions.Regex.Match(lines[5],
+            @"^disconnect: 20 requests, (\d+) dropped mid-stream, (\d+) finished first, 0 failed; kv blocks used: idle 0, after 0$");
+        Assert.True(disconnect.Success, lines[5]);
+        Assert.True(int.Parse(disconnect.Groups[1].Value) >= 10, lines[5]);
+        Assert.Equal(0, t.Engine.Metrics.KvBlocksUsed);
+        Assert.Contains("jevons:kv_blocks_total{model_name=\"tiny\"} 128", await t.MetricsText());
+        // The server counted the drops as aborts.
+        Assert.Contains("finished_reason=\"abort\"", await t.MetricsText());
+    }
 }

@@ -152,6 +152,35 @@ public sealed class ServerErrorTests
         Assert.Equal(200, (await t.Post("/v1/chat/completions", "{" + Msg + "}")).Status);
     }
 
+    [Fact]
+    public async Task ARequestPastTheWholeKvPoolIsA400NamingTheFieldAndNoMaxTokensFitsThePool()
+    {
+        // 4 blocks of 16: one request may have 65 prompt + max tokens (the last sampled token needs no KV); the context is 1024.
+        var runner = ServerHarness.Scripted("fine thanks", blocks: 4);
+        await using var t = await ServerHarness.Start(ServerHarness.ScriptedEngine(runner, ServerHarness.Tokenizer));
+        Assert.Equal(65, t.Engine.PoolRequestTokens);
+        var (code, body, _) = await t.Post("/v1/chat/completions", "{" + Msg + ""","max_tokens":100}""");
+        Assert.Equal(400, code);
+        var error = body.GetProperty("error");
+        Assert.Equal("max_tokens", error.GetProperty("param").GetString());
+        Assert.Equal("context_length_exceeded", error.GetProperty("code").GetString());
+        Assert.Contains("the KV cache holds 65 tokens for one request (--kv-budget)", error.GetProperty("message").GetString());
+        (code, body, _) = await t.Post("/v1/completions", """{"prompt":"hi","max_tokens":70}""");
+        Assert.Equal(400, code);
+        Assert.Equal("max_tokens", body.GetProperty("error").GetProperty("param").GetString());
+        var longPrompt = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content = string.Concat(Enumerable.Repeat("word ", 80)) } } });
+        (code, body, _) = await t.Post("/v1/chat/completions", longPrompt);
+        Assert.Equal(400, code);
+        Assert.Equal("messages", body.GetProperty("error").GetProperty("param").GetString());
+        Assert.Contains("which leaves no room to generate", body.GetProperty("error").GetProperty("message").GetString());
+
+        // No max_tokens: what the pool leaves, not the context's 1024 − prompt (which could never be scheduled).
+        var (ok, good, _) = await t.Post("/v1/chat/completions", "{" + Msg + "}");
+        Assert.Equal(200, ok);
+        Assert.Equal("fine thanks", good.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal(0, t.Engine.Metrics.KvBlocksUsed);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
