@@ -22,17 +22,34 @@ public sealed partial class Tape
 
     public int Steps => _backward.Count;
 
+    /// <summary>When set, every op's forward and backward time is added to it (bench/quick-train --profile).</summary>
+    public TapeProfile? Profile { get; set; }
+
+    long _opStart;
+
     /// <summary>A result tensor: it gets a gradient when the tape records and any input has one.</summary>
     Tensor Result(int[] shape, params Tensor[] inputs)
     {
+        if (Profile is not null) _opStart = Profile.Clock();
         bool grad = false;
         if (Recording)
             foreach (var t in inputs) grad |= t.RequiresGrad;
         return new Tensor(shape, grad);
     }
 
-    void Record(Tensor result, Action backward)
+    void Record(Tensor result, Action backward, [System.Runtime.CompilerServices.CallerMemberName] string op = "")
     {
+        if (Profile is { } profile)
+        {
+            profile.Add(op, forward: true, profile.Clock() - _opStart);
+            var inner = backward;
+            backward = () =>
+            {
+                long t0 = profile.Clock();
+                inner();
+                profile.Add(op, forward: false, profile.Clock() - t0);
+            };
+        }
         if (Recording && result.RequiresGrad) _backward.Add(backward);
     }
 
@@ -58,4 +75,28 @@ public sealed partial class Tape
 
     /// <summary>Drops recorded steps without running them.</summary>
     public void Clear() => _backward.Clear();
+}
+
+/// <summary>
+/// Time per tape op, forward and backward, in the units of <see cref="Clock"/> (default: Stopwatch ticks; a
+/// harness on a shared machine passes a thread-CPU-time clock and runs one thread).
+/// </summary>
+public sealed class TapeProfile(Func<long>? clock = null)
+{
+    readonly Dictionary<(string Op, bool Forward), (long Time, long Calls)> _times = [];
+
+    public Func<long> Clock { get; } = clock ?? System.Diagnostics.Stopwatch.GetTimestamp;
+
+    public void Add(string op, bool forward, long time)
+    {
+        var key = (op, forward);
+        _times.TryGetValue(key, out var t);
+        _times[key] = (t.Time + time, t.Calls + 1);
+    }
+
+    /// <summary>(op, forward?, total time, calls), largest first.</summary>
+    public IEnumerable<(string Op, bool Forward, long Time, long Calls)> Entries =>
+        _times.OrderByDescending(kv => kv.Value.Time).Select(kv => (kv.Key.Op, kv.Key.Forward, kv.Value.Time, kv.Value.Calls));
+
+    public void Reset() => _times.Clear();
 }
