@@ -46,7 +46,7 @@ public static unsafe class QuickTrain
         for (int i = 0; i < 2; i++) trainer.TrainStep(); // JIT, first allocations
         var process = Process.GetCurrentProcess();
         long positions = 0;
-        double cpu = 0, wall = 0;
+        double cpu = 0, wall = 0, sys = 0;
         long gcBefore = GC.CollectionCount(0);
         long allocBefore = GC.GetTotalAllocatedBytes();
         string losses = "";
@@ -54,15 +54,17 @@ public static unsafe class QuickTrain
         {
             process.Refresh();
             var cpu0 = process.TotalProcessorTime;
+            var sys0 = process.PrivilegedProcessorTime;
             var clock = Stopwatch.StartNew();
             var r = trainer.TrainStep();
             wall += clock.Elapsed.TotalSeconds;
             process.Refresh();
             cpu += (process.TotalProcessorTime - cpu0).TotalSeconds;
+            sys += (process.PrivilegedProcessorTime - sys0).TotalSeconds;
             positions += r.Tokens;
             if (s < 3 || s == steps - 1) losses += $" {r.Step}:{r.Loss:R}";
         }
-        Console.WriteLine($"quick-train: {steps} steps, {positions / (double)steps:0} positions/step; CPU {cpu / steps * 1000:0} ms/step " +
+        Console.WriteLine($"quick-train: {steps} steps, {positions / (double)steps:0} positions/step; CPU {cpu / steps * 1000:0} ms/step (sys {sys / steps * 1000:0}) " +
             $"({positions / cpu:0} positions per CPU-s, ×{threads} threads = {positions / cpu * threads:0}/s if the cores were ours); " +
             $"wall {wall / steps * 1000:0} ms/step ({positions / wall:0} positions/s)");
         Console.WriteLine($"quick-train: {(GC.GetTotalAllocatedBytes() - allocBefore) / steps / 1e6:0} MB allocated/step, {GC.CollectionCount(0) - gcBefore} gen0 GCs; losses{losses}");

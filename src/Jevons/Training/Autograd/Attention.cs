@@ -22,9 +22,9 @@ public sealed partial class Tape
         int n = batch * sequence, qk = nope + rope, qStride = heads * qk, kvStride = heads * (nope + vDim), oStride = heads * vDim;
         if (q.Rows != n || q.Cols != qStride || kv.Rows != n || kv.Cols != kvStride || kpe.Rows != n || kpe.Cols != rope)
             throw new ArgumentException($"MlaAttention: q {q}, kv {kv}, kpe {kpe} do not fit {batch}×{sequence} tokens of {heads} heads");
-        var o = Result([n, oStride], q, kv, kpe);
+        var o = Result([n, oStride], zeroed: false, q, kv, kpe);
         int T = sequence;
-        var probs = new float[(long)batch * heads * T * T];
+        var probs = Scratch(checked(batch * heads * T * T));
         var pool = Pool;
         ForPairs(batch * heads, pair =>
         {
@@ -56,7 +56,7 @@ public sealed partial class Tape
         Record(o, () =>
         {
             // Each pair's dkpe [T, rope], summed into kpe.Grad in head order after the parallel part.
-            var dkpe = kpe.Grad is null ? null : new float[(long)batch * heads * T * rope];
+            var dkpe = kpe.Grad is null ? null : ArrayPool<float>.Shared.Rent(batch * heads * T * rope);
             ForPairs(batch * heads, pair =>
             {
                 int b = pair / heads, h = pair % heads;
@@ -116,6 +116,7 @@ public sealed partial class Tape
                         var g = kpe.Grad.AsSpan(b * T * rope, T * rope);
                         TensorPrimitives.Add(g, dkpe.AsSpan((b * heads + h) * T * rope, T * rope), g);
                     }
+            if (dkpe is not null) ArrayPool<float>.Shared.Return(dkpe);
         });
         return o;
     }

@@ -11,7 +11,7 @@ public sealed partial class Tape
         int n = x.Rows, inF = x.Cols, outF = w.Shape[0];
         if (w.Shape.Length != 2 || w.Shape[1] != inF)
             throw new ArgumentException($"MatMul: x {x} · W {w}ᵀ: inner sizes differ");
-        var y = Result([.. x.Shape[..^1], outF], x, w);
+        var y = Result([.. x.Shape[..^1], outF], zeroed: false, x, w);
         Product(x.Data, inF, false, w.Data, inF, true, y.Data, outF, n, outF, inF, accumulate: false);
         Record(y, () =>
         {
@@ -33,7 +33,7 @@ public sealed partial class Tape
     {
         int d = table.Cols, vocab = table.Shape[0];
         var idCopy = ids.ToArray();
-        var y = Result([idCopy.Length, d], table);
+        var y = Result([idCopy.Length, d], zeroed: false, table);
         for (int t = 0; t < idCopy.Length; t++)
         {
             int id = idCopy[t];

@@ -8,8 +8,8 @@ namespace Jevons.Training.Autograd;
 /// <summary>
 /// The trainer's float32 matrix product C[m, n] (+)= op(A)·op(B), either operand optionally transposed, on
 /// strided views (so attention multiplies one head's columns in place). The classic packed form: B is packed once
-/// into panels of two vectors' width, [k][2·lanes], zero-padded past n; each task packs a tile of 6 rows of A,
-/// [k][6], and sweeps it over every panel with a 6 × 2-vector register tile (12 accumulators,
+/// into panels of two vectors' width, [k][2·lanes], zero-padded past n; each task takes a tile of 6 rows of A
+/// (in place, or packed to [k][6] when A is transposed) and sweeps it over every panel with a 6 × 2-vector register tile (12 accumulators,
 /// 12 FMAs per 2 loads + 6 broadcasts, no horizontal sums). Packing is where a transpose happens, so
 /// Tape.MatMul's forward (x·Wᵀ), dX (dy·W) and dW (dyᵀ·x) copy nothing else. Row tiles are spread over the pool;
 /// each C element is summed by one thread in k order from zero, then added to C when accumulating, so the
@@ -135,59 +135,60 @@ public static unsafe class MatrixProduct
         }
     }
 
-    /// <summary>Rows i0..i0+6 of op(A), depths k0..k1 → [k1 − k0][6].</summary>
+    /// <summary>Rows i0..i0+6 of op(A) stored [k, m], depths k0..k1 → [k1 − k0][6] (the tile's values at one depth are contiguous).</summary>
     static void PackA(Job* job, int i0, int k0, int k1, float* dst)
     {
         int rows = Math.Min(Rows, job->M - i0);
-        float* a = job->A;
         long lda = job->Lda;
-        if (job->TransA)
+        for (int p = k0; p < k1; p++)
         {
-            // A stored [k, m]: the tile's 6 values at depth p are contiguous.
-            for (int p = k0; p < k1; p++)
-            {
-                float* from = a + p * lda + i0, to = dst + (long)(p - k0) * Rows;
-                for (int r = 0; r < rows; r++) to[r] = from[r];
-                for (int r = rows; r < Rows; r++) to[r] = 0;
-            }
-            return;
-        }
-        // A stored [m, k]: six rows read side by side, so the tile is written in order. Rows past m repeat the
-        // last row (their results are not stored).
-        float* a0 = a + i0 * lda, a1 = a + Math.Min(i0 + 1, job->M - 1) * lda, a2 = a + Math.Min(i0 + 2, job->M - 1) * lda;
-        float* a3 = a + Math.Min(i0 + 3, job->M - 1) * lda, a4 = a + Math.Min(i0 + 4, job->M - 1) * lda, a5 = a + Math.Min(i0 + 5, job->M - 1) * lda;
-        for (int p = k0; p < k1; p++, dst += Rows)
-        {
-            dst[0] = a0[p]; dst[1] = a1[p]; dst[2] = a2[p]; dst[3] = a3[p]; dst[4] = a4[p]; dst[5] = a5[p];
+            float* from = job->A + p * lda + i0, to = dst + (long)(p - k0) * Rows;
+            for (int r = 0; r < rows; r++) to[r] = from[r];
         }
     }
 
     static void RowTiles(void* ctx, int t0, int t1)
     {
         var job = (Job*)ctx;
-        float[] tile = ArrayPool<float>.Shared.Rent(job->K * Rows);
-        fixed (float* pa = tile)
+        // A stored [m, k] is read in place (a tile's 6 rows stay in L1 across the panels); stored [k, m], a tile
+        // is packed to [k][6] first, so its columns are not re-read with a stride of m for every panel.
+        float[]? tile = job->TransA ? ArrayPool<float>.Shared.Rent(job->K * Rows) : null;
+        fixed (float* packed = tile)
         {
             for (int t = t0; t < t1; t++)
             {
                 int i0 = t * Rows, k0 = 0, k1 = job->K;
                 if (job->Causal == Causal.LowerA) k1 = Math.Min(k1, i0 + Rows);
                 else if (job->Causal == Causal.UpperA) k0 = Math.Min(k1, i0);
-                PackA(job, i0, k0, k1, pa);
+                float* a;
+                long rowStride, step;
+                if (job->TransA)
+                {
+                    PackA(job, i0, k0, k1, packed);
+                    a = packed;
+                    rowStride = 1;
+                    step = Rows;
+                }
+                else
+                {
+                    a = job->A + (long)i0 * job->Lda + k0;
+                    rowStride = job->Lda;
+                    step = 1;
+                }
                 switch (job->Path)
                 {
-                    case KernelPath.V512: Sweep<Lane512>(job, pa, i0, k0, k1); break;
-                    case KernelPath.V256: Sweep<Lane256>(job, pa, i0, k0, k1); break;
-                    case KernelPath.V128: Sweep<Lane128>(job, pa, i0, k0, k1); break;
-                    default: Sweep<Lane1>(job, pa, i0, k0, k1); break;
+                    case KernelPath.V512: Sweep<Lane512>(job, a, rowStride, step, i0, k0, k1); break;
+                    case KernelPath.V256: Sweep<Lane256>(job, a, rowStride, step, i0, k0, k1); break;
+                    case KernelPath.V128: Sweep<Lane128>(job, a, rowStride, step, i0, k0, k1); break;
+                    default: Sweep<Lane1>(job, a, rowStride, step, i0, k0, k1); break;
                 }
             }
         }
-        ArrayPool<float>.Shared.Return(tile);
+        if (tile is not null) ArrayPool<float>.Shared.Return(tile);
     }
 
-    /// <summary>One packed row tile (depths k0..k1) against every panel of B.</summary>
-    static void Sweep<V>(Job* job, float* pa, int i0, int k0, int k1) where V : unmanaged, ILane<V>
+    /// <summary>One row tile (depths k0..k1; element (r, p) at a[r·rowStride + p·step]) against every panel of B.</summary>
+    static void Sweep<V>(Job* job, float* a, long rowStride, long step, int i0, int k0, int k1) where V : unmanaged, ILane<V>
     {
         int k = job->K, width = job->Width, rows = Math.Min(Rows, job->M - i0);
         int panels = job->Causal == Causal.LowerC ? Math.Min(job->Panels, (i0 + Rows - 1) / width + 1) : job->Panels;
@@ -195,30 +196,35 @@ public static unsafe class MatrixProduct
         for (int j = 0; j < panels; j++)
         {
             int j0 = j * width;
-            Tile<V>(pa, job->PackedB + ((long)j * k + k0) * width, k1 - k0, cRow + j0, job->Ldc, rows, Math.Min(width, job->N - j0), job->Accumulate);
+            Tile<V>(a, rowStride, step, job->PackedB + ((long)j * k + k0) * width, k1 - k0, cRow + j0, job->Ldc, rows, Math.Min(width, job->N - j0), job->Accumulate);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile<V>(float* a, float* b, int k, float* c, int ldc, int rows, int cols, bool accumulate) where V : unmanaged, ILane<V>
+    static void Tile<V>(float* a, long rowStride, long step, float* b, int k, float* c, int ldc, int rows, int cols, bool accumulate)
+        where V : unmanaged, ILane<V>
     {
+        // Rows past the edge repeat the last row (their results are not stored).
+        float* a0 = a, a1 = a + Math.Min(1, rows - 1) * rowStride, a2 = a + Math.Min(2, rows - 1) * rowStride;
+        float* a3 = a + Math.Min(3, rows - 1) * rowStride, a4 = a + Math.Min(4, rows - 1) * rowStride, a5 = a + Math.Min(5, rows - 1) * rowStride;
         V c00 = V.Zero, c01 = V.Zero, c10 = V.Zero, c11 = V.Zero, c20 = V.Zero, c21 = V.Zero;
         V c30 = V.Zero, c31 = V.Zero, c40 = V.Zero, c41 = V.Zero, c50 = V.Zero, c51 = V.Zero;
         int w = V.Count;
-        for (int p = 0; p < k; p++, a += Rows, b += 2 * w)
+        long end = k * step;
+        for (long p = 0; p < end; p += step, b += 2 * w)
         {
             V x0 = V.Load(b), x1 = V.Load(b + w);
-            V y = V.Splat(a[0]);
+            V y = V.Splat(a0[p]);
             c00 = V.Fma(y, x0, c00); c01 = V.Fma(y, x1, c01);
-            y = V.Splat(a[1]);
+            y = V.Splat(a1[p]);
             c10 = V.Fma(y, x0, c10); c11 = V.Fma(y, x1, c11);
-            y = V.Splat(a[2]);
+            y = V.Splat(a2[p]);
             c20 = V.Fma(y, x0, c20); c21 = V.Fma(y, x1, c21);
-            y = V.Splat(a[3]);
+            y = V.Splat(a3[p]);
             c30 = V.Fma(y, x0, c30); c31 = V.Fma(y, x1, c31);
-            y = V.Splat(a[4]);
+            y = V.Splat(a4[p]);
             c40 = V.Fma(y, x0, c40); c41 = V.Fma(y, x1, c41);
-            y = V.Splat(a[5]);
+            y = V.Splat(a5[p]);
             c50 = V.Fma(y, x0, c50); c51 = V.Fma(y, x1, c51);
         }
         if (rows == Rows && cols == 2 * w)
