@@ -81,6 +81,15 @@ public class AutogradTests
     }
 
     [Fact]
+    public void MlaAttentionGradientsAcrossTiles()
+    {
+        // 37 positions: several 6-row tiles and two 32-column panels, so every causal skip of the products is crossed.
+        int batch = 2, seq = 37, heads = 2, nope = 3, rope = 2, v = 3;
+        Tensor q = R(batch * seq, heads * (nope + rope)), kv = R(batch * seq, heads * (nope + v)), kpe = R(batch * seq, rope);
+        Assert.InRange(GradCheck.MaxRelativeError(t => t.MlaAttention(q, kv, kpe, batch, seq, heads, nope, rope, v, 0.5f), [q, kv, kpe], threads: 2), 0, Tolerance);
+    }
+
+    [Fact]
     public void MlaAttentionIsCausal()
     {
         int seq = 5;
@@ -186,6 +195,48 @@ public class AutogradTests
                     Assert.True(Math.Abs(c[i * n + j] - s) <= 1e-4 * (1 + Math.Abs(s)), $"{path} [{m},{n},{k}] ({i},{j}): {c[i * n + j]} vs {s}");
                 }
         }
+    }
+
+    [Theory]
+    [InlineData(KernelPath.Scalar)]
+    [InlineData(KernelPath.V128)]
+    [InlineData(KernelPath.V256)]
+    [InlineData(KernelPath.V512)]
+    public unsafe void MatrixProductTransposedStridedAndCausal(KernelPath path)
+    {
+        if (!KernelDispatch.IsAccelerated(path)) return;
+        using var pool = new WorkerPool(2, path);
+        foreach (var (m, n, k) in new[] { (1, 1, 1), (7, 5, 3), (40, 37, 40), (13, 70, 65), (64, 33, 64) })
+            foreach (bool transA in new[] { false, true })
+                foreach (bool transB in new[] { false, true })
+                    foreach (var causal in Enum.GetValues<MatrixProduct.Causal>())
+                    {
+                        // Strided views: 3 spare columns in every row of A, B and C.
+                        int lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 3, ldc = n + 3;
+                        var a = R(transA ? k : m, lda).Data;
+                        var b = R(transB ? n : k, ldb).Data;
+                        float A(int i, int p) => causal == MatrixProduct.Causal.LowerA && p > i || causal == MatrixProduct.Causal.UpperA && p < i ? 0
+                            : transA ? a[p * lda + i] : a[i * lda + p];
+                        // The causal operand's skipped side must hold zeros.
+                        for (int i = 0; i < m; i++)
+                            for (int p = 0; p < k; p++)
+                                if (A(i, p) == 0) { if (transA) a[p * lda + i] = 0; else a[i * lda + p] = 0; }
+                        float B(int p, int j) => transB ? b[j * ldb + p] : b[p * ldb + j];
+                        var c = new float[m * ldc];
+                        Array.Fill(c, 0.5f);
+                        fixed (float* pa = a, pb = b, pc = c)
+                            MatrixProduct.Multiply(pa, lda, transA, pb, ldb, transB, pc, ldc, m, n, k, accumulate: true, pool, causal);
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n + 3; j++)
+                            {
+                                if (j >= n) { Assert.Equal(0.5f, c[i * ldc + j]); continue; } // outside C: untouched
+                                if (causal == MatrixProduct.Causal.LowerC && j > i) continue;  // not wanted: unspecified
+                                double s = 0.5;
+                                for (int p = 0; p < k; p++) s += (double)A(i, p) * B(p, j);
+                                Assert.True(Math.Abs(c[i * ldc + j] - s) <= 1e-4 * (1 + Math.Abs(s)),
+                                    $"{path} [{m},{n},{k}] transA {transA} transB {transB} {causal} ({i},{j}): {c[i * ldc + j]} vs {s}");
+                            }
+                    }
     }
 
     [Fact]

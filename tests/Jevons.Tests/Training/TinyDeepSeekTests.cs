@@ -207,6 +207,35 @@ public class TinyDeepSeekTests
     }
 
     [Fact]
+    public void ReusedTapeMemoryGivesTheSameBits()
+    {
+        // Up to 1,024 positions a step in batches of similar lengths (8–63 tokens): the step's shapes change every
+        // step, and its activations are large enough (≥ 16k floats) for the tape to keep and hand out again.
+        var config = TinyDeepSeekConfig.Preset("micro", 32) with { Layers = 2 };
+        var rng = new TrainRandom(5);
+        var data = Enumerable.Range(0, 64).Select(_ =>
+        {
+            int start = rng.NextInt(32), len = 8 + rng.NextInt(56);
+            return new TrainingExample(Enumerable.Range(0, len).Select(i => (start + i) % 32).ToArray(), Enumerable.Repeat(1f, len).ToArray());
+        }).ToList();
+        var options = Quick with { Steps = 8, BatchTokens = 1024 };
+        using var reusing = new Trainer(new TinyDeepSeek(config, new TrainRandom(2)), data, options);
+        using var fresh = new Trainer(new TinyDeepSeek(config, new TrainRandom(2)), data, options);
+        Assert.True(reusing.Tape.ReuseMemory);
+        fresh.Tape.ReuseMemory = false;
+        var shapes = new HashSet<int>();
+        for (int i = 0; i < 8; i++)
+        {
+            var a = reusing.TrainStep();
+            Assert.Equal(a.Loss, fresh.TrainStep().Loss);
+            shapes.Add(a.Tokens);
+        }
+        Assert.True(shapes.Count > 2, "the batches should differ in shape");
+        foreach (var (name, p) in fresh.Model.Parameters)
+            Assert.True(p.Data.AsSpan().SequenceEqual(reusing.Model.Parameters[name].Data), $"{name} differs with reused memory");
+    }
+
+    [Fact]
     public void BiasUpdateMovesTowardBalance()
     {
         var model = new TinyDeepSeek(TinyDeepSeekConfig.Preset("micro", 16) with { BiasUpdateSpeed = 0.01f }, new TrainRandom(1));

@@ -8,12 +8,12 @@ public sealed partial class Tape
     public Tensor Add(Tensor a, Tensor b)
     {
         SameLength(a, b, "Add");
-        var y = Result(a.Shape, a, b);
-        TensorPrimitives.Add(a.Data, b.Data, y.Data);
+        var y = Result(a.Shape, zeroed: false, a, b);
+        TensorPrimitives.Add(a.Values, b.Values, y.Values);
         Record(y, () =>
         {
-            if (a.Grad is not null) TensorPrimitives.Add(a.Grad, y.Grad!, a.Grad);
-            if (b.Grad is not null) TensorPrimitives.Add(b.Grad, y.Grad!, b.Grad);
+            if (a.Grad is not null) TensorPrimitives.Add(a.Gradient, y.Gradient, a.Gradient);
+            if (b.Grad is not null) TensorPrimitives.Add(b.Gradient, y.Gradient, b.Gradient);
         });
         return y;
     }
@@ -22,12 +22,12 @@ public sealed partial class Tape
     public Tensor Mul(Tensor a, Tensor b)
     {
         SameLength(a, b, "Mul");
-        var y = Result(a.Shape, a, b);
-        TensorPrimitives.Multiply(a.Data, b.Data, y.Data);
+        var y = Result(a.Shape, zeroed: false, a, b);
+        TensorPrimitives.Multiply(a.Values, b.Values, y.Values);
         Record(y, () =>
         {
-            if (a.Grad is not null) TensorPrimitives.MultiplyAdd(y.Grad!, b.Data, a.Grad, a.Grad);
-            if (b.Grad is not null) TensorPrimitives.MultiplyAdd(y.Grad!, a.Data, b.Grad, b.Grad);
+            if (a.Grad is not null) TensorPrimitives.MultiplyAdd(y.Gradient, b.Values, a.Gradient, a.Gradient);
+            if (b.Grad is not null) TensorPrimitives.MultiplyAdd(y.Gradient, a.Values, b.Gradient, b.Gradient);
         });
         return y;
     }
@@ -35,9 +35,9 @@ public sealed partial class Tape
     /// <summary>s·a. Backward: da += s·dy.</summary>
     public Tensor Scale(Tensor a, float s)
     {
-        var y = Result(a.Shape, a);
-        TensorPrimitives.Multiply(a.Data, s, y.Data);
-        Record(y, () => TensorPrimitives.MultiplyAdd(y.Grad!, s, a.Grad!, a.Grad!));
+        var y = Result(a.Shape, zeroed: false, a);
+        TensorPrimitives.Multiply(a.Values, s, y.Values);
+        Record(y, () => TensorPrimitives.MultiplyAdd(y.Gradient, s, a.Gradient, a.Gradient));
         return y;
     }
 
@@ -46,7 +46,7 @@ public sealed partial class Tape
     {
         int rows = x.Rows, cols = x.Cols;
         if (start < 0 || width <= 0 || start + width > cols) throw new ArgumentOutOfRangeException(nameof(start));
-        var y = Result([.. x.Shape[..^1], width], x);
+        var y = Result([.. x.Shape[..^1], width], zeroed: false, x);
         for (int r = 0; r < rows; r++) x.Data.AsSpan(r * cols + start, width).CopyTo(y.Data.AsSpan(r * width, width));
         Record(y, () =>
         {
@@ -64,7 +64,7 @@ public sealed partial class Tape
     {
         int rows = a.Rows, ca = a.Cols, cb = b.Cols, c = ca + cb;
         if (b.Rows != rows) throw new ArgumentException($"Concat: {a} and {b} differ in rows");
-        var y = Result([.. a.Shape[..^1], c], a, b);
+        var y = Result([.. a.Shape[..^1], c], zeroed: false, a, b);
         for (int r = 0; r < rows; r++)
         {
             a.Data.AsSpan(r * ca, ca).CopyTo(y.Data.AsSpan(r * c, ca));

@@ -4,28 +4,28 @@ public sealed partial class Tape
 {
     /// <summary>
     /// y[n, out] = x[n, in] · W[out, in]ᵀ, the engine's weight layout (as x · Wᵀ with Wᵀ [in, out]).
-    /// Backward: dx += dy · W and dW += dyᵀ · x (dyᵀ [out, n]).
+    /// Backward: dx += dy · W and dW += dyᵀ · x, the transposes done by the product's packing.
     /// </summary>
     public Tensor MatMul(Tensor x, Tensor w)
     {
         int n = x.Rows, inF = x.Cols, outF = w.Shape[0];
         if (w.Shape.Length != 2 || w.Shape[1] != inF)
             throw new ArgumentException($"MatMul: x {x} · W {w}ᵀ: inner sizes differ");
-        var y = Result([.. x.Shape[..^1], outF], x, w);
-        var wt = new float[inF * outF];
-        MatrixProduct.Transpose(w.Data, outF, inF, wt);
-        MatrixProduct.Nn(x.Data, wt, y.Data, n, outF, inF, accumulate: false, Pool);
+        var y = Result([.. x.Shape[..^1], outF], zeroed: false, x, w);
+        Product(x.Data, inF, false, w.Data, inF, true, y.Data, outF, n, outF, inF, accumulate: false);
         Record(y, () =>
         {
-            if (x.Grad is not null) MatrixProduct.Nn(y.Grad!, w.Data, x.Grad, n, inF, outF, accumulate: true, Pool);
-            if (w.Grad is not null)
-            {
-                var dyT = new float[outF * n];
-                MatrixProduct.Transpose(y.Grad!, n, outF, dyT);
-                MatrixProduct.Nn(dyT, x.Data, w.Grad, outF, inF, n, accumulate: true, Pool);
-            }
+            if (x.Grad is not null) Product(y.Grad!, outF, false, w.Data, inF, false, x.Grad, inF, n, inF, outF, accumulate: true);
+            if (w.Grad is not null) Product(y.Grad!, outF, true, x.Data, inF, false, w.Grad, inF, outF, inF, n, accumulate: true);
         });
         return y;
+    }
+
+    /// <summary>MatrixProduct.Multiply over whole arrays: C[m, n] (+)= op(A)·op(B) on the tape's pool.</summary>
+    unsafe void Product(float[] a, int lda, bool transA, float[] b, int ldb, bool transB, float[] c, int ldc, int m, int n, int k, bool accumulate)
+    {
+        fixed (float* pa = a, pb = b, pc = c)
+            MatrixProduct.Multiply(pa, lda, transA, pb, ldb, transB, pc, ldc, m, n, k, accumulate, Pool);
     }
 
     /// <summary>y[n, d] = table[ids[n]]. Backward scatters dy rows back into the table's rows, in token order.</summary>
@@ -33,7 +33,7 @@ public sealed partial class Tape
     {
         int d = table.Cols, vocab = table.Shape[0];
         var idCopy = ids.ToArray();
-        var y = Result([idCopy.Length, d], table);
+        var y = Result([idCopy.Length, d], zeroed: false, table);
         for (int t = 0; t < idCopy.Length; t++)
         {
             int id = idCopy[t];

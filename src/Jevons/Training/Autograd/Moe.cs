@@ -99,7 +99,7 @@ public sealed partial class Tape
     public Tensor Gather(Tensor x, int[] rows)
     {
         int d = x.Cols;
-        var y = Result([rows.Length, d], x);
+        var y = Result([rows.Length, d], zeroed: false, x);
         for (int i = 0; i < rows.Length; i++) x.Data.AsSpan(rows[i] * d, d).CopyTo(y.Data.AsSpan(i * d, d));
         Record(y, () =>
         {

@@ -12,7 +12,7 @@ public sealed partial class Tape
     {
         int rows = x.Rows, d = x.Cols;
         if (w.Length != d) throw new ArgumentException($"RmsNorm: weight {w} for rows of {d}");
-        var y = Result(x.Shape, x, w);
+        var y = Result(x.Shape, zeroed: false, x, w);
         var inv = new float[rows];
         for (int r = 0; r < rows; r++)
         {
@@ -21,7 +21,7 @@ public sealed partial class Tape
             inv[r] = (float)(1.0 / Math.Sqrt(ss / (double)d + eps));
             var yr = y.Data.AsSpan(r * d, d);
             TensorPrimitives.Multiply(xr, inv[r], yr);
-            TensorPrimitives.Multiply(yr, w.Data, yr);
+            TensorPrimitives.Multiply(yr, w.Values, yr);
         }
         Record(y, () =>
         {
@@ -32,12 +32,13 @@ public sealed partial class Tape
                 var xr = x.Data.AsSpan(r * d, d);
                 var dy = y.Grad.AsSpan(r * d, d);
                 TensorPrimitives.Multiply(xr, inv[r], xhat);
-                if (w.Grad is not null) TensorPrimitives.MultiplyAdd(dy, xhat, w.Grad, w.Grad);
+                if (w.Grad is not null) TensorPrimitives.MultiplyAdd(dy, xhat, w.Gradient, w.Gradient);
                 if (x.Grad is null) continue;
-                TensorPrimitives.Multiply(dy, w.Data, g);
+                TensorPrimitives.Multiply(dy, w.Values, g);
                 float mean = TensorPrimitives.Dot(g, xhat) / d;
                 var dx = x.Grad.AsSpan(r * d, d);
-                for (int i = 0; i < d; i++) dx[i] += inv[r] * (g[i] - xhat[i] * mean);
+                TensorPrimitives.MultiplyAdd(g, inv[r], dx, dx);
+                TensorPrimitives.MultiplyAdd(xhat, -inv[r] * mean, dx, dx);
             }
         });
         return y;

@@ -15,14 +15,16 @@ public sealed partial class Tape
         if (heads * stride != cols || offset + 2 * half > stride)
             throw new ArgumentException($"Rope: {heads} heads of {stride} with rope at {offset}..{offset + 2 * half} do not fit {x}");
         var (cos, sin) = RopeTable(sequence, invFreq);
-        var y = Result(x.Shape, x);
+        var y = Result(x.Shape, zeroed: false, x);
         Array.Copy(x.Data, y.Data, x.Length);
         Rotate(y.Data, rows, sequence, heads, stride, offset, half, cos, sin, sign: 1);
         Record(y, () =>
         {
-            var g = (float[])y.Grad!.Clone();
+            var g = System.Buffers.ArrayPool<float>.Shared.Rent(x.Length);
+            y.Gradient.CopyTo(g);
             Rotate(g, rows, sequence, heads, stride, offset, half, cos, sin, sign: -1);
-            System.Numerics.Tensors.TensorPrimitives.Add(x.Grad!, g, x.Grad!);
+            System.Numerics.Tensors.TensorPrimitives.Add(x.Gradient, g.AsSpan(0, x.Length), x.Gradient);
+            System.Buffers.ArrayPool<float>.Shared.Return(g);
         });
         return y;
     }
