@@ -13,7 +13,7 @@ namespace Jevons.Cli.Commands;
 /// </summary>
 sealed class TrainCommand : ICommand
 {
-    public CommandSpec Spec { get; } = new("train", "train a tiny DeepSeek-V3 (sft: fine-tune on prompt/completion data; grpo: reinforce on verified rewards; bench: training throughput)",
+    public CommandSpec Spec { get; } = new("train", "train a tiny DeepSeek-V3 (sft: fine-tune on prompt/completion data; grpo: reinforce on verified rewards; distill: a dense student from a teacher's verified traces; bench: training throughput)",
     [
         new("--preset", $"model preset: {string.Join(", ", TinyDeepSeekConfig.Presets)} (default tiny-r1)", "NAME"),
         new("--output", "output directory: checkpoint.safetensors, hf/, model.gguf", "DIR", "-o"),

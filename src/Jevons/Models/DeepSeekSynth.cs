@@ -1,5 +1,4 @@
-using System.Text.Json.Nodes;
-using Jevons.Formats;
+using Jevons.Models.Blocks;
 using Jevons.Models.Synthesis;
 
 namespace Jevons.Models;
@@ -28,7 +27,7 @@ public sealed record DeepSeekSynthPreset(
             YarnMScale: 1.0, ContextLength: 163840),
     ];
 
-    /// <summary>GGUF deepseek2 metadata as llama.cpp's converter writes it, config.json as DeepSeek ships it, and the tensors in both names.</summary>
+    /// <summary>GGUF deepseek2 metadata and config.json (<see cref="DeepSeekConfigWriter"/>), and the tensors in both names.</summary>
     public SynthPlan Plan()
     {
         var t = new SynthTensorList();
@@ -79,102 +78,26 @@ public sealed record DeepSeekSynthPreset(
             Architecture = "deepseek2",
             VocabSize = VocabSize,
             PreTokenizer = "deepseek-v3",
-            GgufMetadata = GgufMetadata(),
-            HfConfig = HfConfig(),
+            GgufMetadata = DeepSeekConfigWriter.GgufMetadata(Config(), $"jevons-synth-{Name}"),
+            HfConfig = DeepSeekConfigWriter.HfConfig(Config(), V3, $"jevons-synth-{Name}"),
             HfFp8 = true,
             GgufTensors = t.Gguf,
             HfTensors = t.Hf,
         };
     }
 
-    List<KeyValuePair<string, GgufValue>> GgufMetadata()
+    /// <summary>The preset as the engine's typed config (what the written files read back as).</summary>
+    public DeepSeekConfig Config() => new()
     {
-        const string a = "deepseek2";
-        static KeyValuePair<string, GgufValue> U(string k, int v) => new(k, GgufValue.UInt32((uint)v));
-        static KeyValuePair<string, GgufValue> F(string k, double v) => new(k, GgufValue.Float32((float)v));
-        var m = new List<KeyValuePair<string, GgufValue>>
-        {
-            new("general.architecture", GgufValue.String(a)),
-            new("general.name", GgufValue.String($"jevons-synth-{Name}")),
-            U($"{a}.context_length", ContextLength),
-            U($"{a}.embedding_length", HiddenSize),
-            U($"{a}.block_count", Layers),
-            U($"{a}.feed_forward_length", IntermediateSize),
-            U($"{a}.attention.head_count", Heads),
-            U($"{a}.attention.head_count_kv", Heads),
-            F($"{a}.attention.layer_norm_rms_epsilon", 1e-6),
-            F($"{a}.rope.freq_base", RopeTheta),
-            U($"{a}.rope.dimension_count", QkRopeHeadDim),
-            U($"{a}.attention.key_length", QkNopeHeadDim + QkRopeHeadDim),
-            U($"{a}.attention.value_length", VHeadDim),
-            U($"{a}.attention.kv_lora_rank", KvLoraRank),
-            U($"{a}.vocab_size", VocabSize),
-            U($"{a}.leading_dense_block_count", FirstKDenseReplace),
-            U($"{a}.expert_count", RoutedExperts),
-            U($"{a}.expert_used_count", ExpertsPerToken),
-            U($"{a}.expert_shared_count", SharedExperts),
-            U($"{a}.expert_feed_forward_length", MoeIntermediateSize),
-            F($"{a}.expert_weights_scale", RoutedScalingFactor),
-            new($"{a}.expert_weights_norm", GgufValue.Bool(NormTopKProb)),
-            U($"{a}.expert_gating_func", V3 ? 2 : 1),
-            new($"{a}.rope.scaling.type", GgufValue.String("yarn")),
-            F($"{a}.rope.scaling.factor", YarnFactor),
-            U($"{a}.rope.scaling.original_context_length", YarnOriginalContext),
-            F($"{a}.rope.scaling.yarn_log_multiplier", 0.1 * YarnMScale),
-        };
-        if (QLoraRank > 0) m.Add(U($"{a}.attention.q_lora_rank", QLoraRank));
-        if (Groups > 1)
-        {
-            m.Add(U($"{a}.expert_group_count", Groups));
-            m.Add(U($"{a}.expert_group_used_count", TopKGroups));
-        }
-        return m;
-    }
-
-    JsonObject HfConfig() => new()
-    {
-        ["architectures"] = new JsonArray(V3 ? "DeepseekV3ForCausalLM" : "DeepseekV2ForCausalLM"),
-        ["model_type"] = V3 ? "deepseek_v3" : "deepseek_v2",
-        ["_name_or_path"] = $"jevons-synth-{Name}",
-        ["vocab_size"] = VocabSize,
-        ["hidden_size"] = HiddenSize,
-        ["num_hidden_layers"] = Layers,
-        ["num_attention_heads"] = Heads,
-        ["num_key_value_heads"] = Heads,
-        ["q_lora_rank"] = QLoraRank == 0 ? null : QLoraRank,
-        ["kv_lora_rank"] = KvLoraRank,
-        ["qk_nope_head_dim"] = QkNopeHeadDim,
-        ["qk_rope_head_dim"] = QkRopeHeadDim,
-        ["v_head_dim"] = VHeadDim,
-        ["intermediate_size"] = IntermediateSize,
-        ["moe_intermediate_size"] = MoeIntermediateSize,
-        ["n_routed_experts"] = RoutedExperts,
-        ["n_shared_experts"] = SharedExperts,
-        ["num_experts_per_tok"] = ExpertsPerToken,
-        ["first_k_dense_replace"] = FirstKDenseReplace,
-        ["moe_layer_freq"] = 1,
-        ["n_group"] = Groups,
-        ["topk_group"] = TopKGroups,
-        ["topk_method"] = V3 ? "noaux_tc" : Groups > 1 ? "group_limited_greedy" : "greedy",
-        ["scoring_func"] = V3 ? "sigmoid" : "softmax",
-        ["norm_topk_prob"] = NormTopKProb,
-        ["routed_scaling_factor"] = (double)RoutedScalingFactor,
-        ["rms_norm_eps"] = 1e-6,
-        ["rope_theta"] = RopeTheta,
-        ["max_position_embeddings"] = ContextLength,
-        ["rope_scaling"] = new JsonObject
-        {
-            ["type"] = "yarn",
-            ["factor"] = YarnFactor,
-            ["original_max_position_embeddings"] = YarnOriginalContext,
-            ["beta_fast"] = 32,
-            ["beta_slow"] = 1,
-            ["mscale"] = YarnMScale,
-            ["mscale_all_dim"] = YarnMScale,
-        },
-        ["hidden_act"] = "silu",
-        ["tie_word_embeddings"] = false,
-        ["attention_bias"] = false,
-        ["num_nextn_predict_layers"] = 0,
+        VocabSize = VocabSize, HiddenSize = HiddenSize, Layers = Layers, Heads = Heads,
+        QLoraRank = QLoraRank, KvLoraRank = KvLoraRank, QkNopeHeadDim = QkNopeHeadDim, QkRopeHeadDim = QkRopeHeadDim, VHeadDim = VHeadDim,
+        IntermediateSize = IntermediateSize, MoeIntermediateSize = MoeIntermediateSize,
+        RoutedExperts = RoutedExperts, SharedExperts = SharedExperts, ExpertsPerToken = ExpertsPerToken,
+        FirstKDenseReplace = FirstKDenseReplace, MoeLayerFreq = 1, Groups = Groups, TopKGroups = TopKGroups,
+        TopkMethod = V3 ? TopkMethod.NoAuxTc : Groups > 1 ? TopkMethod.GroupLimitedGreedy : TopkMethod.Greedy,
+        Scoring = V3 ? ScoringFunction.Sigmoid : ScoringFunction.Softmax,
+        NormTopKProb = NormTopKProb, RoutedScalingFactor = RoutedScalingFactor, HasRouterBias = V3,
+        RopeTheta = RopeTheta, Yarn = new YarnSettings(YarnFactor, YarnOriginalContext, 32, 1, 0.1 * YarnMScale),
+        RmsNormEps = 1e-6f, ContextLength = ContextLength, MtpLayers = 0, Fp8BlockSize = 128,
     };
 }

@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using Jevons.Models;
+using Jevons.Models.Blocks;
 
 namespace Jevons.Training;
 
@@ -75,54 +77,35 @@ public sealed record TinyDeepSeekConfig
         _ => JevonsException.Throw<TinyDeepSeekConfig>($"unknown preset '{name}' (presets: {string.Join(", ", Presets)})"),
     };
 
-    /// <summary>config.json as DeepSeek-V3 ships it (every key the engine's reader and transformers' DeepseekV3Config read).</summary>
-    public JsonObject ToHfConfig() => new()
+    /// <summary>The engine's typed config of this model: what its exported files read back as.</summary>
+    public DeepSeekConfig ToDeepSeekConfig() => new()
     {
-        ["architectures"] = new JsonArray("DeepseekV3ForCausalLM"),
-        ["model_type"] = "deepseek_v3",
-        ["vocab_size"] = VocabSize,
-        ["hidden_size"] = HiddenSize,
-        ["num_hidden_layers"] = Layers,
-        ["num_attention_heads"] = Heads,
-        ["num_key_value_heads"] = Heads,
-        ["q_lora_rank"] = QLoraRank == 0 ? null : QLoraRank,
-        ["kv_lora_rank"] = KvLoraRank,
-        ["qk_nope_head_dim"] = QkNopeHeadDim,
-        ["qk_rope_head_dim"] = QkRopeHeadDim,
-        ["v_head_dim"] = VHeadDim,
-        ["intermediate_size"] = IntermediateSize,
-        ["moe_intermediate_size"] = MoeIntermediateSize,
-        ["n_routed_experts"] = RoutedExperts,
-        ["n_shared_experts"] = SharedExperts,
-        ["num_experts_per_tok"] = ExpertsPerToken,
-        ["first_k_dense_replace"] = FirstKDenseReplace,
-        ["moe_layer_freq"] = 1,
-        ["n_group"] = 1,
-        ["topk_group"] = 1,
-        ["topk_method"] = "noaux_tc",
-        ["scoring_func"] = "sigmoid",
-        ["norm_topk_prob"] = NormTopKProb,
-        ["routed_scaling_factor"] = (double)RoutedScalingFactor,
-        ["rms_norm_eps"] = (double)RmsNormEps,
-        ["rope_theta"] = RopeTheta,
-        ["rope_scaling"] = null,
-        ["max_position_embeddings"] = ContextLength,
-        ["hidden_act"] = "silu",
-        ["tie_word_embeddings"] = false,
-        ["attention_bias"] = false,
-        ["attention_dropout"] = 0.0,
-        ["initializer_range"] = 0.02,
-        ["num_nextn_predict_layers"] = MtpLayers,
-        ["bos_token_id"] = BosTokenId,
-        ["eos_token_id"] = EosTokenId,
-        ["torch_dtype"] = "float32",
-        ["use_cache"] = true,
-        ["jevons_training"] = new JsonObject
+        VocabSize = VocabSize, HiddenSize = HiddenSize, Layers = Layers, Heads = Heads,
+        QLoraRank = QLoraRank, KvLoraRank = KvLoraRank, QkNopeHeadDim = QkNopeHeadDim, QkRopeHeadDim = QkRopeHeadDim, VHeadDim = VHeadDim,
+        IntermediateSize = IntermediateSize, MoeIntermediateSize = MoeIntermediateSize,
+        RoutedExperts = RoutedExperts, SharedExperts = SharedExperts, ExpertsPerToken = ExpertsPerToken,
+        FirstKDenseReplace = FirstKDenseReplace, MoeLayerFreq = 1, Groups = 1, TopKGroups = 1,
+        TopkMethod = TopkMethod.NoAuxTc, Scoring = ScoringFunction.Sigmoid,
+        NormTopKProb = NormTopKProb, RoutedScalingFactor = RoutedScalingFactor, HasRouterBias = RoutedExperts > 0,
+        RopeTheta = RopeTheta, Yarn = null, RmsNormEps = RmsNormEps, ContextLength = ContextLength,
+        MtpLayers = MtpLayers, Fp8BlockSize = 128,
+    };
+
+    /// <summary>config.json as DeepSeek-V3 ships it (<see cref="DeepSeekConfigWriter"/>), plus the token ids and the trainer's own settings.</summary>
+    public JsonObject ToHfConfig()
+    {
+        var c = DeepSeekConfigWriter.HfConfig(ToDeepSeekConfig(), v3: true);
+        c["bos_token_id"] = BosTokenId;
+        c["eos_token_id"] = EosTokenId;
+        c["torch_dtype"] = "float32";
+        c["use_cache"] = true;
+        c["jevons_training"] = new JsonObject
         {
             ["mtp_loss_weight"] = (double)MtpLossWeight,
             ["bias_update_speed"] = (double)BiasUpdateSpeed,
-        },
-    };
+        };
+        return c;
+    }
 
     /// <summary>Reads back what <see cref="ToHfConfig"/> wrote (checkpoints carry it).</summary>
     public static TinyDeepSeekConfig FromHfConfig(JsonObject c)

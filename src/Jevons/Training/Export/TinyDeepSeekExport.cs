@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Jevons.Formats;
+using Jevons.Models;
 using Jevons.Numerics;
 using Jevons.Training.Autograd;
 
@@ -139,36 +140,8 @@ public static class TinyDeepSeekExport
     public static void WriteGguf(TinyDeepSeek model, string path, string? tokenizerDir = null, string preTokenizer = "deepseek-v3")
     {
         var c = model.Config;
-        const string a = "deepseek2";
         var w = new GgufWriter();
-        void U(string k, int v) => w.Set($"{a}.{k}", GgufValue.UInt32((uint)v));
-        void F(string k, double v) => w.Set($"{a}.{k}", GgufValue.Float32((float)v));
-        w.Set("general.architecture", GgufValue.String(a));
-        w.Set("general.name", GgufValue.String("jevons-tiny-deepseek"));
-        w.Set("general.file_type", GgufValue.UInt32(0));
-        U("context_length", c.ContextLength);
-        U("embedding_length", c.HiddenSize);
-        U("block_count", c.Layers + c.MtpLayers);
-        U("feed_forward_length", c.IntermediateSize);
-        U("attention.head_count", c.Heads);
-        U("attention.head_count_kv", c.Heads);
-        F("attention.layer_norm_rms_epsilon", c.RmsNormEps);
-        F("rope.freq_base", c.RopeTheta);
-        U("rope.dimension_count", c.QkRopeHeadDim);
-        U("attention.key_length", c.QkHeadDim);
-        U("attention.value_length", c.VHeadDim);
-        U("attention.kv_lora_rank", c.KvLoraRank);
-        if (c.QLoraRank > 0) U("attention.q_lora_rank", c.QLoraRank);
-        U("vocab_size", c.VocabSize);
-        U("leading_dense_block_count", c.FirstKDenseReplace);
-        U("expert_count", c.RoutedExperts);
-        U("expert_used_count", c.ExpertsPerToken);
-        U("expert_shared_count", c.SharedExperts);
-        U("expert_feed_forward_length", c.MoeIntermediateSize);
-        F("expert_weights_scale", c.RoutedScalingFactor);
-        w.Set($"{a}.expert_weights_norm", GgufValue.Bool(c.NormTopKProb));
-        U("expert_gating_func", 2); // sigmoid
-        if (c.MtpLayers > 0) U("nextn_predict_layers", c.MtpLayers);
+        foreach (var (key, value) in DeepSeekConfigWriter.GgufMetadata(c.ToDeepSeekConfig(), "jevons-tiny-deepseek", fileType: 0)) w.Set(key, value);
         if (tokenizerDir is not null) WriteGgufTokenizer(w, Path.Combine(tokenizerDir, "tokenizer.json"), preTokenizer, c);
 
         foreach (var (name, (shape, data)) in HfTensors(model))

@@ -8,13 +8,7 @@ public class ArithmeticTaskTests
 {
     static readonly ArithmeticTask Task = new();
 
-    static List<Problem> Draw(int n, ulong seed, Split split = Split.Train, Difficulty? d = null)
-    {
-        var rng = new TaskRng(seed);
-        var list = new List<Problem>(n);
-        for (int i = 0; i < n; i++) list.Add(Task.Sample(ref rng, split, d));
-        return list;
-    }
+    static List<Problem> Draw(int n, ulong seed, Split split = Split.Train, Difficulty? d = null) => Task.Draw(n, seed, split, d);
 
     [Fact]
     public void QuestionsHaveTheExactPromptFormat()
@@ -161,16 +155,7 @@ public class ArithmeticTaskTests
     }
 
     [Fact]
-    public void EverySampledSolutionVerifies()
-    {
-        foreach (var split in new[] { Split.Train, Split.Test })
-            foreach (var p in Draw(3000, 7, split))
-            {
-                var v = Verifier.Score(p, Task.Solve(p));
-                Assert.True(v.Correct && v.FormatOk, $"{p.Question}: {v.Reason}");
-                Assert.Equal(split, ReasoningTasks.SplitOf(Task, p.Question));
-            }
-    }
+    public void EverySampledSolutionVerifies() => TaskSamples.AssertSolutionsVerifyInTheirSplit(Task, 3000, 7);
 
     [Fact]
     public void DifficultiesSampleTheirKinds()

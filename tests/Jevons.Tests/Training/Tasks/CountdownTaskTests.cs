@@ -8,13 +8,7 @@ public class CountdownTaskTests
 {
     static readonly CountdownTask Task = new();
 
-    static List<Problem> Draw(int n, ulong seed, Split split = Split.Train, Difficulty? d = null)
-    {
-        var rng = new TaskRng(seed);
-        var list = new List<Problem>(n);
-        for (int i = 0; i < n; i++) list.Add(Task.Sample(ref rng, split, d));
-        return list;
-    }
+    static List<Problem> Draw(int n, ulong seed, Split split = Split.Train, Difficulty? d = null) => Task.Draw(n, seed, split, d);
 
     [Fact]
     public void QuestionsHaveTheExactPromptFormatAndSolvableTargetsInRange()
@@ -81,16 +75,7 @@ public class CountdownTaskTests
     }
 
     [Fact]
-    public void EverySampledSolutionVerifies()
-    {
-        foreach (var split in new[] { Split.Train, Split.Test })
-            foreach (var p in Draw(1000, 11, split))
-            {
-                var v = Verifier.Score(p, Task.Solve(p));
-                Assert.True(v.Correct && v.FormatOk, $"{p.Question}: {v.Reason}");
-                Assert.Equal(split, ReasoningTasks.SplitOf(p.Question));
-            }
-    }
+    public void EverySampledSolutionVerifies() => TaskSamples.AssertSolutionsVerifyInTheirSplit(Task, 1000, 11);
 
     [Fact]
     public void DifficultyPicksTheCountOfNumbers()
