@@ -28,9 +28,10 @@ sealed class EvalCommand : ICommand
         new("--seed", "seed of the questions and the samples (default 2)", "S"),
         new("--json", "one JSON object per point"),
         new("--plot", "write the Jevons curve (accuracy vs tokens per question) as PNG", "FILE.png"),
+        new("--log-samples", "write every sample as one JSON line (point, question, expected, completion, answer, correct)", "FILE.jsonl"),
         Common.Threads,
     ],
-    Usage: "jevons eval [--model M] --task arithmetic|countdown [--split test] [--count N] [--budget 16,32,64,none] [--votes 1,4,8] [--temperature T] [--json] [--plot out.png]");
+    Usage: "jevons eval [--model M] --task arithmetic|countdown [--split test] [--count N] [--budget 16,32,64,none] [--votes 1,4,8] [--temperature T] [--json] [--plot out.png] [--log-samples out.jsonl]");
 
     public int Run(ParsedArgs a, CliContext c)
     {
@@ -61,6 +62,8 @@ sealed class EvalCommand : ICommand
         var plot = a.Get("--plot");
         if (plot is not null && !plot.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
             throw new JevonsException($"jevons eval: --plot '{plot}' must name a .png file");
+        var logPath = a.Get("--log-samples");
+        using var log = logPath is null ? null : OpenLog(logPath);
         int maxBudget = budgets.Max(b => b ?? 0);
         int maxNewGiven = a.GetInt("--max-new-tokens", 0, 1, 1 << 16);
 
@@ -83,6 +86,7 @@ sealed class EvalCommand : ICommand
                     Count = count, Split = split, Difficulty = difficulty, Budget = budget, Votes = k, Temperature = t, MaxNewTokens = maxNew, Seed = seed,
                 }, c.Cancel);
                 points.Add(r);
+                if (log is not null) LogSamples(log, r, budget, k, t);
                 if (json)
                     c.Out.WriteLine(new JsonObject
                     {
@@ -105,6 +109,33 @@ sealed class EvalCommand : ICommand
             if (!json) c.Out.WriteLine($"eval: wrote {plot}");
         }
         return 0;
+    }
+
+    static StreamWriter OpenLog(string path)
+    {
+        try { return new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new JevonsException($"jevons eval: --log-samples '{path}': cannot write: {e.Message}");
+        }
+    }
+
+    static void LogSamples(StreamWriter log, TaskEvalReport r, int? budget, int votes, float temperature)
+    {
+        foreach (var q in r.Questions)
+            for (int s = 0; s < q.Samples.Count; s++)
+            {
+                var v = q.Samples[s];
+                log.WriteLine(new JsonObject
+                {
+                    ["budget"] = budget, ["votes"] = votes, ["temperature"] = temperature, ["sample"] = s,
+                    ["question"] = q.Problem.Question, ["expected"] = q.Problem.Answer,
+                    ["completion"] = s < q.Texts.Count ? q.Texts[s] : null, ["tokens"] = q.Tokens[s],
+                    ["answer"] = v.Extracted, ["correct"] = v.Correct, ["format_ok"] = v.FormatOk, ["reason"] = v.Reason,
+                    ["majority"] = q.Majority, ["majority_correct"] = q.MajorityCorrect,
+                }.ToJsonString());
+            }
+        log.Flush();
     }
 
     static Plots.Series Line(string name, List<TaskEvalReport> points, bool byVotes)

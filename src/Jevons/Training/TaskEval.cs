@@ -22,7 +22,11 @@ public sealed record TaskEvalOptions
 }
 
 /// <summary>A question's K samples and their vote.</summary>
-public sealed record EvalQuestion(Problem Problem, IReadOnlyList<Verdict> Samples, IReadOnlyList<int> Tokens, string? Majority, bool MajorityCorrect);
+public sealed record EvalQuestion(Problem Problem, IReadOnlyList<Verdict> Samples, IReadOnlyList<int> Tokens, string? Majority, bool MajorityCorrect)
+{
+    /// <summary>Each sample's completion text (after the template's generation prefix), in sample order.</summary>
+    public IReadOnlyList<string> Texts { get; init; } = [];
+}
 
 /// <summary>Accuracy at one (budget, votes) point and the tokens it spent.</summary>
 public sealed record TaskEvalReport(string Task, TaskEvalOptions Options, IReadOnlyList<EvalQuestion> Questions, double Seconds)
@@ -71,7 +75,10 @@ public static class TaskEval
             var verdicts = samples.Select(c => Verifier.Score(task, problems[i], format.GenerationSuffix + c.Text)).ToList();
             var majority = Majority(verdicts);
             bool correct = majority is not null && verdicts.Any(v => v.Correct && Normalise(v.Extracted) == majority);
-            questions.Add(new EvalQuestion(problems[i], verdicts, samples.Select(c => c.Ids.Length).ToList(), majority, correct));
+            questions.Add(new EvalQuestion(problems[i], verdicts, samples.Select(c => c.Ids.Length).ToList(), majority, correct)
+            {
+                Texts = samples.Select(c => c.Text).ToList(),
+            });
         }
         return new TaskEvalReport(task.Name, o, questions, clock.Elapsed.TotalSeconds);
     }
