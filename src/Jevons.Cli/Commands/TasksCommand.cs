@@ -15,10 +15,11 @@ sealed class TasksCommand : ICommand
         new("--seed", "generator seed (default 0)", "S"),
         new("--difficulty", "easy, medium or hard (default: the task's full mix)", "D"),
         new("--json", "one JSON object per problem per line"),
-        new("--question", "verify: the question text", "Q"),
+        new("--question", "solve, verify: the question text", "Q"),
         new("--completion-file", "verify: a file holding the completion (- for stdin)", "FILE"),
-    ], "sample|verify",
+    ], "sample|solve|verify",
     Usage: "jevons tasks sample --task arithmetic|countdown [--split train|test] [--count N] [--seed S] [--difficulty D] [--json]\n" +
+           "       jevons tasks solve --task T --question Q [--json]\n" +
            "       jevons tasks verify --task T --question Q --completion-file F");
 
     public int Run(ParsedArgs a, CliContext c)
@@ -27,8 +28,9 @@ sealed class TasksCommand : ICommand
         return verb switch
         {
             "sample" => Sample(a, c),
+            "solve" => Solve(a, c),
             "verify" => Verify(a, c),
-            _ => throw new JevonsException("jevons tasks: give one of 'sample' or 'verify' (see jevons tasks --help)"),
+            _ => throw new JevonsException("jevons tasks: give one of 'sample', 'solve' or 'verify' (see jevons tasks --help)"),
         };
     }
 
@@ -75,6 +77,23 @@ sealed class TasksCommand : ICommand
                 c.Out.WriteLine($"# answer: {p.Answer}");
             }
         }
+        return 0;
+    }
+
+    /// <summary>The worked completion the trainer teaches for one question (the reference a model's completion is compared with).</summary>
+    static int Solve(ParsedArgs a, CliContext c)
+    {
+        var task = Task(a);
+        var question = a.Require("--question");
+        var p = task.Parse(question) ?? throw new JevonsException($"jevons tasks: not a {task.Name} question: '{question}'");
+        var completion = task.Solve(p);
+        if (a.Has("--json"))
+            c.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, string>
+            {
+                ["task"] = p.Task, ["question"] = p.Question, ["completion"] = completion, ["answer"] = p.Answer,
+            }, JsonOptions));
+        else
+            c.Out.WriteLine(completion);
         return 0;
     }
 
