@@ -51,21 +51,24 @@ public sealed class ChatPageBrowserTests
         await page.GotoAsync(t.Address.ToString());
         await Assertions.Expect(page.Locator("#model option")).ToHaveTextAsync("tiny");
 
+        // Streamed: the answer grows in steps before it is complete. A MutationObserver in the page records every
+        // text the answer shows, so a loaded test process polling late cannot miss the steps.
+        await page.EvaluateAsync(@"() => {
+            window.__answers = [];
+            new MutationObserver(() => {
+                const all = document.querySelectorAll('.assistant .answer');
+                const text = all.length ? all[all.length - 1].textContent : '';
+                if (text && window.__answers[window.__answers.length - 1] !== text) window.__answers.push(text);
+            }).observe(document.body, { subtree: true, childList: true, characterData: true });
+        }");
         await page.FillAsync("#input", "hi");
         await page.PressAsync("#input", "Enter");
-        // Streamed: the answer grows in steps before it is complete.
         var answer = page.Locator(".assistant .answer").Last;
-        var seen = new HashSet<string>();
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        while (watch.Elapsed < TimeSpan.FromSeconds(30))
-        {
-            var text = await answer.TextContentAsync() ?? "";
-            if (text.Length > 0) seen.Add(text);
-            if (text.EndsWith("today", StringComparison.Ordinal)) break;
-            await Task.Delay(10);
-        }
-        Assert.Equal("hello there, my good friend, how are you today", await answer.TextContentAsync());
-        Assert.True(seen.Count >= 3, $"the answer came in {seen.Count} steps: {string.Join(" | ", seen)}");
+        await Assertions.Expect(answer).ToHaveTextAsync("hello there, my good friend, how are you today", new() { Timeout = 30_000 });
+        var seen = await page.EvaluateAsync<string[]>("() => window.__answers");
+        Assert.True(seen.Length >= 3, $"the answer came in {seen.Length} steps: {string.Join(" | ", seen)}");
+        for (int i = 1; i < seen.Length; i++)
+            Assert.True(seen[i].StartsWith(seen[i - 1], StringComparison.Ordinal), $"the answer shrank or changed: '{seen[i - 1]}' then '{seen[i]}'");
         // The reasoning is its own collapsible block, not part of the answer.
         var reasoning = page.Locator(".assistant details.reasoning").Last;
         await Assertions.Expect(reasoning).ToBeVisibleAsync();
