@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Jevons.Numerics.Kernels;
 using Jevons.Training.Autograd;
 
 namespace Jevons.Training;
@@ -10,8 +13,17 @@ public sealed class AdamW
 {
     readonly Tensor[] _params;
     readonly bool[] _decay;
+    readonly WorkerPool? _pool;
+    /// <summary>The parameters cut into blocks of at most <see cref="BlockSize"/> values: the unit of work and of the norm's partial sums.</summary>
+    readonly (int Param, int Start, int Length)[] _blocks;
+    readonly double[] _partial;
 
-    public AdamW(IEnumerable<Tensor> parameters, float weightDecay, float beta1 = 0.9f, float beta2 = 0.95f, float epsilon = 1e-8f)
+    /// <summary>Values per block (measured: large enough that a pool round trip is noise, small enough to balance two cores).</summary>
+    const int BlockSize = 1 << 16;
+
+    /// <param name="pool">Threads for the update, the clip and the norm (null: the caller's thread); the bits do not depend on it.</param>
+    public AdamW(IEnumerable<Tensor> parameters, float weightDecay, float beta1 = 0.9f, float beta2 = 0.95f, float epsilon = 1e-8f,
+        WorkerPool? pool = null)
     {
         _params = parameters.ToArray();
         _decay = _params.Select(TinyDeepSeek.Decays).ToArray();
@@ -21,6 +33,12 @@ public sealed class AdamW
         Beta1 = beta1;
         Beta2 = beta2;
         Epsilon = epsilon;
+        _pool = pool;
+        var blocks = new List<(int, int, int)>();
+        for (int k = 0; k < _params.Length; k++)
+            for (int i = 0; i < _params[k].Length; i += BlockSize) blocks.Add((k, i, Math.Min(BlockSize, _params[k].Length - i)));
+        _blocks = blocks.ToArray();
+        _partial = new double[_blocks.Length];
     }
 
     public float WeightDecay { get; }
@@ -34,13 +52,31 @@ public sealed class AdamW
     public float[][] V { get; }
     public IReadOnlyList<Tensor> Parameters => _params;
 
-    /// <summary>√Σ g² over every parameter (in order, in double).</summary>
+    /// <summary>body(block) for every block, spread over the pool.</summary>
+    void ForBlocks(Action<int> body)
+    {
+        if (_pool is null || _pool.Threads == 1) for (int b = 0; b < _blocks.Length; b++) body(b);
+        else _pool.For(_blocks.Length, (b0, b1) => { for (int b = b0; b < b1; b++) body(b); });
+    }
+
+    Span<float> Gradient(int block)
+    {
+        var (k, start, length) = _blocks[block];
+        return _params[k].Grad.AsSpan(start, length);
+    }
+
+    /// <summary>√Σ g² over every parameter, in double: per block in order, then the blocks in order (a fixed partition).</summary>
     public double GradientNorm()
     {
-        double s = 0;
-        foreach (var p in _params)
-            foreach (var g in p.Grad!) s += (double)g * g;
-        return Math.Sqrt(s);
+        ForBlocks(b =>
+        {
+            double s = 0;
+            foreach (var g in Gradient(b)) s += (double)g * g;
+            _partial[b] = s;
+        });
+        double total = 0;
+        foreach (var s in _partial) total += s;
+        return Math.Sqrt(total);
     }
 
     /// <summary>Scales all gradients so their global norm is at most <paramref name="maxNorm"/>; returns the norm before.</summary>
@@ -50,7 +86,7 @@ public sealed class AdamW
         if (maxNorm > 0 && norm > maxNorm)
         {
             float scale = (float)(maxNorm / (norm + 1e-6));
-            foreach (var p in _params) System.Numerics.Tensors.TensorPrimitives.Multiply(p.Grad!, scale, p.Grad!);
+            ForBlocks(b => System.Numerics.Tensors.TensorPrimitives.Multiply(Gradient(b), scale, Gradient(b)));
         }
         return norm;
     }
@@ -59,23 +95,51 @@ public sealed class AdamW
     {
         Step++;
         float c1 = 1f / (1f - MathF.Pow(Beta1, Step)), c2 = 1f / (1f - MathF.Pow(Beta2, Step));
-        for (int k = 0; k < _params.Length; k++)
+        ForBlocks(b =>
         {
-            float[] w = _params[k].Data, g = _params[k].Grad!, m = M[k], v = V[k];
-            float decay = _decay[k] ? learningRate * WeightDecay : 0f;
-            for (int i = 0; i < w.Length; i++)
+            var (k, start, length) = _blocks[b];
+            var w = _params[k].Data.AsSpan(start, length);
+            var g = _params[k].Grad.AsSpan(start, length);
+            var m = M[k].AsSpan(start, length);
+            var v = V[k].AsSpan(start, length);
+            Update(w, g, m, v, learningRate, _decay[k] ? learningRate * WeightDecay : 0f, c1, c2);
+        });
+    }
+
+    /// <summary>
+    /// One block's update, in vectors and then scalars with the same operations in the same order (no fused
+    /// multiply-adds), so every element gets the same bits on any vector width.
+    /// </summary>
+    void Update(Span<float> w, Span<float> g, Span<float> m, Span<float> v, float lr, float decay, float c1, float c2)
+    {
+        float b1 = Beta1, b2 = Beta2, eps = Epsilon, a1 = 1 - Beta1, a2 = 1 - Beta2;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vw = MemoryMarshal.Cast<float, Vector<float>>(w);
+            var vg = MemoryMarshal.Cast<float, Vector<float>>(g);
+            var vm = MemoryMarshal.Cast<float, Vector<float>>(m);
+            var vv = MemoryMarshal.Cast<float, Vector<float>>(v);
+            for (int j = 0; j < vw.Length; j++)
             {
-                m[i] = Beta1 * m[i] + (1 - Beta1) * g[i];
-                v[i] = Beta2 * v[i] + (1 - Beta2) * g[i] * g[i];
-                w[i] -= learningRate * (m[i] * c1 / (MathF.Sqrt(v[i] * c2) + Epsilon)) + decay * w[i];
+                var gj = vg[j];
+                var mj = b1 * vm[j] + a1 * gj;
+                var vj = b2 * vv[j] + a2 * gj * gj;
+                vm[j] = mj;
+                vv[j] = vj;
+                vw[j] -= lr * (mj * c1 / (Vector.SquareRoot(vj * c2) + new Vector<float>(eps))) + decay * vw[j];
             }
+            i = vw.Length * Vector<float>.Count;
+        }
+        for (; i < w.Length; i++)
+        {
+            m[i] = b1 * m[i] + a1 * g[i];
+            v[i] = b2 * v[i] + a2 * g[i] * g[i];
+            w[i] -= lr * (m[i] * c1 / (MathF.Sqrt(v[i] * c2) + eps)) + decay * w[i];
         }
     }
 
-    public void ZeroGradients()
-    {
-        foreach (var p in _params) p.ZeroGrad();
-    }
+    public void ZeroGradients() => ForBlocks(b => Gradient(b).Clear());
 }
 
 /// <summary>Linear warmup to the peak, then a cosine down to the minimum at the last step.</summary>

@@ -80,7 +80,7 @@ public sealed class GrpoTrainer : IDisposable
         _threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
         _pool = new WorkerPool(_threads);
         Tape = new Tape(_pool);
-        Optimizer = new AdamW(policy.Parameters.Values, options.WeightDecay);
+        Optimizer = new AdamW(policy.Parameters.Values, options.WeightDecay, pool: _pool);
     }
 
     public TinyDeepSeek Policy { get; }

@@ -64,7 +64,7 @@ public sealed class Trainer : IDisposable
         Random = new TrainRandom(options.Seed ^ 0x5DEECE66DUL);
         _pool = new WorkerPool(options.Threads > 0 ? options.Threads : Environment.ProcessorCount);
         Tape = new Tape(_pool) { ReuseMemory = true };
-        Optimizer = new AdamW(model.Parameters.Values, options.WeightDecay);
+        Optimizer = new AdamW(model.Parameters.Values, options.WeightDecay, pool: _pool);
     }
 
     public TinyDeepSeek Model { get; }

@@ -241,4 +241,21 @@ public unsafe class MatMulTests
         pool.For(10, (s, e) => Interlocked.Add(ref sum, e - s));
         Assert.Equal(10, sum);
     }
+
+    [Fact]
+    public void WorkerPoolRunsManyShortJobsBackToBack()
+    {
+        // Jobs far shorter than a wake-up: a worker that wakes late must find each job's chunks claimed (or the
+        // next job's), never run a chunk of one job with the fields of another.
+        foreach (int threads in new[] { 2, 3 })
+        {
+            using var pool = new WorkerPool(threads);
+            for (int job = 0; job < 20_000; job++)
+            {
+                int count = 1 + job % 13, sum = 0;
+                pool.For(count, (s, e) => Interlocked.Add(ref sum, (e - s) * (job + 1)));
+                Assert.Equal(count * (job + 1), sum);
+            }
+        }
+    }
 }

@@ -236,6 +236,33 @@ public class TinyDeepSeekTests
     }
 
     [Fact]
+    public void ThreadCountDoesNotChangeTheBits()
+    {
+        // Large enough (1,024 positions × hidden 64, 16 experts' rows) that every spread op, the parallel packing
+        // and AdamW's blocks really run on the pool's threads.
+        var config = TinyDeepSeekConfig.Preset("micro", 32) with { HiddenSize = 64, IntermediateSize = 128, MoeIntermediateSize = 32 };
+        var rng = new TrainRandom(7);
+        var data = Enumerable.Range(0, 64).Select(_ =>
+        {
+            int start = rng.NextInt(32), len = 16 + rng.NextInt(48);
+            return new TrainingExample(Enumerable.Range(0, len).Select(i => (start + i) % 32).ToArray(), Enumerable.Repeat(1f, len).ToArray());
+        }).ToList();
+        var options = Quick with { Steps = 4, BatchTokens = 1024 };
+        var runs = new[] { 1, 2, 3 }.Select(threads =>
+        {
+            using var trainer = new Trainer(new TinyDeepSeek(config, new TrainRandom(2)), data, options with { Threads = threads });
+            var losses = Enumerable.Range(0, 4).Select(_ => trainer.TrainStep()).Select(r => (r.Loss, r.GradientNorm)).ToList();
+            return (losses, weights: trainer.Model.Parameters.ToDictionary(kv => kv.Key, kv => kv.Value.Data.ToArray()));
+        }).ToList();
+        foreach (var run in runs.Skip(1))
+        {
+            Assert.Equal(runs[0].losses, run.losses);
+            foreach (var (name, w) in runs[0].weights)
+                Assert.True(w.AsSpan().SequenceEqual(run.weights[name]), $"{name} differs with another thread count");
+        }
+    }
+
+    [Fact]
     public void BiasUpdateMovesTowardBalance()
     {
         var model = new TinyDeepSeek(TinyDeepSeekConfig.Preset("micro", 16) with { BiasUpdateSpeed = 0.01f }, new TrainRandom(1));

@@ -111,6 +111,9 @@ internal static class VecBits
     const int F8TinyMask = unchecked((int)0x87F00000);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float F8Tiny(int sx) => BitConverter.Int32BitsToSingle((sx << 20) & F8TinyMask);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> F8Tiny(Vector128<int> sx) => ((sx << 20) & Vector128.Create(F8TinyMask)).AsSingle();
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> F8Tiny(Vector256<int> sx) => ((sx << 20) & Vector256.Create(F8TinyMask)).AsSingle();
@@ -157,6 +160,31 @@ internal static class VecBits
         var r = Vector512.ConditionalSelect(Vector512.LessThan(mag, Vector512.Create(F8MinNormal)).AsSingle(), sub, normal.AsSingle());
         return r | (t & Vector512.Create(F8SignMask)).AsSingle();
     }
+}
+
+/// <summary>One lane: the scalar path (<see cref="KernelPath.Scalar"/>) of a kernel written once over <see cref="IVec{TSelf}"/>.</summary>
+internal readonly unsafe struct Vec1 : IVec<Vec1>
+{
+    readonly float v;
+    Vec1(float v) => this.v = v;
+    public static int Count => 1;
+    public static Vec1 Zero => new(0);
+    public static Vec1 Splat(float s) => new(s);
+    public static Vec1 Load(float* p) => new(*p);
+    public static void Store(Vec1 a, float* p) => *p = a.v;
+    public static Vec1 Add(Vec1 a, Vec1 b) => new(a.v + b.v);
+    public static Vec1 Sub(Vec1 a, Vec1 b) => new(a.v - b.v);
+    public static Vec1 Mul(Vec1 a, Vec1 b) => new(a.v * b.v);
+    public static Vec1 Div(Vec1 a, Vec1 b) => new(a.v / b.v);
+    public static Vec1 Fma(Vec1 a, Vec1 b, Vec1 c) => new(MathF.FusedMultiplyAdd(a.v, b.v, c.v));
+    public static Vec1 Max(Vec1 a, Vec1 b) => new(MathF.Max(a.v, b.v));
+    public static Vec1 Exp(Vec1 a) => new(MathF.Exp(a.v));
+    public static float Sum(Vec1 a) => a.v;
+    public static float MaxAcross(Vec1 a) => a.v;
+    public static Vec1 LoadHalf(ushort* p) => new((float)BitConverter.UInt16BitsToHalf(*p));
+    public static Vec1 LoadBf16(ushort* p) => new(BitConverter.Int32BitsToSingle(*p << 16));
+    public static Vec1 LoadF8(byte* p) => new(Quantization.F8E4M3Table[*p]);
+    public static Vec1 LoadF8Tiny(byte* p) => new(VecBits.F8Tiny(*(sbyte*)p));
 }
 
 internal readonly unsafe struct Vec128 : IVec<Vec128>

@@ -3,23 +3,29 @@ namespace Jevons.Numerics.Kernels;
 /// <summary>
 /// Runs a loop body over [0, count) on a fixed set of persistent threads (the caller is one of them).
 /// One per model; its thread count and kernel path come from the options, never from a global.
-/// A job is split into a few chunks per thread that threads take in turn, so a busy core does not hold
-/// the others up. Not re-entrant: a call made while a job runs (nested, or from another thread) runs
-/// inline on its caller.
+/// A job is split into a few chunks per thread that threads claim in turn, so a busy core does not hold
+/// the others up, and the caller returns once every chunk is done — it never waits for a worker that has not
+/// woken yet (a late worker finds the job's chunks all claimed and goes back to sleep). Waits spin briefly, then
+/// block (SemaphoreSlim, ManualResetEventSlim): spinning longer costs a shared machine's CPU for nothing when the
+/// thread waited on has been descheduled.
+/// Not re-entrant: a call made while a job runs (nested, or from another thread) runs inline on its caller.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
 {
     readonly Thread[] _threads;
-    readonly SemaphoreSlim _start = new(0);
-    readonly ManualResetEventSlim _done = new(false);
-    int _busy;
+    readonly SemaphoreSlim _wake = new(0);
+    readonly ManualResetEventSlim _finished = new(false);
+    int _busy, _sleepers;
     bool _disposed;
 
-    // the current job
+    // The current job. _claim packs generation << 32 | chunks << 16 | next chunk, so one read says whether a chunk
+    // is left; the fields below are written before a generation is published and are not touched again until all
+    // its chunks are done, so a claim (a CAS on the word read before the fields) that succeeds saw this job's fields.
+    long _claim;
     delegate*<void*, int, int, void> _fn;
     void* _ctx;
     Action<int, int>? _action;
-    int _count, _chunks, _nextChunk, _pending;
+    int _count, _done;
     Exception? _error;
 
     public WorkerPool(int threads) : this(threads, KernelDispatch.Default) { }
@@ -70,14 +76,18 @@ public sealed unsafe class WorkerPool : IDisposable
             _ctx = ctx;
             _action = action;
             _count = count;
-            _chunks = Math.Min(count, Threads * 4);
-            _nextChunk = 0;
+            int chunks = Math.Min(count, Math.Min(Threads * 4, ushort.MaxValue));
+            _done = 0;
             _error = null;
-            _pending = _threads.Length;
-            _done.Reset();
-            _start.Release(_threads.Length);
+            _finished.Reset();
+            long generation = (Volatile.Read(ref _claim) >> 32) + 1;
+            Volatile.Write(ref _claim, generation << 32 | (long)chunks << 16);
+            int sleepers = Interlocked.Exchange(ref _sleepers, 0);
+            if (sleepers > 0) _wake.Release(sleepers);
             TakeChunks();
-            _done.Wait();
+            // Only chunks another thread has claimed can still be running: wait for those, never for a wake-up. The
+            // thread that finishes the last chunk sets the event (maybe this one), always before the next Reset.
+            _finished.Wait();
             _action = null;
             if (_error is { } e) throw new AggregateException("a worker failed", e);
         }
@@ -87,34 +97,58 @@ public sealed unsafe class WorkerPool : IDisposable
         }
     }
 
+    /// <summary>Claims and runs chunks of the current job until none is left.</summary>
     void TakeChunks()
     {
-        try
+        while (true)
         {
-            while (true)
+            long claim = Volatile.Read(ref _claim);
+            int c = (int)(claim & 0xFFFF), chunks = (int)((claim >> 16) & 0xFFFF);
+            // c ≥ chunks: everything is claimed, and the fields may already belong to the next job.
+            if (c >= chunks) return;
+            var fn = _fn;
+            void* ctx = _ctx;
+            var action = _action;
+            int count = _count;
+            if (Interlocked.CompareExchange(ref _claim, claim + 1, claim) != claim) continue;
+            int start = (int)((long)count * c / chunks), end = (int)((long)count * (c + 1) / chunks);
+            try
             {
-                int c = Interlocked.Increment(ref _nextChunk) - 1;
-                if (c >= _chunks) return;
-                int start = (int)((long)_count * c / _chunks), end = (int)((long)_count * (c + 1) / _chunks);
-                if (_action is not null) _action(start, end);
-                else _fn(_ctx, start, end);
+                if (action is not null) action(start, end);
+                else fn(ctx, start, end);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _error, e, null);
+            }
+            finally
+            {
+                if (Interlocked.Increment(ref _done) == chunks) _finished.Set();
             }
         }
-        catch (Exception e)
-        {
-            Interlocked.CompareExchange(ref _error, e, null);
-            Volatile.Write(ref _nextChunk, int.MaxValue / 2);
-        }
+    }
+
+    bool HasWork()
+    {
+        long claim = Volatile.Read(ref _claim);
+        return (claim & 0xFFFF) < ((claim >> 16) & 0xFFFF);
     }
 
     void WorkerLoop()
     {
-        while (true)
+        while (!Volatile.Read(ref _disposed))
         {
-            _start.Wait();
-            if (Volatile.Read(ref _disposed)) return;
             TakeChunks();
-            if (Interlocked.Decrement(ref _pending) == 0) _done.Set();
+            // Announce the sleep, then look once more: a job published in between either sees the announcement
+            // (and releases the semaphore) or is seen here.
+            Interlocked.Increment(ref _sleepers);
+            if (HasWork() || Volatile.Read(ref _disposed))
+            {
+                if (Interlocked.Decrement(ref _sleepers) >= 0) continue;
+                // The caller took our announcement and released the semaphore for us: consume it.
+                Interlocked.Increment(ref _sleepers);
+            }
+            _wake.Wait();
         }
     }
 
@@ -122,9 +156,9 @@ public sealed unsafe class WorkerPool : IDisposable
     {
         if (_disposed) return;
         Volatile.Write(ref _disposed, true);
-        if (_threads.Length > 0) _start.Release(_threads.Length);
+        if (_threads.Length > 0) _wake.Release(_threads.Length);
         foreach (var t in _threads) t.Join();
-        _start.Dispose();
-        _done.Dispose();
+        _wake.Dispose();
+        _finished.Dispose();
     }
 }

@@ -13,21 +13,24 @@ public sealed partial class Tape
         SameLength(gate, up, "SwiGlu");
         var y = Result(gate.Shape, zeroed: false, gate, up);
         int n = gate.Length;
-        for (int i0 = 0; i0 < n; i0 += Chunk)
+        SpreadChunks(n, 3, (from, to) =>
         {
-            int len = Math.Min(Chunk, n - i0);
-            var g = gate.Data.AsSpan(i0, len);
-            var yc = y.Data.AsSpan(i0, len);
-            TensorPrimitives.Sigmoid(g, yc);
-            TensorPrimitives.Multiply(yc, g, yc);
-            TensorPrimitives.Multiply(yc, up.Data.AsSpan(i0, len), yc);
-        }
-        Record(y, () =>
+            for (int i0 = from; i0 < to; i0 += Chunk)
+            {
+                int len = Math.Min(Chunk, to - i0);
+                var g = gate.Data.AsSpan(i0, len);
+                var yc = y.Data.AsSpan(i0, len);
+                TensorPrimitives.Sigmoid(g, yc);
+                TensorPrimitives.Multiply(yc, g, yc);
+                TensorPrimitives.Multiply(yc, up.Data.AsSpan(i0, len), yc);
+            }
+        });
+        Record(y, () => SpreadChunks(n, 5, (from, to) =>
         {
             Span<float> sig = stackalloc float[Chunk], t = stackalloc float[Chunk];
-            for (int i0 = 0; i0 < n; i0 += Chunk)
+            for (int i0 = from; i0 < to; i0 += Chunk)
             {
-                int len = Math.Min(Chunk, n - i0);
+                int len = Math.Min(Chunk, to - i0);
                 var g = gate.Data.AsSpan(i0, len);
                 var dy = y.Grad.AsSpan(i0, len);
                 var sc = sig[..len];
@@ -49,7 +52,7 @@ public sealed partial class Tape
                     TensorPrimitives.MultiplyAdd(dy, tc, dg, dg);
                 }
             }
-        });
+        }));
         return y;
     }
 

@@ -9,12 +9,13 @@ public sealed partial class Tape
     {
         SameLength(a, b, "Add");
         var y = Result(a.Shape, zeroed: false, a, b);
-        TensorPrimitives.Add(a.Values, b.Values, y.Values);
-        Record(y, () =>
+        SpreadChunks(a.Length, 3, (i0, i1) => TensorPrimitives.Add(a.Data.AsSpan(i0..i1), b.Data.AsSpan(i0..i1), y.Data.AsSpan(i0..i1)));
+        Record(y, () => SpreadChunks(a.Length, 6, (i0, i1) =>
         {
-            if (a.Grad is not null) TensorPrimitives.Add(a.Gradient, y.Gradient, a.Gradient);
-            if (b.Grad is not null) TensorPrimitives.Add(b.Gradient, y.Gradient, b.Gradient);
-        });
+            var dy = y.Grad.AsSpan(i0..i1);
+            if (a.Grad is not null) TensorPrimitives.Add(a.Grad.AsSpan(i0..i1), dy, a.Grad.AsSpan(i0..i1));
+            if (b.Grad is not null) TensorPrimitives.Add(b.Grad.AsSpan(i0..i1), dy, b.Grad.AsSpan(i0..i1));
+        }));
         return y;
     }
 
@@ -23,12 +24,13 @@ public sealed partial class Tape
     {
         SameLength(a, b, "Mul");
         var y = Result(a.Shape, zeroed: false, a, b);
-        TensorPrimitives.Multiply(a.Values, b.Values, y.Values);
-        Record(y, () =>
+        SpreadChunks(a.Length, 3, (i0, i1) => TensorPrimitives.Multiply(a.Data.AsSpan(i0..i1), b.Data.AsSpan(i0..i1), y.Data.AsSpan(i0..i1)));
+        Record(y, () => SpreadChunks(a.Length, 8, (i0, i1) =>
         {
-            if (a.Grad is not null) TensorPrimitives.MultiplyAdd(y.Gradient, b.Values, a.Gradient, a.Gradient);
-            if (b.Grad is not null) TensorPrimitives.MultiplyAdd(y.Gradient, a.Values, b.Gradient, b.Gradient);
-        });
+            var dy = y.Grad.AsSpan(i0..i1);
+            if (a.Grad is not null) TensorPrimitives.MultiplyAdd(dy, b.Data.AsSpan(i0..i1), a.Grad.AsSpan(i0..i1), a.Grad.AsSpan(i0..i1));
+            if (b.Grad is not null) TensorPrimitives.MultiplyAdd(dy, a.Data.AsSpan(i0..i1), b.Grad.AsSpan(i0..i1), b.Grad.AsSpan(i0..i1));
+        }));
         return y;
     }
 
@@ -36,8 +38,9 @@ public sealed partial class Tape
     public Tensor Scale(Tensor a, float s)
     {
         var y = Result(a.Shape, zeroed: false, a);
-        TensorPrimitives.Multiply(a.Values, s, y.Values);
-        Record(y, () => TensorPrimitives.MultiplyAdd(y.Gradient, s, a.Gradient, a.Gradient));
+        SpreadChunks(a.Length, 2, (i0, i1) => TensorPrimitives.Multiply(a.Data.AsSpan(i0..i1), s, y.Data.AsSpan(i0..i1)));
+        Record(y, () => SpreadChunks(a.Length, 3, (i0, i1) =>
+            TensorPrimitives.MultiplyAdd(y.Grad.AsSpan(i0..i1), s, a.Grad.AsSpan(i0..i1), a.Grad.AsSpan(i0..i1))));
         return y;
     }
 
@@ -47,15 +50,18 @@ public sealed partial class Tape
         int rows = x.Rows, cols = x.Cols;
         if (start < 0 || width <= 0 || start + width > cols) throw new ArgumentOutOfRangeException(nameof(start));
         var y = Result([.. x.Shape[..^1], width], zeroed: false, x);
-        for (int r = 0; r < rows; r++) x.Data.AsSpan(r * cols + start, width).CopyTo(y.Data.AsSpan(r * width, width));
-        Record(y, () =>
+        Spread(rows, (long)rows * width * 2, (r0, r1) =>
         {
-            for (int r = 0; r < rows; r++)
+            for (int r = r0; r < r1; r++) x.Data.AsSpan(r * cols + start, width).CopyTo(y.Data.AsSpan(r * width, width));
+        });
+        Record(y, () => Spread(rows, (long)rows * width * 3, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
             {
                 var g = x.Grad.AsSpan(r * cols + start, width);
                 TensorPrimitives.Add(g, y.Grad.AsSpan(r * width, width), g);
             }
-        });
+        }));
         return y;
     }
 
@@ -65,19 +71,22 @@ public sealed partial class Tape
         int rows = a.Rows, ca = a.Cols, cb = b.Cols, c = ca + cb;
         if (b.Rows != rows) throw new ArgumentException($"Concat: {a} and {b} differ in rows");
         var y = Result([.. a.Shape[..^1], c], zeroed: false, a, b);
-        for (int r = 0; r < rows; r++)
+        Spread(rows, (long)rows * c * 2, (r0, r1) =>
         {
-            a.Data.AsSpan(r * ca, ca).CopyTo(y.Data.AsSpan(r * c, ca));
-            b.Data.AsSpan(r * cb, cb).CopyTo(y.Data.AsSpan(r * c + ca, cb));
-        }
-        Record(y, () =>
+            for (int r = r0; r < r1; r++)
+            {
+                a.Data.AsSpan(r * ca, ca).CopyTo(y.Data.AsSpan(r * c, ca));
+                b.Data.AsSpan(r * cb, cb).CopyTo(y.Data.AsSpan(r * c + ca, cb));
+            }
+        });
+        Record(y, () => Spread(rows, (long)rows * c * 3, (r0, r1) =>
         {
-            for (int r = 0; r < rows; r++)
+            for (int r = r0; r < r1; r++)
             {
                 if (a.Grad is not null) TensorPrimitives.Add(a.Grad.AsSpan(r * ca, ca), y.Grad.AsSpan(r * c, ca), a.Grad.AsSpan(r * ca, ca));
                 if (b.Grad is not null) TensorPrimitives.Add(b.Grad.AsSpan(r * cb, cb), y.Grad.AsSpan(r * c + ca, cb), b.Grad.AsSpan(r * cb, cb));
             }
-        });
+        }));
         return y;
     }
 

@@ -34,12 +34,12 @@ public sealed partial class Tape
         int d = table.Cols, vocab = table.Shape[0];
         var idCopy = ids.ToArray();
         var y = Result([idCopy.Length, d], zeroed: false, table);
-        for (int t = 0; t < idCopy.Length; t++)
-        {
-            int id = idCopy[t];
+        foreach (int id in idCopy)
             if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(ids), id, $"token id outside the vocabulary of {vocab}");
-            table.Data.AsSpan(id * d, d).CopyTo(y.Data.AsSpan(t * d, d));
-        }
+        Spread(idCopy.Length, (long)idCopy.Length * d * 2, (t0, t1) =>
+        {
+            for (int t = t0; t < t1; t++) table.Data.AsSpan(idCopy[t] * d, d).CopyTo(y.Data.AsSpan(t * d, d));
+        });
         Record(y, () =>
         {
             for (int t = 0; t < idCopy.Length; t++)

@@ -11,11 +11,14 @@ namespace Jevons.Training.Autograd;
 /// into panels of two vectors' width, [k][2·lanes], zero-padded past n; each task takes a tile of 6 rows of A
 /// (in place, or packed to [k][6] when A is transposed) and sweeps it over every panel with a 6 × 2-vector register tile (12 accumulators,
 /// 12 FMAs per 2 loads + 6 broadcasts, no horizontal sums). Packing is where a transpose happens, so
-/// Tape.MatMul's forward (x·Wᵀ), dX (dy·W) and dW (dyᵀ·x) copy nothing else. Row tiles are spread over the pool;
+/// Tape.MatMul's forward (x·Wᵀ), dX (dy·W) and dW (dyᵀ·x) copy nothing else. The panels are packed by the threads of
+/// the parallel loop itself (one pool round trip per product), the row tiles spread over the pool;
 /// each C element is summed by one thread in k order from zero, then added to C when accumulating, so the
 /// result does not depend on the thread count. Measured (bench quick-train gemm, one Zen 4 core): 81–111 GFLOP/s
 /// forward and dX on tiny-r1's shapes, 50–97 dW, against 13–99 for the unpacked 4 × 2-vector kernel it replaced,
-/// whose B panels were read with a stride and whose partial panels (n = 80, 298, 8) ran scalar.
+/// whose B panels were read with a stride and whose partial panels (n = 80, 298, 8) ran scalar. The vector width is
+/// one <see cref="IVec{TSelf}"/> (Vec512/256/128, Vec1 for the scalar path), narrowed for narrow products; each
+/// element is one FMA chain in k order whatever the width, so the width does not change the bits.
 /// </summary>
 public static unsafe class MatrixProduct
 {
@@ -46,15 +49,14 @@ public static unsafe class MatrixProduct
                 for (int i = 0; i < m; i++) new Span<float>(c + (long)i * ldc, n).Clear();
             return;
         }
-        var path = pool.Path;
+        var path = Narrowest(pool.Path, n);
         int width = 2 * Lanes(path), panels = (n + width - 1) / width, tiles = (m + Rows - 1) / Rows;
         float[] packed = ArrayPool<float>.Shared.Rent(checked(panels * k * width));
         fixed (float* pb = packed)
         {
-            PackB(b, ldb, transB, pb, n, k, width, panels);
             var job = new Job
             {
-                A = a, Lda = lda, TransA = transA, PackedB = pb, C = c, Ldc = ldc,
+                A = a, Lda = lda, TransA = transA, B = b, Ldb = ldb, TransB = transB, PackedB = pb, C = c, Ldc = ldc,
                 M = m, N = n, K = k, Width = width, Panels = panels, Accumulate = accumulate, Path = path, Causal = causal,
             };
             // A pool round trip costs more than a small product.
@@ -95,43 +97,71 @@ public static unsafe class MatrixProduct
 
     static int Lanes(KernelPath path) => path switch { KernelPath.V512 => 16, KernelPath.V256 => 8, KernelPath.V128 => 4, _ => 1 };
 
-    struct Job
+    /// <summary>
+    /// The narrowest vector path whose panel still covers n in one, for narrow products: the router's n = 8 runs
+    /// 128-bit panels of 8 columns instead of 512-bit panels of 32 with three quarters padding.
+    /// </summary>
+    static KernelPath Narrowest(KernelPath path, int n)
     {
-        public float* A, PackedB, C;
-        public int Lda, Ldc, M, N, K, Width, Panels;
-        public bool TransA, Accumulate;
-        public KernelPath Path;
-        public Causal Causal;
+        while (path > KernelPath.V128 && n <= Lanes(path)) path--;
+        return path;
     }
 
-    /// <summary>op(B) [k, n] → panels [panel][k][width], zeros past column n.</summary>
-    static void PackB(float* b, int ldb, bool transB, float* dst, int n, int k, int width, int panels)
+    struct Job
     {
-        for (int j = 0; j < panels; j++)
+        public float* A, B, PackedB, C;
+        public int Lda, Ldb, Ldc, M, N, K, Width, Panels;
+        public bool TransA, TransB, Accumulate;
+        public KernelPath Path;
+        public Causal Causal;
+        /// <summary>Panels claimed for packing, and packed.</summary>
+        public int NextPanel, PackedPanels;
+    }
+
+    /// <summary>
+    /// Packs B inside the parallel loop: every thread's first chunk claims panels to pack until none is left, then
+    /// waits only for panels another running thread has claimed (a thread that never woke claimed none).
+    /// </summary>
+    static void PackAll(Job* job)
+    {
+        int panels = job->Panels;
+        if (Volatile.Read(ref job->PackedPanels) == panels) return;
+        int j;
+        while ((j = Interlocked.Increment(ref job->NextPanel) - 1) < panels)
         {
-            float* panel = dst + (long)j * k * width;
-            int j0 = j * width, cols = Math.Min(width, n - j0);
-            if (!transB)
+            PackPanel(job, j);
+            Interlocked.Increment(ref job->PackedPanels);
+        }
+        var spin = new SpinWait();
+        while (Volatile.Read(ref job->PackedPanels) < panels) spin.SpinOnce();
+    }
+
+    /// <summary>Panel j of op(B) [k, n] → [k][width] at PackedB + j·k·width, zeros past column n.</summary>
+    static void PackPanel(Job* job, int j)
+    {
+        int k = job->K, width = job->Width, j0 = j * width, cols = Math.Min(width, job->N - j0);
+        long ldb = job->Ldb;
+        float* panel = job->PackedB + (long)j * k * width;
+        if (!job->TransB)
+        {
+            for (int p = 0; p < k; p++)
             {
-                for (int p = 0; p < k; p++)
-                {
-                    float* from = b + (long)p * ldb + j0, to = panel + (long)p * width;
-                    for (int q = 0; q < cols; q++) to[q] = from[q];
-                    for (int q = cols; q < width; q++) to[q] = 0;
-                }
+                float* from = job->B + p * ldb + j0, to = panel + (long)p * width;
+                for (int q = 0; q < cols; q++) to[q] = from[q];
+                for (int q = cols; q < width; q++) to[q] = 0;
+            }
+            return;
+        }
+        // B stored [n, k]: column j of op(B) is row j of the storage, read along k.
+        for (int q = 0; q < width; q++)
+        {
+            if (q >= cols)
+            {
+                for (int p = 0; p < k; p++) panel[(long)p * width + q] = 0;
                 continue;
             }
-            // B stored [n, k]: column j of op(B) is row j of the storage, read along k.
-            for (int q = 0; q < width; q++)
-            {
-                if (q >= cols)
-                {
-                    for (int p = 0; p < k; p++) panel[(long)p * width + q] = 0;
-                    continue;
-                }
-                float* from = b + (long)(j0 + q) * ldb;
-                for (int p = 0; p < k; p++) panel[(long)p * width + q] = from[p];
-            }
+            float* from = job->B + (j0 + q) * ldb;
+            for (int p = 0; p < k; p++) panel[(long)p * width + q] = from[p];
         }
     }
 
@@ -150,6 +180,7 @@ public static unsafe class MatrixProduct
     static void RowTiles(void* ctx, int t0, int t1)
     {
         var job = (Job*)ctx;
+        PackAll(job);
         // A stored [m, k] is read in place (a tile's 6 rows stay in L1 across the panels); stored [k, m], a tile
         // is packed to [k][6] first, so its columns are not re-read with a stride of m for every panel.
         float[]? tile = job->TransA ? ArrayPool<float>.Shared.Rent(job->K * Rows) : null;
@@ -177,10 +208,10 @@ public static unsafe class MatrixProduct
                 }
                 switch (job->Path)
                 {
-                    case KernelPath.V512: Sweep<Lane512>(job, a, rowStride, step, i0, k0, k1); break;
-                    case KernelPath.V256: Sweep<Lane256>(job, a, rowStride, step, i0, k0, k1); break;
-                    case KernelPath.V128: Sweep<Lane128>(job, a, rowStride, step, i0, k0, k1); break;
-                    default: Sweep<Lane1>(job, a, rowStride, step, i0, k0, k1); break;
+                    case KernelPath.V512: Sweep<Vec512>(job, a, rowStride, step, i0, k0, k1); break;
+                    case KernelPath.V256: Sweep<Vec256>(job, a, rowStride, step, i0, k0, k1); break;
+                    case KernelPath.V128: Sweep<Vec128>(job, a, rowStride, step, i0, k0, k1); break;
+                    default: Sweep<Vec1>(job, a, rowStride, step, i0, k0, k1); break;
                 }
             }
         }
@@ -188,7 +219,7 @@ public static unsafe class MatrixProduct
     }
 
     /// <summary>One row tile (depths k0..k1; element (r, p) at a[r·rowStride + p·step]) against every panel of B.</summary>
-    static void Sweep<V>(Job* job, float* a, long rowStride, long step, int i0, int k0, int k1) where V : unmanaged, ILane<V>
+    static void Sweep<V>(Job* job, float* a, long rowStride, long step, int i0, int k0, int k1) where V : unmanaged, IVec<V>
     {
         int k = job->K, width = job->Width, rows = Math.Min(Rows, job->M - i0);
         int panels = job->Causal == Causal.LowerC ? Math.Min(job->Panels, (i0 + Rows - 1) / width + 1) : job->Panels;
@@ -202,7 +233,7 @@ public static unsafe class MatrixProduct
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Tile<V>(float* a, long rowStride, long step, float* b, int k, float* c, int ldc, int rows, int cols, bool accumulate)
-        where V : unmanaged, ILane<V>
+        where V : unmanaged, IVec<V>
     {
         // Rows past the edge repeat the last row (their results are not stored).
         float* a0 = a, a1 = a + Math.Min(1, rows - 1) * rowStride, a2 = a + Math.Min(2, rows - 1) * rowStride;
@@ -255,7 +286,7 @@ public static unsafe class MatrixProduct
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StoreRow<V>(float* dst, V lo, V hi, int w, bool accumulate) where V : unmanaged, ILane<V>
+    static void StoreRow<V>(float* dst, V lo, V hi, int w, bool accumulate) where V : unmanaged, IVec<V>
     {
         if (accumulate)
         {
@@ -264,66 +295,5 @@ public static unsafe class MatrixProduct
         }
         V.Store(lo, dst);
         V.Store(hi, dst + w);
-    }
-
-    /// <summary>The operations the tile needs, per vector width (Scalar: one lane, MathF.FusedMultiplyAdd).</summary>
-    interface ILane<TSelf> where TSelf : unmanaged, ILane<TSelf>
-    {
-        static abstract int Count { get; }
-        static abstract TSelf Zero { get; }
-        static abstract TSelf Splat(float v);
-        static abstract TSelf Load(float* p);
-        static abstract void Store(TSelf v, float* p);
-        static abstract TSelf Add(TSelf a, TSelf b);
-        /// <summary>a·b + c, fused.</summary>
-        static abstract TSelf Fma(TSelf a, TSelf b, TSelf c);
-    }
-
-    readonly struct Lane512(Vector512<float> v) : ILane<Lane512>
-    {
-        readonly Vector512<float> _v = v;
-        public static int Count => 16;
-        public static Lane512 Zero => new(Vector512<float>.Zero);
-        public static Lane512 Splat(float s) => new(Vector512.Create(s));
-        public static Lane512 Load(float* p) => new(Vector512.Load(p));
-        public static void Store(Lane512 a, float* p) => a._v.Store(p);
-        public static Lane512 Add(Lane512 a, Lane512 b) => new(a._v + b._v);
-        public static Lane512 Fma(Lane512 a, Lane512 b, Lane512 c) => new(Vector512.FusedMultiplyAdd(a._v, b._v, c._v));
-    }
-
-    readonly struct Lane256(Vector256<float> v) : ILane<Lane256>
-    {
-        readonly Vector256<float> _v = v;
-        public static int Count => 8;
-        public static Lane256 Zero => new(Vector256<float>.Zero);
-        public static Lane256 Splat(float s) => new(Vector256.Create(s));
-        public static Lane256 Load(float* p) => new(Vector256.Load(p));
-        public static void Store(Lane256 a, float* p) => a._v.Store(p);
-        public static Lane256 Add(Lane256 a, Lane256 b) => new(a._v + b._v);
-        public static Lane256 Fma(Lane256 a, Lane256 b, Lane256 c) => new(Vector256.FusedMultiplyAdd(a._v, b._v, c._v));
-    }
-
-    readonly struct Lane128(Vector128<float> v) : ILane<Lane128>
-    {
-        readonly Vector128<float> _v = v;
-        public static int Count => 4;
-        public static Lane128 Zero => new(Vector128<float>.Zero);
-        public static Lane128 Splat(float s) => new(Vector128.Create(s));
-        public static Lane128 Load(float* p) => new(Vector128.Load(p));
-        public static void Store(Lane128 a, float* p) => a._v.Store(p);
-        public static Lane128 Add(Lane128 a, Lane128 b) => new(a._v + b._v);
-        public static Lane128 Fma(Lane128 a, Lane128 b, Lane128 c) => new(Vector128.FusedMultiplyAdd(a._v, b._v, c._v));
-    }
-
-    readonly struct Lane1(float v) : ILane<Lane1>
-    {
-        readonly float _v = v;
-        public static int Count => 1;
-        public static Lane1 Zero => new(0);
-        public static Lane1 Splat(float s) => new(s);
-        public static Lane1 Load(float* p) => new(*p);
-        public static void Store(Lane1 a, float* p) => *p = a._v;
-        public static Lane1 Add(Lane1 a, Lane1 b) => new(a._v + b._v);
-        public static Lane1 Fma(Lane1 a, Lane1 b, Lane1 c) => new(MathF.FusedMultiplyAdd(a._v, b._v, c._v));
     }
 }

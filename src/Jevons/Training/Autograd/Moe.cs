@@ -100,7 +100,10 @@ public sealed partial class Tape
     {
         int d = x.Cols;
         var y = Result([rows.Length, d], zeroed: false, x);
-        for (int i = 0; i < rows.Length; i++) x.Data.AsSpan(rows[i] * d, d).CopyTo(y.Data.AsSpan(i * d, d));
+        Spread(rows.Length, (long)rows.Length * d * 2, (i0, i1) =>
+        {
+            for (int i = i0; i < i1; i++) x.Data.AsSpan(rows[i] * d, d).CopyTo(y.Data.AsSpan(i * d, d));
+        });
         Record(y, () =>
         {
             for (int i = 0; i < rows.Length; i++)
@@ -121,19 +124,26 @@ public sealed partial class Tape
         int k = weights.Cols;
         var inputs = outputs.Where(o => o is not null).Cast<Tensor>().Append(weights).ToArray();
         var y = Result([n, d], inputs);
-        for (int e = 0; e < outputs.Count; e++)
+        // Spread by column blocks, so each element still sums its experts in id order.
+        int blocks = (d + CombineBlock - 1) / CombineBlock;
+        Spread(blocks, (long)n * d * (k + 1), (b0, b1) =>
         {
-            if (outputs[e] is not { } oe) continue;
-            for (int i = 0; i < tokens[e].Length; i++)
-            {
-                int t = tokens[e][i];
-                var yt = y.Data.AsSpan(t * d, d);
-                TensorPrimitives.MultiplyAdd(oe.Data.AsSpan(i * d, d), weights.Data[t * k + slots[e][i]], yt, yt);
-            }
-        }
-        Record(y, () =>
-        {
+            int c0 = b0 * CombineBlock, width = Math.Min(d, b1 * CombineBlock) - c0;
             for (int e = 0; e < outputs.Count; e++)
+            {
+                if (outputs[e] is not { } oe) continue;
+                for (int i = 0; i < tokens[e].Length; i++)
+                {
+                    int t = tokens[e][i];
+                    var yt = y.Data.AsSpan(t * d + c0, width);
+                    TensorPrimitives.MultiplyAdd(oe.Data.AsSpan(i * d + c0, width), weights.Data[t * k + slots[e][i]], yt, yt);
+                }
+            }
+        });
+        // Backward writes each expert's own rows and each (token, slot) once: spread by expert.
+        Record(y, () => Spread(outputs.Count, (long)n * d * (k + 1), (e0, e1) =>
+        {
+            for (int e = e0; e < e1; e++)
             {
                 if (outputs[e] is not { } oe) continue;
                 for (int i = 0; i < tokens[e].Length; i++)
@@ -148,7 +158,10 @@ public sealed partial class Tape
                     if (weights.Grad is not null) weights.Grad[slot] += TensorPrimitives.Dot(dy, oe.Data.AsSpan(i * d, d));
                 }
             }
-        });
+        }));
         return y;
     }
+
+    /// <summary>Columns per work item of the MoE combine (a multiple of every vector width).</summary>
+    const int CombineBlock = 64;
 }

@@ -16,14 +16,21 @@ public sealed partial class Tape
             throw new ArgumentException($"Rope: {heads} heads of {stride} with rope at {offset}..{offset + 2 * half} do not fit {x}");
         var (cos, sin) = RopeTable(sequence, invFreq);
         var y = Result(x.Shape, zeroed: false, x);
-        Array.Copy(x.Data, y.Data, x.Length);
-        Rotate(y.Data, rows, sequence, heads, stride, offset, half, cos, sin, sign: 1);
+        Spread(rows, (long)rows * cols * 2, (r0, r1) =>
+        {
+            x.Data.AsSpan(r0 * cols, (r1 - r0) * cols).CopyTo(y.Data.AsSpan(r0 * cols));
+            Rotate(y.Data, r0, r1, sequence, heads, stride, offset, half, cos, sin, sign: 1);
+        });
         Record(y, () =>
         {
             var g = System.Buffers.ArrayPool<float>.Shared.Rent(x.Length);
-            y.Gradient.CopyTo(g);
-            Rotate(g, rows, sequence, heads, stride, offset, half, cos, sin, sign: -1);
-            System.Numerics.Tensors.TensorPrimitives.Add(x.Gradient, g.AsSpan(0, x.Length), x.Gradient);
+            Spread(rows, (long)rows * cols * 3, (r0, r1) =>
+            {
+                y.Grad.AsSpan(r0 * cols, (r1 - r0) * cols).CopyTo(g.AsSpan(r0 * cols));
+                Rotate(g, r0, r1, sequence, heads, stride, offset, half, cos, sin, sign: -1);
+                var dx = x.Grad.AsSpan(r0 * cols, (r1 - r0) * cols);
+                System.Numerics.Tensors.TensorPrimitives.Add(dx, g.AsSpan(r0 * cols, (r1 - r0) * cols), dx);
+            });
             System.Buffers.ArrayPool<float>.Shared.Return(g);
         });
         return y;
@@ -45,10 +52,11 @@ public sealed partial class Tape
         return (cos, sin);
     }
 
-    static void Rotate(float[] data, int rows, int sequence, int heads, int stride, int offset, int half, float[] cos, float[] sin, int sign)
+    /// <summary>Rotates rows r0..r1 of data in place.</summary>
+    static void Rotate(float[] data, int r0, int r1, int sequence, int heads, int stride, int offset, int half, float[] cos, float[] sin, int sign)
     {
         int cols = heads * stride;
-        for (int r = 0; r < rows; r++)
+        for (int r = r0; r < r1; r++)
         {
             int p = r % sequence;
             for (int h = 0; h < heads; h++)

@@ -6,7 +6,9 @@ namespace Jevons.Training.Autograd;
 /// The autograd tape: every op computes its forward at once and, while <see cref="Recording"/>, appends its
 /// backward step; <see cref="Backward"/> runs the steps in reverse. Ops live beside their backward in one file
 /// per family (Linear, Elementwise, Norm, Rope, Attention, Activation, Moe, Loss). Every reduction runs in a
-/// fixed order on one thread per output element, so the same inputs give the same bits on any thread count.
+/// fixed order on one thread per output element, or over a fixed partition whose partial sums are added in order,
+/// so the same inputs give the same bits on any thread count. Ops spread over the pool in natural units (rows,
+/// L1-sized chunks), so a split never moves a vector remainder.
 /// </summary>
 public sealed partial class Tape
 {
@@ -14,7 +16,7 @@ public sealed partial class Tape
 
     public Tape(WorkerPool pool) => Pool = pool;
 
-    /// <summary>Threads for the matrix products (and the per-sequence attention loop).</summary>
+    /// <summary>Threads for the matrix products, the per-sequence attention loop and the row-wise ops.</summary>
     public WorkerPool Pool { get; }
 
     /// <summary>False for evaluation: ops compute values only and record nothing.</summary>
@@ -26,6 +28,24 @@ public sealed partial class Tape
     public TapeProfile? Profile { get; set; }
 
     long _opStart;
+
+    /// <summary>
+    /// body(start, end) on disjoint ranges covering [0, units) on the pool; inline when the op touches fewer than
+    /// <see cref="MinSpread"/> floats (a pool round trip costs more than that much work).
+    /// </summary>
+    void Spread(int units, long floats, Action<int, int> body)
+    {
+        if (units <= 0) return;
+        if (units == 1 || Pool.Threads == 1 || floats < MinSpread) body(0, units);
+        else Pool.For(units, body);
+    }
+
+    /// <summary>Floats an op must touch before it is spread over the pool (measured: a round trip ≈ 5–20 µs).</summary>
+    const long MinSpread = 1 << 15;
+
+    /// <summary>body(start, end) over [0, length) in ranges of whole <see cref="Chunk"/>s, spread over the pool.</summary>
+    void SpreadChunks(int length, int passes, Action<int, int> body) =>
+        Spread((length + Chunk - 1) / Chunk, (long)length * passes, (c0, c1) => body(c0 * Chunk, Math.Min(length, c1 * Chunk)));
 
     /// <summary>
     /// When set, the results (and large scratch) of recorded ops take their arrays from the tape's store, and
