@@ -244,31 +244,36 @@ internal static class Columns
     }
 
     /// <summary>
-    /// a − b of non-negative numbers. The operands' digit counts first: "cmp 377 4821: 3d<4d" (then
-    /// "377-4821=-(4821-377)" and the columns of the larger minus the smaller), "cmp 4821 377: 4d>3d" or
-    /// "cmp 4821 4837: 4d=4d". With equal counts the columns of a − b run at once, and a borrow out of the
-    /// last column says a &lt; b: "4821-4837=-(4837-4821)" and the columns again the other way round. So
-    /// no digit comparisons are needed (a small table the model otherwise sees too rarely to learn), only the
-    /// column facts every subtraction uses.
+    /// a − b of non-negative numbers: "cmp 377 4821: 3d<4d" (digit counts) or, for equal lengths, the
+    /// leading digits up to the first difference, restating the digits left after each equal pair:
+    /// "cmp 4821 4837: 4=4, 821 837: 8=8, 21 37: 2<3"; then, when a &lt; b, "377-4821=-(4821-377)", then
+    /// the columns of the larger minus the smaller.
     /// </summary>
     public static long Difference(long a, long b, List<string> lines)
     {
         string A = S(a), B = S(b);
-        char rel = A.Length < B.Length ? '<' : A.Length > B.Length ? '>' : '=';
-        lines.Add($"cmp {A} {B}: {A.Length}d{rel}{B.Length}d");
-        if (rel != '<' && Subtract(a, b, lines, allowBorrowOut: rel == '=') is var difference && difference >= 0) return difference;
+        if (A.Length != B.Length)
+            lines.Add($"cmp {A} {B}: {A.Length}d{(A.Length < B.Length ? '<' : '>')}{B.Length}d");
+        else
+        {
+            var line = new System.Text.StringBuilder($"cmp {A} {B}: ");
+            for (int i = 0; i < A.Length; i++)
+            {
+                char rel = A[i] == B[i] ? '=' : A[i] < B[i] ? '<' : '>';
+                line.Append(A[i]).Append(rel).Append(B[i]);
+                if (rel != '=' || i == A.Length - 1) break;
+                line.Append($", {A[(i + 1)..]} {B[(i + 1)..]}: ");
+            }
+            lines.Add(line.ToString());
+        }
+        if (a >= b) return Subtract(a, b, lines);
         lines.Add($"{A}-{B}=-({B}-{A})");
         return -Subtract(b, a, lines);
     }
 
-    /// <summary>
-    /// a ≥ b, or (<paramref name="allowBorrowOut"/>) a of b's length. "482-37: 2-7-1=-6+10=4 b1 → 44": column
-    /// difference with borrow in, +10 when negative, borrow out. Returns a − b (negative when the last column
-    /// borrowed).
-    /// </summary>
-    public static long Subtract(long a, long b, List<string> lines, bool allowBorrowOut = false)
+    /// <summary>a ≥ b. "482-37: 2-7-1=-6+10=4 b1 → 44": column difference with borrow in, +10 when negative, borrow out.</summary>
+    public static long Subtract(long a, long b, List<string> lines)
     {
-        if (a < b && !allowBorrowOut) throw new ArgumentException($"column subtraction needs a >= b, got {a} - {b}");
         string A = S(a), B = S(b), done = "";
         int borrow = 0;
         while (A.Length > 0)
@@ -289,16 +294,14 @@ internal static class Columns
 
     /// <summary>
     /// With two nonzero multiplier digits, first the plan "482*37=482*7+482*30". Per nonzero multiplier
-    /// digit d (the shorter operand is the multiplier, written second by "37*482=482*37", except that a
-    /// one-digit left operand stays the multiplicand: "4*51=4*1+4*50" — a one-digit swap is a copy the model
-    /// gets wrong), one line per multiplicand
+    /// digit d (the shorter operand is the multiplier), one line per multiplicand
     /// digit, right to left, restating the digits left: "48*7: 8*7=56+1=57 c5 → 74" (the product fact, the
     /// carry in added, the carry out, the digits so far; the last line puts the carry in front), then
     /// "482*7=3374" or, for the tens digit, "482*30=14460"; then the partial products added by columns.
     /// </summary>
     public static long Multiply(long a, long b, List<string> lines)
     {
-        if (S(b).Length > S(a).Length && S(a).Length > 1)
+        if (S(b).Length > S(a).Length)
         {
             lines.Add($"{S(a)}*{S(b)}={S(b)}*{S(a)}");
             (a, b) = (b, a);
