@@ -216,6 +216,7 @@ public sealed class Mla : IAttentionBlock
         // Latent and rope key: [rows, kv_lora + rope] → cache.
         var kva = Workspace.Ensure(ref ws.KvA, (long)n * kvADim);
         MatMul.Gemm(_kvA, x, kva, n, pool);
+        step.Profile?.Mark(StepPhase.AttentionProjections);
         KvStore latent = kv.Latent(layer), ropeKey = kv.RopeKey(layer);
         var c = Workspace.Ensure(ref ws.Row, s.KvLoraRank);
         for (int sg = 0; sg < step.Segments; sg++)
@@ -237,6 +238,7 @@ public sealed class Mla : IAttentionBlock
             }
         }
 
+        step.Profile?.Mark(StepPhase.CacheWrite);
         Workspace.Ensure(ref ws.Heads, (long)n * s.Heads * s.VHeadDim); // [rows, heads, v]
         ws.Begin(this, step, kv, latent, ropeKey, RowScratch);
         try
@@ -245,8 +247,10 @@ public sealed class Mla : IAttentionBlock
             else AttendDecompressed(step, kv.BlockSize, ws, pool);
         }
         finally { ws.End(); }
+        step.Profile?.Mark(StepPhase.Attention);
 
         MatMul.Gemm(_o, ws.Heads.AsSpan(0, n * s.Heads * s.VHeadDim), y, n, pool);
+        step.Profile?.Mark(StepPhase.AttentionOutput);
     }
 
     /// <summary>

@@ -54,11 +54,11 @@ public sealed unsafe class Moe : IFeedForwardBlock
     /// rows are routed, then grouped by expert, so each selected expert's weights are read once per pass.
     /// </summary>
     public void Forward(StepWorkspace step, ReadOnlySpan<float> x, Span<float> y, int layer, WorkerPool pool) =>
-        Forward(x, y, step.Rows, step.Moe, pool, step.Routing, layer);
+        Forward(x, y, step.Rows, step.Moe, pool, step.Routing, layer, step.Profile);
 
     /// <summary>y[n, hidden] = MoE(x[n, hidden]).</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int n, Workspace ws, WorkerPool pool,
-        RoutingObserver? observer = null, int layer = 0)
+        RoutingObserver? observer = null, int layer = 0, StepProfile? profile = null)
     {
         var r = Router;
         int hidden = r.Gate.InFeatures, k = r.TopK, experts = r.Experts;
@@ -75,7 +75,13 @@ public sealed unsafe class Moe : IFeedForwardBlock
             observer?.Invoke(layer, t, ids.Slice(t * k, k), weights.Slice(t * k, k));
         }
 
-        if (n == 1 && ForwardStep(x, y, ids[..k], weights[..k], ws, pool)) return;
+        profile?.Mark(StepPhase.Router);
+
+        if (n == 1 && ForwardStep(x, y, ids[..k], weights[..k], ws, pool))
+        {
+            profile?.Mark(StepPhase.ExpertsDown); // the other paths are timed as one phase
+            return;
+        }
 
         // Shared experts first (they write y), routed experts accumulate on top.
         if (Shared is not null) Dense(Shared, x, y, n, ws, pool);
@@ -105,6 +111,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
             for (int j = 0; j < m; j++)
                 Ops.Axpy(weights[group[j]], output.Slice(j * hidden, hidden), y.Slice(group[j] / k * hidden, hidden));
         }
+        profile?.Mark(StepPhase.ExpertsDown);
     }
 
     // ------------------------------------------------------------------ one token, few dispatches
