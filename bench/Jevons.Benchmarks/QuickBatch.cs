@@ -127,3 +127,58 @@ public static class QuickStep
         }
     }
 }
+
+/// <summary>
+/// <c>quick-profile MODEL [concurrencies] [threads] [steps]</c>, e.g. <c>quick-profile /tmp/v2lite-q8.gguf 1,8,16 2 8</c>:
+/// one batched decode step at each concurrency (as <c>quick-batch</c>) with the decoder's <see cref="StepProfile"/> on,
+/// printing the mean wall milliseconds per step of every phase (attention projections, attention, MoE router,
+/// expert gate/up and down loops, head, ...) beside the step's mean and median.
+/// </summary>
+public static class QuickProfile
+{
+    public static void Run(string[] args)
+    {
+        string path = args[1];
+        var concurrencies = (args.Length > 2 ? args[2] : "1,8").Split(',').Select(int.Parse).ToArray();
+        int threads = args.Length > 3 ? int.Parse(args[3]) : Environment.ProcessorCount;
+        int steps = args.Length > 4 ? int.Parse(args[4]) : 8;
+        using var source = ModelLoader.Open(path);
+        using var model = ModelRegistry.Create(source, new ModelOptions { Threads = threads });
+        var decoder = (DecoderModel)model;
+        const int blockSize = 16, prompt = 32;
+        foreach (int c in concurrencies)
+        {
+            int blocksPer = (prompt + steps + 8 + blockSize - 1) / blockSize;
+            var cache = model.CreatePagedCache(blockSize, c * blocksPer, KvType.F32);
+            var tables = Enumerable.Range(0, c).Select(i => Enumerable.Range(i * blocksPer, blocksPer).ToArray()).ToArray();
+            var batch = new ForwardBatch();
+            var promptIds = Enumerable.Range(0, prompt).Select(i => (i * 31 + 7) % model.VocabSize).ToArray();
+            for (int i = 0; i < c; i++) batch.Add(new BatchEntry(promptIds, 0, tables[i], LogitsWanted.Last));
+            model.Forward(batch, cache, new float[c * model.VocabSize]);
+            var tokens = Enumerable.Range(0, c).Select(i => new[] { i + 1 }).ToArray();
+            var logits = new float[c * model.VocabSize];
+            var profile = new StepProfile();
+            var times = new List<double>();
+            for (int s = 0; s < steps + 2; s++)
+            {
+                batch.Clear();
+                for (int i = 0; i < c; i++) batch.Add(new BatchEntry(tokens[i], prompt + s, tables[i], LogitsWanted.Last));
+                decoder.Profile = s >= 2 ? profile : null;
+                var sw = Stopwatch.StartNew();
+                model.Forward(batch, cache, logits);
+                if (s >= 2) times.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            decoder.Profile = null;
+            times.Sort();
+            double mean = times.Average(), sum = 0;
+            Console.WriteLine($"{Path.GetFileName(path)} t{threads} {c} sequences: step mean {mean:F1} ms, median {times[times.Count / 2]:F1} ms ({c * 1000 / mean:F1} tok/s aggregate)");
+            foreach (var phase in Enum.GetValues<StepPhase>())
+            {
+                double ms = profile.Milliseconds(phase) / profile.Passes;
+                sum += ms;
+                if (ms > 0) Console.WriteLine($"  {phase,-22} {ms,8:F2} ms ({100 * ms / mean,4:F1}%)");
+            }
+            Console.WriteLine($"  {"(untimed)",-22} {mean - sum,8:F2} ms");
+        }
+    }
+}

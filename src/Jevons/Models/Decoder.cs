@@ -57,6 +57,8 @@ public sealed class StepWorkspace
     internal readonly Mla.Workspace Mla = new();
     internal readonly Moe.Workspace Moe = new();
     internal RoutingObserver? Routing;
+    /// <summary>The pass's phase timer, or null (the default).</summary>
+    internal StepProfile? Profile;
 
     public int Row0(int segment) => SegRow[segment];
     public int Count(int segment) => SegCount[segment];
@@ -136,6 +138,8 @@ public sealed class Decoder
     public LayerObserver? LayerHook { get; set; }
     /// <summary>Called with every row's routing decision in every MoE layer.</summary>
     public RoutingObserver? RoutingHook { get; set; }
+    /// <summary>Times every pass phase by phase (development timing), or null.</summary>
+    public StepProfile? Profile { get; set; }
 
     /// <summary>
     /// Checks a batch against the cache before anything runs: token ids inside the vocabulary, positions
@@ -223,6 +227,8 @@ public sealed class Decoder
         ws.Pairs = pairs;
         ws.Neox = _rope.Neox;
         ws.Routing = RoutingHook;
+        var profile = ws.Profile = Profile;
+        profile?.Begin();
 
         for (int s = 0; s < ws.Segments; s++)
         {
@@ -236,20 +242,25 @@ public sealed class Decoder
                 _rope.Angles(pos[r], cos.Slice(r * pairs, pairs), sin.Slice(r * pairs, pairs));
             }
         }
+        profile?.Mark(StepPhase.Embed);
 
         for (int l = 0; l < _layers.Length; l++)
         {
             var layer = _layers[l];
             for (int t = 0; t < n; t++) Ops.RmsNorm(x.Slice(t * h, h), layer.AttentionNorm, _eps, normed.Slice(t * h, h));
+            profile?.Mark(StepPhase.NormsAndResiduals);
             layer.Attention.Forward(ws, normed, delta, cache, l, _pool);
             Ops.Axpy(1f, delta, x);
 
             for (int t = 0; t < n; t++) Ops.RmsNorm(x.Slice(t * h, h), layer.FfnNorm, _eps, normed.Slice(t * h, h));
+            profile?.Mark(StepPhase.NormsAndResiduals);
             layer.Ffn.Forward(ws, normed, delta, l, _pool);
             Ops.Axpy(1f, delta, x);
             LayerHook?.Invoke(l, x);
+            profile?.Mark(StepPhase.NormsAndResiduals);
         }
         ws.Routing = null;
+        ws.Profile = null;
         if (!anyLogits) return;
 
         // The rows that want logits, normed into consecutive rows of `normed`, in output order.
@@ -264,6 +275,7 @@ public sealed class Decoder
                 Ops.RmsNorm(x.Slice((r0 + count - 1) * h, h), _finalNorm, _eps, normed.Slice(m++ * h, h));
         }
         MatMul.Gemm(_head, normed[..(m * h)], logits, m, _pool);
+        profile?.Mark(StepPhase.Head);
     }
 
     /// <summary>Dequantises row <paramref name="token"/> of the embedding table, whatever its dtype.</summary>
@@ -324,6 +336,9 @@ public abstract class DecoderModel : Model
     public int MaxStepTokens { get; }
 
     protected Decoder Decoder { get; set; } = null!;
+
+    /// <summary>Times every pass phase by phase (development timing), or null (the default).</summary>
+    public StepProfile? Profile { get => Decoder.Profile; set => Decoder.Profile = value; }
 
     /// <summary>The source the fingerprint hashes (its architecture and every tensor's name, type and shape).</summary>
     protected abstract ModelSource Source { get; }

@@ -22,8 +22,11 @@ public sealed class FeedForward : IFeedForwardBlock
     public long Parameters => (long)Gate.OutFeatures * Gate.InFeatures * 3;
 
     /// <summary>y[rows, hidden] = FFN(x[rows, hidden]): gate, up and down each one Gemm over all rows of the step.</summary>
-    public void Forward(StepWorkspace step, ReadOnlySpan<float> x, Span<float> y, int layer, WorkerPool pool) =>
+    public void Forward(StepWorkspace step, ReadOnlySpan<float> x, Span<float> y, int layer, WorkerPool pool)
+    {
         Moe.Dense(this, x, y, step.Rows, step.Moe, pool);
+        step.Profile?.Mark(StepPhase.DenseFeedForward);
+    }
 
     /// <summary>y[dim] = FFN(x[dim]); scratch holds at least 2·Hidden floats.</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, Span<float> scratch, WorkerPool pool)

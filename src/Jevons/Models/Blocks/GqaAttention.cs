@@ -56,6 +56,7 @@ public sealed class GqaAttention : IAttentionBlock
         MatMul.Gemm(Q, x, q, n, pool);
         MatMul.Gemm(K, x, k, n, pool);
         MatMul.Gemm(V, x, v, n, pool);
+        step.Profile?.Mark(StepPhase.AttentionProjections);
 
         KvStore keys = kv.Keys(layer), values = kv.Values(layer);
         for (int sg = 0; sg < step.Segments; sg++)
@@ -75,14 +76,17 @@ public sealed class GqaAttention : IAttentionBlock
                 values.Write(row, v.Slice(t * kvDim, kvDim));
             }
         }
+        step.Profile?.Mark(StepPhase.CacheWrite);
         AttentionItems.Layout(step, Heads, kv.BlockSize, ItemFixed, ref ws.ItemBase, ref ws.Scratch);
         var o = StepWorkspace.Ensure(ref ws.Out, (long)n * qDim);
 
         ws.Begin(this, step, kv, keys, values);
         try { pool.For(step.Segments * Heads, ws.Body); }
         finally { ws.End(); }
+        step.Profile?.Mark(StepPhase.Attention);
 
         MatMul.Gemm(O, o, y, n, pool);
+        step.Profile?.Mark(StepPhase.AttentionOutput);
     }
 
     /// <summary>Scratch of one (segment, head) item past its scores: a K and a V row for 16-bit caches.</summary>

@@ -143,7 +143,8 @@ public sealed class Mla : IAttentionBlock
     {
         public float[] Q = [], QA = [], KvA = [], Heads = [], HeadScratch = [], Expanded = [], Row = [];
         public byte[] LatentBlocks = [];
-        internal int[] ItemBase = [];
+        internal int[] RowSegment = [];
+        internal readonly GroupedGemm Grouped = new();
 
         public Workspace()
         {
@@ -157,7 +158,7 @@ public sealed class Mla : IAttentionBlock
         internal StepWorkspace? Step;
         internal LatentPagedCache? Cache;
         internal KvStore? Latent, RopeKey;
-        internal int Segment, PerHead, RowLen;
+        internal int Segment, PerHead, RowLen, Bound, RowBlocks;
         internal readonly Action<int, int> AbsorbedBody, ExpandBody, DecompressedBody;
 
         internal static Span<float> Ensure(ref float[] buffer, long size)
@@ -198,24 +199,31 @@ public sealed class Mla : IAttentionBlock
         var s = Shape;
         int n = step.Rows, qDim = s.Heads * s.QkHeadDim, kvADim = s.KvLoraRank + s.QkRopeHeadDim;
 
-        // Query: [rows, heads, nope + rope]
+        // Query [rows, heads, nope + rope] (through q_a [rows, q_lora] with a q LoRA) and latent + rope key
+        // [rows, kv_lora + rope]: q (or q_a) and kv_a read the same x, so they run as one grouped product
         var q = Workspace.Ensure(ref ws.Q, (long)n * qDim);
-        if (_q is not null) MatMul.Gemm(_q, x, q, n, pool);
+        var kva = Workspace.Ensure(ref ws.KvA, (long)n * kvADim);
+        var qFirst = _q ?? _qA!;
+        var qOut = _q is not null ? q : Workspace.Ensure(ref ws.QA, (long)n * s.QLoraRank);
+        if (GroupedGemm.Supports(qFirst) && GroupedGemm.Supports(_kvA))
+            InputProjections(qFirst, x, qOut, kva, n, ws.Grouped, pool);
         else
         {
-            var qa = Workspace.Ensure(ref ws.QA, (long)n * s.QLoraRank);
-            MatMul.Gemm(_qA!, x, qa, n, pool);
+            MatMul.Gemm(qFirst, x, qOut, n, pool);
+            MatMul.Gemm(_kvA, x, kva, n, pool);
+        }
+        if (_q is null)
+        {
             for (int t = 0; t < n; t++)
             {
-                var row = qa.Slice(t * s.QLoraRank, s.QLoraRank);
+                var row = qOut.Slice(t * s.QLoraRank, s.QLoraRank);
                 Ops.RmsNorm(row, _qANorm, _eps, row);
             }
-            MatMul.Gemm(_qB!, qa, q, n, pool);
+            MatMul.Gemm(_qB!, qOut, q, n, pool);
         }
+        step.Profile?.Mark(StepPhase.AttentionProjections);
 
-        // Latent and rope key: [rows, kv_lora + rope] → cache.
-        var kva = Workspace.Ensure(ref ws.KvA, (long)n * kvADim);
-        MatMul.Gemm(_kvA, x, kva, n, pool);
+        // c_kv and k_pe → cache
         KvStore latent = kv.Latent(layer), ropeKey = kv.RopeKey(layer);
         var c = Workspace.Ensure(ref ws.Row, s.KvLoraRank);
         for (int sg = 0; sg < step.Segments; sg++)
@@ -237,6 +245,7 @@ public sealed class Mla : IAttentionBlock
             }
         }
 
+        step.Profile?.Mark(StepPhase.CacheWrite);
         Workspace.Ensure(ref ws.Heads, (long)n * s.Heads * s.VHeadDim); // [rows, heads, v]
         ws.Begin(this, step, kv, latent, ropeKey, RowScratch);
         try
@@ -245,27 +254,56 @@ public sealed class Mla : IAttentionBlock
             else AttendDecompressed(step, kv.BlockSize, ws, pool);
         }
         finally { ws.End(); }
+        step.Profile?.Mark(StepPhase.Attention);
 
         MatMul.Gemm(_o, ws.Heads.AsSpan(0, n * s.Heads * s.VHeadDim), y, n, pool);
+        step.Profile?.Mark(StepPhase.AttentionOutput);
+    }
+
+    /// <summary>q-or-q_a and kv_a over the same rows in one parallel loop, x quantised once (same bits as two Gemms).</summary>
+    unsafe void InputProjections(Linear qFirst, ReadOnlySpan<float> x, Span<float> qOut, Span<float> kva, int n, GroupedGemm grouped, WorkerPool pool)
+    {
+        fixed (float* px = x, pq = qOut, pk = kva)
+        {
+            grouped.Clear();
+            int set = grouped.AddSet(grouped.AddSource(px, n, qFirst.InFeatures), 0, n);
+            grouped.AddProduct(qFirst, set, pq, qFirst.OutFeatures);
+            grouped.AddProduct(_kvA, set, pk, _kvA.OutFeatures);
+            grouped.Run(pool);
+        }
     }
 
     /// <summary>
     /// Per head: q_lat = W_UKᵀ·q_nope (kv_lora), score_s = (q_lat·c_s + q_pe·kpe_s)·scale, o_lat = Σ p_s c_s,
-    /// out = W_UV·o_lat. One parallel loop over (segment, head) items; each item walks its segment's tokens.
+    /// out = W_UV·o_lat. One parallel loop over (head, block of up to <see cref="TokenBlock"/> consecutive rows)
+    /// items across all sequences of the step: a block's W_UK / W_UV products share one pass over the head's kv_b
+    /// rows whichever sequences its rows belong to (at 8 decode streams a layer reads each head's kv_b once,
+    /// not once per stream), and each row attends over its own sequence's positions.
     /// </summary>
     void AttendAbsorbed(StepWorkspace step, int blockSize, Workspace ws, WorkerPool pool)
     {
-        AttentionItems.Layout(step, Shape.Heads, blockSize, AbsorbedItemFixed, ref ws.ItemBase, ref ws.HeadScratch);
-        pool.For(step.Segments * Shape.Heads, ws.AbsorbedBody);
+        int n = step.Rows, blocks = (n + TokenBlock - 1) / TokenBlock, bound = 0;
+        var rowSegment = StepWorkspace.Ensure(ref ws.RowSegment, n);
+        for (int sg = 0; sg < step.Segments; sg++)
+        {
+            rowSegment.Slice(step.Row0(sg), step.Count(sg)).Fill(sg);
+            bound = Math.Max(bound, step.PositionBound(sg, blockSize));
+        }
+        ws.Bound = bound;
+        ws.PerHead = AbsorbedItemFixed + bound;
+        ws.RowBlocks = blocks;
+        Workspace.Ensure(ref ws.HeadScratch, (long)Shape.Heads * blocks * ws.PerHead);
+        pool.For(Shape.Heads * blocks, ws.AbsorbedBody);
     }
 
     /// <summary>
-    /// Scratch of one (segment, head) item besides its scores: qLat and oLat per token of a block, a decoded weight
-    /// row, a c_kv and a k_pe row (16-bit caches). Laid out qLats | oLats | row | scores | c_kv | k_pe.
+    /// Scratch of one (head, row block) item besides its scores: qLat and oLat per row, a decoded weight row, a
+    /// c_kv and a k_pe row (16-bit caches). Laid out qLats | oLats | row | scores (the step's largest position
+    /// bound) | c_kv | k_pe.
     /// </summary>
     int AbsorbedItemFixed => 2 * Shape.KvLoraRank * TokenBlock + RowScratch + Shape.KvLoraRank + Shape.QkRopeHeadDim;
 
-    /// <summary>Tokens whose W_UK / W_UV products share one decode of the head's kv_b rows.</summary>
+    /// <summary>Rows whose W_UK / W_UV products share one decode of the head's kv_b rows.</summary>
     const int TokenBlock = 32;
 
     void AttendAbsorbedItems(Workspace ws, int i0, int i1)
@@ -275,45 +313,42 @@ public sealed class Mla : IAttentionBlock
         var cache = ws.Cache!;
         KvStore latent = ws.Latent!, ropeKey = ws.RopeKey!;
         int r = s.KvLoraRank, rowLen = ws.RowLen, qDim = s.Heads * s.QkHeadDim, rope = s.QkRopeHeadDim, bs = cache.BlockSize;
+        int positions = ws.Bound;
         for (int item = i0; item < i1; item++)
         {
-            var it = AttentionItems.Get(step, item, s.Heads, bs, AbsorbedItemFixed, ws.ItemBase, ws.HeadScratch);
-            var table = it.Table;
-            int h = it.Head, r0 = it.Row0, count = it.Count, pos0 = it.Pos0, positions = it.Bound;
-            var hs = it.Scratch;
+            // item = head · blocks + block: a thread's consecutive items share the head's kv_b rows
+            int h = item / ws.RowBlocks, r0 = item % ws.RowBlocks * TokenBlock, tn = Math.Min(TokenBlock, step.Rows - r0);
+            var hs = ws.HeadScratch.AsSpan(item * ws.PerHead, ws.PerHead);
             var qLats = hs[..(r * TokenBlock)];
             var oLats = hs.Slice(r * TokenBlock, r * TokenBlock);
             var row = hs.Slice(2 * r * TokenBlock, rowLen);
             var cRow = hs.Slice(2 * r * TokenBlock + rowLen + positions, r);
             var kRow = hs.Slice(2 * r * TokenBlock + rowLen + positions + r, rope);
-            for (int t0 = 0; t0 < count; t0 += TokenBlock)
+            AbsorbKeys(h, ws.Q.AsSpan(r0 * qDim + h * s.QkHeadDim), qDim, tn, qLats, row);
+            for (int i = 0; i < tn; i++)
             {
-                int tn = Math.Min(TokenBlock, count - t0);
-                AbsorbKeys(h, ws.Q.AsSpan((r0 + t0) * qDim + h * s.QkHeadDim), qDim, tn, qLats, row);
-                for (int i = 0; i < tn; i++)
+                int t = r0 + i, len = step.Position(t) + 1;
+                var table = step.Table(ws.RowSegment[t]);
+                var qLat = qLats.Slice(i * r, r);
+                var oLat = oLats.Slice(i * r, r);
+                var scores = hs.Slice(2 * r * TokenBlock + rowLen, len);
+                var qPe = ws.Q.AsSpan(t * qDim + h * s.QkHeadDim + s.QkNopeHeadDim, rope);
+                for (int j0 = 0; j0 < len; j0 += bs) // block by block: rows of a block are consecutive
                 {
-                    int t = t0 + i, len = pos0 + t + 1;
-                    var qLat = qLats.Slice(i * r, r);
-                    var oLat = oLats.Slice(i * r, r);
-                    var scores = hs.Slice(2 * r * TokenBlock + rowLen, len);
-                    var qPe = ws.Q.AsSpan((r0 + t) * qDim + h * s.QkHeadDim + s.QkNopeHeadDim, rope);
-                    for (int j0 = 0; j0 < len; j0 += bs) // block by block: rows of a block are consecutive
-                    {
-                        long rowBase = (long)table[j0 / bs] * bs;
-                        for (int k = 0, stop = Math.Min(bs, len - j0); k < stop; k++)
-                            scores[j0 + k] = (Ops.Dot(qLat, latent.Read(rowBase + k, 0, r, cRow)) + Ops.Dot(qPe, ropeKey.Read(rowBase + k, 0, rope, kRow))) * SoftmaxScale;
-                    }
-                    Ops.Softmax(scores);
-                    oLat.Clear();
-                    for (int j0 = 0; j0 < len; j0 += bs)
-                    {
-                        long rowBase = (long)table[j0 / bs] * bs;
-                        for (int k = 0, stop = Math.Min(bs, len - j0); k < stop; k++)
-                            Ops.Axpy(scores[j0 + k], latent.Read(rowBase + k, 0, r, cRow), oLat);
-                    }
+                    long rowBase = (long)table[j0 / bs] * bs;
+                    for (int k = 0, stop = Math.Min(bs, len - j0); k < stop; k++)
+                        scores[j0 + k] = (Ops.Dot(qLat, latent.Read(rowBase + k, 0, r, cRow)) + Ops.Dot(qPe, ropeKey.Read(rowBase + k, 0, rope, kRow))) * SoftmaxScale;
                 }
-                ExpandValues(h, oLats, tn, ws.Heads.AsSpan(((r0 + t0) * s.Heads + h) * s.VHeadDim), s.Heads * s.VHeadDim, row);
+                Ops.Softmax(scores);
+                oLat.Clear();
+                for (int j0 = 0; j0 < len; j0 += bs)
+                {
+                    long rowBase = (long)table[j0 / bs] * bs;
+                    for (int k = 0, stop = Math.Min(bs, len - j0); k < stop; k++)
+                        Ops.Axpy(scores[j0 + k], latent.Read(rowBase + k, 0, r, cRow), oLat);
+                }
             }
+            ExpandValues(h, oLats, tn, ws.Heads.AsSpan((r0 * s.Heads + h) * s.VHeadDim), s.Heads * s.VHeadDim, row);
         }
     }
 

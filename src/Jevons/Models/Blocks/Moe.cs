@@ -27,6 +27,12 @@ public sealed unsafe class Moe : IFeedForwardBlock
     public IReadOnlyList<FeedForward> Experts { get; }
     public FeedForward? Shared { get; }
 
+    /// <summary>
+    /// All experts of a step in two parallel loops (<see cref="GroupedGemm"/>; the default where the weights allow),
+    /// or, when false, three Gemms per expert (the reference the grouped path is tested against; same bits).
+    /// </summary>
+    public bool GroupExperts { get; init; } = true;
+
     public long TotalParameters => Router.Gate.OutFeatures * (long)Router.Gate.InFeatures
         + Experts.Sum(e => e.Parameters) + (Shared?.Parameters ?? 0);
 
@@ -38,7 +44,8 @@ public sealed unsafe class Moe : IFeedForwardBlock
     public sealed class Workspace
     {
         public float[] Logits = [], RouterScratch = [], Weights = [], Gathered = [], Gate = [], Up = [], Out = [];
-        public int[] Ids = [], Counts = [], Offsets = [], Slots = [];
+        public int[] Ids = [], Counts = [], Offsets = [], Slots = [], SlotRows = [];
+        internal readonly GroupedGemm Grouped = new();
         public float[] StepGate = [], StepUp = [], StepOut = [];
         public byte[] StepQuant = [];
     }
@@ -54,11 +61,11 @@ public sealed unsafe class Moe : IFeedForwardBlock
     /// rows are routed, then grouped by expert, so each selected expert's weights are read once per pass.
     /// </summary>
     public void Forward(StepWorkspace step, ReadOnlySpan<float> x, Span<float> y, int layer, WorkerPool pool) =>
-        Forward(x, y, step.Rows, step.Moe, pool, step.Routing, layer);
+        Forward(x, y, step.Rows, step.Moe, pool, step.Routing, layer, step.Profile);
 
     /// <summary>y[n, hidden] = MoE(x[n, hidden]).</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int n, Workspace ws, WorkerPool pool,
-        RoutingObserver? observer = null, int layer = 0)
+        RoutingObserver? observer = null, int layer = 0, StepProfile? profile = null)
     {
         var r = Router;
         int hidden = r.Gate.InFeatures, k = r.TopK, experts = r.Experts;
@@ -75,23 +82,20 @@ public sealed unsafe class Moe : IFeedForwardBlock
             observer?.Invoke(layer, t, ids.Slice(t * k, k), weights.Slice(t * k, k));
         }
 
-        if (n == 1 && ForwardStep(x, y, ids[..k], weights[..k], ws, pool)) return;
+        profile?.Mark(StepPhase.Router);
+
+        if (GroupExperts && ForwardGrouped(x, y, n, ids[..(n * k)], weights[..(n * k)], ws, pool, profile)) return;
+        if (n == 1 && ForwardStep(x, y, ids[..k], weights[..k], ws, pool))
+        {
+            profile?.Mark(StepPhase.ExpertsDown); // the other paths are timed as one phase
+            return;
+        }
 
         // Shared experts first (they write y), routed experts accumulate on top.
         if (Shared is not null) Dense(Shared, x, y, n, ws, pool);
         else y[..(n * hidden)].Clear();
 
-        // Group the n·k (token, expert) slots by expert.
-        var counts = Ensure(ref ws.Counts, experts);
-        var offsets = Ensure(ref ws.Offsets, experts + 1);
-        var slots = Ensure(ref ws.Slots, (long)n * k);
-        counts.Clear();
-        foreach (var e in ids) counts[e]++;
-        offsets[0] = 0;
-        for (int e = 0; e < experts; e++) offsets[e + 1] = offsets[e] + counts[e];
-        counts.Clear();
-        for (int i = 0; i < n * k; i++) slots[offsets[ids[i]] + counts[ids[i]]++] = i;
-
+        GroupByExpert(ids, n, ws, out var counts, out var offsets, out var slots);
         for (int e = 0; e < experts; e++)
         {
             int m = counts[e];
@@ -105,6 +109,118 @@ public sealed unsafe class Moe : IFeedForwardBlock
             for (int j = 0; j < m; j++)
                 Ops.Axpy(weights[group[j]], output.Slice(j * hidden, hidden), y.Slice(group[j] / k * hidden, hidden));
         }
+        profile?.Mark(StepPhase.ExpertsDown);
+    }
+
+    /// <summary>
+    /// The n·k (token, expert) slots ids[n, k] grouped by expert: expert e's slots are slots[offsets[e] ..
+    /// offsets[e] + counts[e]], in token order.
+    /// </summary>
+    void GroupByExpert(ReadOnlySpan<int> ids, int n, Workspace ws, out Span<int> counts, out Span<int> offsets, out Span<int> slots)
+    {
+        int k = Router.TopK, experts = Router.Experts;
+        counts = Ensure(ref ws.Counts, experts);
+        offsets = Ensure(ref ws.Offsets, experts + 1);
+        slots = Ensure(ref ws.Slots, (long)n * k);
+        counts.Clear();
+        foreach (var e in ids) counts[e]++;
+        offsets[0] = 0;
+        for (int e = 0; e < experts; e++) offsets[e + 1] = offsets[e] + counts[e];
+        counts.Clear();
+        for (int i = 0; i < n * k; i++) slots[offsets[ids[i]] + counts[ids[i]]++] = i;
+    }
+
+    // ------------------------------------------------------------------ all experts of a step in two loops
+
+    /// <summary>Whether an expert's three matrices take the grouped path and fit the layer's hidden size.</summary>
+    static bool Groupable(FeedForward f, int hidden) =>
+        GroupedGemm.Supports(f.Gate) && GroupedGemm.Supports(f.Up) && GroupedGemm.Supports(f.Down)
+        && f.Gate.InFeatures == hidden && f.Down.OutFeatures == hidden;
+
+    /// <summary>
+    /// Every expert of the step in two parallel loops (<see cref="GroupedGemm"/>): gate and up of the shared expert
+    /// over all rows and of each selected routed expert over the rows routed to it, then all their down projections.
+    /// x is quantised once for the layer, each selected expert's weights are read once, and the pool forks and
+    /// joins twice per layer instead of three times per expert. Each (row, token) is the dot the per-expert
+    /// Gemms compute, SwiGLU runs over the same spans and the outputs are summed in the same order (shared,
+    /// then routed by expert id, each expert's rows in token order), so the bits are those of the per-expert path.
+    /// False (nothing done) where a weight is not a format <see cref="GroupedGemm"/> takes.
+    /// </summary>
+    bool ForwardGrouped(ReadOnlySpan<float> x, Span<float> y, int n, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, Workspace ws, WorkerPool pool,
+        StepProfile? profile)
+    {
+        int k = Router.TopK, experts = Router.Experts, hidden = Router.Gate.InFeatures;
+        if (Shared is not null && !Groupable(Shared, hidden)) return false;
+        foreach (int e in ids)
+            if (!Groupable(Experts[e], hidden)) return false;
+
+        GroupByExpert(ids, n, ws, out var counts, out var offsets, out var slots);
+        var slotRows = Ensure(ref ws.SlotRows, (long)n * k); // the row of x each grouped slot reads
+        long routedWidth = 0;
+        for (int i = 0; i < n * k; i++)
+        {
+            slotRows[i] = slots[i] / k;
+            routedWidth += Experts[ids[slots[i]]].Hidden;
+        }
+        long sharedWidth = Shared is null ? 0 : (long)n * Shared.Hidden;
+        // [shared rows, hidden_s] then per expert [its rows, hidden_e], in expert order
+        var gate = Ensure(ref ws.Gate, sharedWidth + routedWidth);
+        var up = Ensure(ref ws.Up, sharedWidth + routedWidth);
+        var outs = Ensure(ref ws.Out, (long)n * k * hidden); // [grouped slot, hidden]
+        var gg = ws.Grouped;
+        fixed (float* px = x, py = y, pg = gate, pu = up, po = outs)
+        {
+            gg.Clear();
+            int source = gg.AddSource(px, n, hidden);
+            if (Shared is not null)
+            {
+                // first: its tiles (all n rows) cost the most, and the small ones are better left for the end of the loop
+                int all = gg.AddSet(source, 0, n);
+                gg.AddProduct(Shared.Gate, all, pg, Shared.Hidden);
+                gg.AddProduct(Shared.Up, all, pu, Shared.Hidden);
+            }
+            long offset = sharedWidth;
+            for (int e = 0; e < experts; e++)
+            {
+                int m = counts[e];
+                if (m == 0) continue;
+                var f = Experts[e];
+                int set = gg.AddSet(source, slotRows.Slice(offsets[e], m));
+                gg.AddProduct(f.Gate, set, pg + offset, f.Hidden);
+                gg.AddProduct(f.Up, set, pu + offset, f.Hidden);
+                offset += (long)m * f.Hidden;
+            }
+            gg.Run(pool);
+            profile?.Mark(StepPhase.ExpertsGateUp);
+
+            gg.Clear();
+            if (Shared is not null)
+            {
+                Ops.SwiGlu(gate[..(int)sharedWidth], up[..(int)sharedWidth]);
+                int set = gg.AddSet(gg.AddSource(pg, n, Shared.Hidden), 0, n);
+                gg.AddProduct(Shared.Down, set, py, hidden);
+            }
+            offset = sharedWidth;
+            for (int e = 0; e < experts; e++)
+            {
+                int m = counts[e];
+                if (m == 0) continue;
+                var f = Experts[e];
+                int width = m * f.Hidden;
+                Ops.SwiGlu(gate.Slice((int)offset, width), up.Slice((int)offset, width));
+                int set = gg.AddSet(gg.AddSource(pg + offset, m, f.Hidden), 0, m);
+                gg.AddProduct(f.Down, set, po + (long)offsets[e] * hidden, hidden);
+                offset += width;
+            }
+            gg.Run(pool);
+            profile?.Mark(StepPhase.ExpertsDown);
+        }
+
+        if (Shared is null) y[..(n * hidden)].Clear();
+        for (int i = 0; i < n * k; i++)
+            Ops.Axpy(weights[slots[i]], outs.Slice(i * hidden, hidden), y.Slice(slotRows[i] * hidden, hidden));
+        profile?.Mark(StepPhase.ExpertsCombine);
+        return true;
     }
 
     // ------------------------------------------------------------------ one token, few dispatches
@@ -277,8 +393,24 @@ public sealed unsafe class Moe : IFeedForwardBlock
     {
         var g = Ensure(ref ws.Gate, (long)n * f.Hidden);
         var u = Ensure(ref ws.Up, (long)n * f.Hidden);
-        MatMul.Gemm(f.Gate, x, g, n, pool);
-        MatMul.Gemm(f.Up, x, u, n, pool);
+        if (GroupedGemm.Supports(f.Gate) && GroupedGemm.Supports(f.Up))
+        {
+            // gate and up read the same x: one quantisation, one parallel loop (same bits as two Gemms)
+            fixed (float* px = x, pg = g, pu = u)
+            {
+                var gg = ws.Grouped;
+                gg.Clear();
+                int set = gg.AddSet(gg.AddSource(px, n, f.Gate.InFeatures), 0, n);
+                gg.AddProduct(f.Gate, set, pg, f.Hidden);
+                gg.AddProduct(f.Up, set, pu, f.Hidden);
+                gg.Run(pool);
+            }
+        }
+        else
+        {
+            MatMul.Gemm(f.Gate, x, g, n, pool);
+            MatMul.Gemm(f.Up, x, u, n, pool);
+        }
         Ops.SwiGlu(g, u);
         MatMul.Gemm(f.Down, g, y, n, pool);
     }

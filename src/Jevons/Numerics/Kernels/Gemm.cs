@@ -40,7 +40,7 @@ internal static unsafe class GemmTiles
     }
 
     /// <summary>512 for AVX-512BW, 256 for AVX2+FMA, 0 where the tiled kernels do not apply.</summary>
-    static int Width(KernelPath path)
+    internal static int Width(KernelPath path)
     {
         if (path >= KernelPath.V512 && Avx512BW.IsSupported && Avx512F.IsSupported && Fma.IsSupported && Avx2.IsSupported) return 512;
         if (path >= KernelPath.V256 && Avx2.IsSupported && Fma.IsSupported) return 256;
@@ -81,13 +81,7 @@ internal static unsafe class GemmTiles
                 {
                     if (t < n) ActivationQuant.QuantizeQ8_0(x + (long)t * inF, q, inF);
                     else new Span<byte>(q, qBytes).Clear();
-                    for (int b = 0; b < blocks; b++)
-                    {
-                        Buffer.MemoryCopy(q + 34 * b + 2, xs + ((long)b * nPad + t) * 32, 32, 32);
-                        float d = BlockBits.F16(q + 34 * b);
-                        dx[(long)b * nPad + t] = d;
-                        new Span<float>(dx2 + ((long)b * pairs + t / 2) * 16 + (t & 1) * 8, 8).Fill(d);
-                    }
+                    PackLegacyToken(q, blocks, t, nPad, (sbyte*)xs, dx, dx2);
                 }
                 var job = new LegacyJob
                 {
@@ -112,43 +106,70 @@ internal static unsafe class GemmTiles
         ref LegacyJob j = ref *(LegacyJob*)ctx;
         float* lanes = stackalloc float[Rows * TileTokens * 8];
         byte** rows = stackalloc byte*[Rows];
-        // the weight scales as float, converted outside the kernels, 8 blocks per vector (the scalar
-        // Half→float per block was a quarter of the 8-token Gemm)
         float[] rented = ArrayPool<float>.Shared.Rent(Rows * j.Blocks);
         fixed (float* dw = rented)
-        for (int tile = start; tile < end; tile++)
-        {
-            int r0 = tile * Rows, nr = Math.Min(Rows, j.Out - r0);
-            for (int i = 0; i < Rows; i++)
-            {
-                rows[i] = j.W + Math.Min(r0 + i, j.Out - 1) * j.RowBytes;
-                RowScales<T>(rows[i], j.Blocks, dw + i * j.Blocks);
-            }
-            // the first pass over the tile prefetches the next tile's rows (contiguous after these)
-            long ahead = Rows * j.RowBytes;
-            for (int t0 = 0; t0 < j.N; ahead = 0)
-            {
-                int pairs = Math.Min(j.Width == 512 ? 4 : 2, (j.N - t0 + 1) / 2);
-                if (j.Width == 512)
-                    switch (pairs)
-                    {
-                        case 4: LegacyTile512<T, Four>(rows, dw, j.Blocks, j.Xs, j.Dx2, j.NPad, t0, ahead, lanes); break;
-                        case 3: LegacyTile512<T, Three>(rows, dw, j.Blocks, j.Xs, j.Dx2, j.NPad, t0, ahead, lanes); break;
-                        case 2: LegacyTile512<T, Two>(rows, dw, j.Blocks, j.Xs, j.Dx2, j.NPad, t0, ahead, lanes); break;
-                        default: LegacyTile512<T, One>(rows, dw, j.Blocks, j.Xs, j.Dx2, j.NPad, t0, ahead, lanes); break;
-                    }
-                else LegacyTile256<T>(rows, dw, j.Blocks, j.Xs, j.Dx, j.NPad, t0, pairs, lanes);
-                int nt = Math.Min(2 * pairs, j.N - t0);
-                for (int i = 0; i < nr; i++)
-                {
-                    float b = j.Bias == null ? 0 : j.Bias[r0 + i];
-                    for (int t = 0; t < nt; t++)
-                        j.Y[(long)(t0 + t) * j.Out + r0 + i] = (Int8Dot.HSum8(lanes + (i * TileTokens + t) * 8) + 0f) + b;
-                }
-                t0 += 2 * pairs;
-            }
-        }
+            for (int tile = start; tile < end; tile++)
+                LegacyRowTile<T>(j.W, j.RowBytes, j.Out, j.Blocks, tile * Rows, j.Xs, j.Dx, j.Dx2, j.N, j.NPad, j.Y, j.Out, j.Bias, j.Width, dw, lanes, rows);
         ArrayPool<float>.Shared.Return(rented);
+    }
+
+    /// <summary>Scratch floats <see cref="LegacyRowTile{T}"/> needs for its accumulator lanes.</summary>
+    internal const int LegacyLanes = Rows * TileTokens * 8;
+
+    /// <summary>
+    /// Token <paramref name="t"/>'s Q8_0 blocks <paramref name="q"/> (34 bytes each) into the tile layout: xs [block][nPad][32],
+    /// dx [block][nPad] and dx2 [block][pair][16] (the pair's first token's d ×8, then its second's ×8).
+    /// </summary>
+    internal static void PackLegacyToken(byte* q, int blocks, int t, int nPad, sbyte* xs, float* dx, float* dx2)
+    {
+        int pairs = nPad / 2;
+        for (int b = 0; b < blocks; b++)
+        {
+            Buffer.MemoryCopy(q + 34 * b + 2, xs + ((long)b * nPad + t) * 32, 32, 32);
+            float d = BlockBits.F16(q + 34 * b);
+            dx[(long)b * nPad + t] = d;
+            new Span<float>(dx2 + ((long)b * pairs + t / 2) * 16 + (t & 1) * 8, 8).Fill(d);
+        }
+    }
+
+    /// <summary>
+    /// Rows r0 .. r0 + 3 of W (fewer at the end) against n tokens packed by <see cref="PackLegacyToken"/>:
+    /// y[t·yStride + r] for every token. dw holds 4·blocks floats and lanes <see cref="LegacyLanes"/>; rows is 4 pointers.
+    /// </summary>
+    internal static void LegacyRowTile<T>(byte* w, long rowBytes, int outRows, int blocks, int r0, sbyte* xs, float* dx, float* dx2,
+        int n, int nPad, float* y, long yStride, float* bias, int width, float* dw, float* lanes, byte** rows) where T : struct, ILegacyBlock
+    {
+        int nr = Math.Min(Rows, outRows - r0);
+        // the weight scales as float, converted outside the kernels, 8 blocks per vector (the scalar
+        // Half→float per block was a quarter of the 8-token Gemm)
+        for (int i = 0; i < Rows; i++)
+        {
+            rows[i] = w + Math.Min(r0 + i, outRows - 1) * rowBytes;
+            RowScales<T>(rows[i], blocks, dw + i * blocks);
+        }
+        // the first pass over the tile prefetches the next tile's rows (contiguous after these)
+        long ahead = Rows * rowBytes;
+        for (int t0 = 0; t0 < n; ahead = 0)
+        {
+            int pairs = Math.Min(width == 512 ? 4 : 2, (n - t0 + 1) / 2);
+            if (width == 512)
+                switch (pairs)
+                {
+                    case 4: LegacyTile512<T, Four>(rows, dw, blocks, xs, dx2, nPad, t0, ahead, lanes); break;
+                    case 3: LegacyTile512<T, Three>(rows, dw, blocks, xs, dx2, nPad, t0, ahead, lanes); break;
+                    case 2: LegacyTile512<T, Two>(rows, dw, blocks, xs, dx2, nPad, t0, ahead, lanes); break;
+                    default: LegacyTile512<T, One>(rows, dw, blocks, xs, dx2, nPad, t0, ahead, lanes); break;
+                }
+            else LegacyTile256<T>(rows, dw, blocks, xs, dx, nPad, t0, pairs, lanes);
+            int nt = Math.Min(2 * pairs, n - t0);
+            for (int i = 0; i < nr; i++)
+            {
+                float b = bias == null ? 0 : bias[r0 + i];
+                for (int t = 0; t < nt; t++)
+                    y[(t0 + t) * yStride + r0 + i] = (Int8Dot.HSum8(lanes + (i * TileTokens + t) * 8) + 0f) + b;
+            }
+            t0 += 2 * pairs;
+        }
     }
 
     /// <summary>d of every block of a row as float32 (the same bits as BlockBits.F16 per block).</summary>
