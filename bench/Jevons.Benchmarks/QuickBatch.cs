@@ -19,27 +19,9 @@ public static class QuickBatch
         int steps = args.Length > 4 ? int.Parse(args[4]) : 16;
         using var source = ModelLoader.Open(path);
         using var model = ModelRegistry.Create(source, new ModelOptions { Threads = threads });
-        const int blockSize = 16, prompt = 32;
         foreach (int c in concurrencies)
         {
-            int blocksPer = (prompt + steps + 8 + blockSize - 1) / blockSize;
-            var cache = model.CreatePagedCache(blockSize, c * blocksPer, KvType.F32);
-            var tables = Enumerable.Range(0, c).Select(i => Enumerable.Range(i * blocksPer, blocksPer).ToArray()).ToArray();
-            var batch = new ForwardBatch();
-            var promptIds = Enumerable.Range(0, prompt).Select(i => (i * 31 + 7) % model.VocabSize).ToArray();
-            for (int i = 0; i < c; i++) batch.Add(new BatchEntry(promptIds, 0, tables[i], LogitsWanted.Last));
-            model.Forward(batch, cache, new float[c * model.VocabSize]);
-            var tokens = Enumerable.Range(0, c).Select(i => new[] { i + 1 }).ToArray();
-            var logits = new float[c * model.VocabSize];
-            var times = new List<double>();
-            for (int s = 0; s < steps + 2; s++)
-            {
-                batch.Clear();
-                for (int i = 0; i < c; i++) batch.Add(new BatchEntry(tokens[i], prompt + s, tables[i], LogitsWanted.Last));
-                var sw = Stopwatch.StartNew();
-                model.Forward(batch, cache, logits);
-                if (s >= 2) times.Add(sw.Elapsed.TotalMilliseconds);
-            }
+            var times = DecodeSteps.Time(model, c, steps);
             times.Sort();
             double med = times[times.Count / 2];
             Console.WriteLine($"{Path.GetFileName(path)} t{threads} concurrency {c}: median step {med:F1} ms (min {times[0]:F1}), {c * 1000 / med:F1} tok/s aggregate, {1000 / med:F1} tok/s per sequence");
@@ -145,29 +127,10 @@ public static class QuickProfile
         using var source = ModelLoader.Open(path);
         using var model = ModelRegistry.Create(source, new ModelOptions { Threads = threads });
         var decoder = (DecoderModel)model;
-        const int blockSize = 16, prompt = 32;
         foreach (int c in concurrencies)
         {
-            int blocksPer = (prompt + steps + 8 + blockSize - 1) / blockSize;
-            var cache = model.CreatePagedCache(blockSize, c * blocksPer, KvType.F32);
-            var tables = Enumerable.Range(0, c).Select(i => Enumerable.Range(i * blocksPer, blocksPer).ToArray()).ToArray();
-            var batch = new ForwardBatch();
-            var promptIds = Enumerable.Range(0, prompt).Select(i => (i * 31 + 7) % model.VocabSize).ToArray();
-            for (int i = 0; i < c; i++) batch.Add(new BatchEntry(promptIds, 0, tables[i], LogitsWanted.Last));
-            model.Forward(batch, cache, new float[c * model.VocabSize]);
-            var tokens = Enumerable.Range(0, c).Select(i => new[] { i + 1 }).ToArray();
-            var logits = new float[c * model.VocabSize];
             var profile = new StepProfile();
-            var times = new List<double>();
-            for (int s = 0; s < steps + 2; s++)
-            {
-                batch.Clear();
-                for (int i = 0; i < c; i++) batch.Add(new BatchEntry(tokens[i], prompt + s, tables[i], LogitsWanted.Last));
-                decoder.Profile = s >= 2 ? profile : null;
-                var sw = Stopwatch.StartNew();
-                model.Forward(batch, cache, logits);
-                if (s >= 2) times.Add(sw.Elapsed.TotalMilliseconds);
-            }
+            var times = DecodeSteps.Time(model, c, steps, s => decoder.Profile = s >= 2 ? profile : null);
             decoder.Profile = null;
             times.Sort();
             double mean = times.Average(), sum = 0;
@@ -180,5 +143,39 @@ public static class QuickProfile
             }
             Console.WriteLine($"  {"(untimed)",-22} {mean - sum,8:F2} ms");
         }
+    }
+}
+
+/// <summary>
+/// The decode loop <c>quick-batch</c> and <c>quick-profile</c> time: c sequences prefilled with the same 32-token
+/// prompt on a fresh F32 paged cache, then steps + 2 one-token steps of all of them (the first two warm up).
+/// </summary>
+static class DecodeSteps
+{
+    const int BlockSize = 16, Prompt = 32;
+
+    /// <summary>Wall milliseconds of each timed step; <paramref name="beforeStep"/> runs before every step (its index).</summary>
+    public static List<double> Time(Model model, int c, int steps, Action<int>? beforeStep = null)
+    {
+        int blocksPer = (Prompt + steps + 8 + BlockSize - 1) / BlockSize;
+        var cache = model.CreatePagedCache(BlockSize, c * blocksPer, KvType.F32);
+        var tables = Enumerable.Range(0, c).Select(i => Enumerable.Range(i * blocksPer, blocksPer).ToArray()).ToArray();
+        var batch = new ForwardBatch();
+        var promptIds = Enumerable.Range(0, Prompt).Select(i => (i * 31 + 7) % model.VocabSize).ToArray();
+        for (int i = 0; i < c; i++) batch.Add(new BatchEntry(promptIds, 0, tables[i], LogitsWanted.Last));
+        model.Forward(batch, cache, new float[c * model.VocabSize]);
+        var tokens = Enumerable.Range(0, c).Select(i => new[] { i + 1 }).ToArray();
+        var logits = new float[c * model.VocabSize];
+        var times = new List<double>();
+        for (int s = 0; s < steps + 2; s++)
+        {
+            batch.Clear();
+            for (int i = 0; i < c; i++) batch.Add(new BatchEntry(tokens[i], Prompt + s, tables[i], LogitsWanted.Last));
+            beforeStep?.Invoke(s);
+            var sw = Stopwatch.StartNew();
+            model.Forward(batch, cache, logits);
+            if (s >= 2) times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        return times;
     }
 }
