@@ -34,21 +34,34 @@ public class RealModelEngineTests
 
         var runner = new ModelRunner(model, KvBudget.FromBlocks(64), KvType.F32, blockSize: 8);
         using var engine = new InferenceEngine(runner, null, new EngineOptions { Scheduler = new SchedulerOptions { MaxBatchTokens = 32 } });
+        // Staggered deterministically, not by wall time (a tiny model finishes 12 tokens in a millisecond or two): request
+        // i+1 is submitted once request i has streamed two tokens, and request i's token hook holds the engine at its
+        // second token until then, so request i still has ten tokens to go when the next one arrives.
+        var arrived = Enumerable.Range(0, prompts.Length).Select(_ => new ManualResetEventSlim(false)).ToArray();
         var tasks = new List<Task<int[]>>();
-        foreach (var p in prompts)
+        for (int i = 0; i < prompts.Length; i++)
         {
-            var request = new GenerationRequest { Prompt = p, MaxTokens = tokens, IgnoreEos = true, Sampling = SamplerOptions.Greedy };
+            int index = i, seen = 0;
+            var request = new GenerationRequest
+            {
+                Prompt = prompts[i], MaxTokens = tokens, IgnoreEos = true, Sampling = SamplerOptions.Greedy,
+                TokenHook = (_, _) =>
+                {
+                    if (++seen == 2 && index + 1 < arrived.Length) arrived[index + 1].Wait(TimeSpan.FromSeconds(30));
+                    return null;
+                },
+            };
+            var handle = engine.Submit(request);
+            arrived[i].Set();
+            var first = new List<int>();
+            while (first.Count < 2 && await handle.Events.WaitToReadAsync())
+                while (first.Count < 2 && handle.Events.TryRead(out var e)) first.Add(e.Id);
             tasks.Add(Task.Run(async () =>
             {
-                var ids = new List<int>();
-                await foreach (var e in engine.GenerateAsync(request)) ids.Add(e.Id);
+                var ids = new List<int>(first);
+                await foreach (var e in handle.Events.ReadAllAsync()) ids.Add(e.Id);
                 return ids.ToArray();
             }));
-            // Staggered by engine steps, not wall time (a tiny model finishes 12 tokens in a few ms): the next
-            // request arrives two steps after this one, while this one still has at least ten tokens to go.
-            long submitted = engine.Metrics.Steps;
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (engine.Metrics.Steps < submitted + 2 && DateTime.UtcNow < deadline) await Task.Delay(1);
         }
         var batched = await Task.WhenAll(tasks);
         for (int i = 0; i < 8; i++) Assert.Equal(alone[i], batched[i]);
