@@ -32,6 +32,7 @@ public sealed class GrpoEvalCommandTests : IDisposable
     [InlineData(new[] { "eval", "--plot", "curve.svg" }, "--plot 'curve.svg' must name a .png file")]
     [InlineData(new[] { "eval", "--split", "dev" }, "--split 'dev': expected test or train")]
     [InlineData(new[] { "eval", "--temperature", "-1" }, "option '--temperature' must be >= 0")]
+    [InlineData(new[] { "eval", "--log-samples", "/nonexistent-dir/x.jsonl" }, "--log-samples '/nonexistent-dir/x.jsonl': cannot write")]
     public void BadFlagsGiveOneErrorLine(string[] args, string message)
     {
         var r = CliHarness.Run(args);
@@ -95,6 +96,35 @@ public sealed class GrpoEvalCommandTests : IDisposable
             $"{forced} vs {free}");
         var png = File.ReadAllBytes(plot);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+    }
+
+    [Fact]
+    public void EvalLogsEverySampleWithItsVerdict()
+    {
+        if (Default is null) return;
+        var log = Path.Combine(_dir, "samples.jsonl");
+        var r = CliHarness.Run("eval", "--model", Default, "--count", "3", "--votes", "1,2", "--max-new-tokens", "300", "--json", "--log-samples", log, "--threads", "2");
+        Assert.True(r.ExitCode == 0, r.Error);
+        var rows = File.ReadAllLines(log).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(3 * 1 + 3 * 2, rows.Count);
+        var points = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        foreach (var point in points)
+        {
+            int k = point.GetProperty("votes").GetInt32();
+            var mine = rows.Where(x => x.GetProperty("votes").GetInt32() == k).ToList();
+            Assert.Equal(3 * k, mine.Count);
+            // The per-sample accuracy the point reports is the mean of the logged verdicts.
+            Assert.Equal(point.GetProperty("sample_accuracy").GetDouble(), mine.Average(x => x.GetProperty("correct").GetBoolean() ? 1.0 : 0.0), 9);
+        }
+        foreach (var row in rows)
+        {
+            var problem = new Jevons.Training.Tasks.ArithmeticTask().Parse(row.GetProperty("question").GetString()!)!;
+            Assert.Equal(problem.Answer, row.GetProperty("expected").GetString());
+            // The logged completion scores as logged (the template's "<think>\n" prefix restored).
+            var v = Jevons.Training.Tasks.Verifier.Score(new Jevons.Training.Tasks.ArithmeticTask(), problem, "<think>\n" + row.GetProperty("completion").GetString());
+            Assert.Equal(v.Correct, row.GetProperty("correct").GetBoolean());
+            Assert.Equal(v.Extracted, row.GetProperty("answer").GetString());
+        }
     }
 
     /// <summary>The teacher (the default model) writes verified traces; a micro dense student learns them and is exported.</summary>

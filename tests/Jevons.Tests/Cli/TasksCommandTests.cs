@@ -35,6 +35,21 @@ public class TasksCommandTests
     }
 
     [Fact]
+    public void SolvePrintsTheWorkedCompletionOfAQuestion()
+    {
+        var r = CliHarness.Run("tasks", "solve", "--task", "arithmetic", "--question", "What is 12 + 30?");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("<think>\n12 + 30 = [12+30]\n12+30: 2+0+0=2 c0 → 2\n1+3: 1+3+0=4 c0 → 42\n12+30=42\n</think>\n12 + 30 = 42\n\\boxed{42}", r.Out.TrimEnd('\n'));
+        var json = CliHarness.Run("tasks", "solve", "--task", "arithmetic", "--question", "What is 7 * 6?", "--json");
+        using var doc = JsonDocument.Parse(json.Out);
+        Assert.Equal("42", doc.RootElement.GetProperty("answer").GetString());
+        Assert.EndsWith("\\boxed{42}", doc.RootElement.GetProperty("completion").GetString());
+        var bad = CliHarness.Run("tasks", "solve", "--task", "arithmetic", "--question", "What is the time?");
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("not a arithmetic question: 'What is the time?'", Assert.Single(bad.ErrorLines, l => l.StartsWith("error: ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void VerifyScoresACompletionFile()
     {
         var file = Path.Combine(Path.GetTempPath(), $"jevons-tasks-verify-{Environment.ProcessId}.txt");
