@@ -98,10 +98,19 @@ public class InferenceEngineTests
     public async Task AbandoningTheStreamCancelsAndFreesTheBlocks()
     {
         using var engine = new InferenceEngine(new SlowRunner(256), Tokenizer);
-        var request = new GenerationRequest { Prompt = Prompt, MaxTokens = 500, IgnoreEos = true };
+        // The engine waits at the request's 6th token until the consumer has abandoned the stream, so a descheduled
+        // test thread cannot let the request run to its end before the cancellation is posted.
+        using var abandoned = new ManualResetEventSlim(false);
+        int hooked = 0;
+        var request = new GenerationRequest
+        {
+            Prompt = Prompt, MaxTokens = 500, IgnoreEos = true,
+            TokenHook = (_, _) => { if (++hooked == 6) abandoned.Wait(TimeSpan.FromSeconds(30)); return null; },
+        };
         int seen = 0;
         await foreach (var e in engine.GenerateAsync(request))
             if (++seen == 5) break;
+        abandoned.Set();
         Assert.True(await Eventually(() => engine.Metrics.KvBlocksUsed == 0 && engine.Metrics.Running == 0));
         Assert.True(engine.Metrics.GenerationTokens < 500, $"{engine.Metrics.GenerationTokens} tokens: the request ran to its end");
     }
