@@ -20,11 +20,12 @@ sealed class BenchCommand : ICommand
         new("--json", "print the results as JSON"),
         new("--no-roofline", "skip the memory-bandwidth measurement"),
         new("--concurrency", "also run N streams at once through the engine, for each N of a list: 1,2,4,8,16 (each: an --n-prompt prompt, --n-gen tokens)", "LIST"),
+        new("--identical-streams", "with --concurrency: every stream gets the same prompt (so, greedy, the same tokens), the workload llama-batched-bench runs (it feeds token 0 to all its sequences); on a MoE model the streams then route to the same experts"),
         new("--shared-prefix", "also time a prompt sharing N tokens with the one before it: cold vs prefix-cached time to first token (prompts of --n-prompt tokens when that is more than N, else N + 16)", "N"),
         .. Common.Engine,
     ]);
 
-    public sealed record ConcurrencyResult(int Sequences, double AggregateTokensPerSecond, double DecodeTokensPerSecond, double PerStreamTokensPerSecond, double TimeToFirstTokenMs);
+    public sealed record ConcurrencyResult(int Sequences, double AggregateTokensPerSecond, double DecodeTokensPerSecond, double PerStreamTokensPerSecond, double TimeToFirstTokenMs, int DistinctCompletions);
     public sealed record SharedPrefixResult(int Tokens, int PromptTokens, double ColdTimeToFirstTokenMs, double CachedTimeToFirstTokenMs, int CachedTokens);
 
     public sealed record Result(string Test, int Tokens, double MedianTokensPerSecond, double StdDevTokensPerSecond,
@@ -69,7 +70,9 @@ sealed class BenchCommand : ICommand
             }, warmup: () => { state.Truncate(0); one[0] = RandomId(); model.Forward(state, one, logits); }));
         }
         var levels = a.Get("--concurrency") is string list ? ParseLevels(list) : [];
-        var concurrency = levels.Select(level => Concurrency(a, c, loaded, level, Math.Max(p, 1), Math.Max(n, 1), rng)).ToList();
+        bool identical = a.Has("--identical-streams");
+        if (identical && levels.Length == 0) throw new JevonsException("bench: --identical-streams goes with --concurrency");
+        var concurrency = levels.Select(level => Concurrency(a, c, loaded, level, Math.Max(p, 1), Math.Max(n, 1), identical, rng)).ToList();
         int shared = a.GetInt("--shared-prefix", 0, 0);
         var sharedPrefix = shared > 0 ? SharedPrefix(a, c, loaded, shared, p > shared ? p : shared + 16, rng) : null;
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
@@ -98,9 +101,11 @@ sealed class BenchCommand : ICommand
                     test = x.Test, tokens = x.Tokens, median_tps = x.MedianTokensPerSecond, stddev_tps = x.StdDevTokensPerSecond,
                     min_tps = x.MinTokensPerSecond, max_tps = x.MaxTokensPerSecond, repetitions = x.Repetitions,
                 }),
+                identical_streams = levels.Length == 0 ? (bool?)null : identical,
                 concurrency = levels.Length == 0 ? null : concurrency.Select(x => new
                 {
                     sequences = x.Sequences, aggregate_tps = x.AggregateTokensPerSecond, decode_tps = x.DecodeTokensPerSecond, per_stream_tps = x.PerStreamTokensPerSecond, ttft_ms = x.TimeToFirstTokenMs,
+                    distinct_completions = x.DistinctCompletions,
                 }),
                 shared_prefix = sharedPrefix is null ? null : new
                 {
@@ -120,11 +125,13 @@ sealed class BenchCommand : ICommand
         if (concurrency.Count > 0)
         {
             c.Out.WriteLine();
-            Terminal.WriteTable(c, ["streams", "prompt", "gen", "aggregate t/s", "decode t/s (all streams)", "per-stream t/s", "TTFT ms"], [true, true, true, true, true, true, true],
+            if (identical) c.Out.WriteLine("identical streams: one prompt for all, as llama-batched-bench");
+            Terminal.WriteTable(c, ["streams", "prompt", "gen", "aggregate t/s", "decode t/s (all streams)", "per-stream t/s", "TTFT ms", "distinct completions"], [true, true, true, true, true, true, true, true],
                 concurrency.Select(x => new[]
                 {
                     x.Sequences.ToString(), Math.Max(p, 1).ToString(), Math.Max(n, 1).ToString(),
                     $"{x.AggregateTokensPerSecond:F2}", $"{x.DecodeTokensPerSecond:F2}", $"{x.PerStreamTokensPerSecond:F2}", $"{x.TimeToFirstTokenMs:F1}",
+                    x.DistinctCompletions.ToString(),
                 }));
         }
         if (sharedPrefix is { } sp)
@@ -147,37 +154,48 @@ sealed class BenchCommand : ICommand
     }
 
     /// <summary>
-    /// llama-batched-bench style: <paramref name="streams"/> requests with distinct random prompts submitted
-    /// at once. TTFT is the mean time from submission to a stream's first token; per-stream t/s is the mean
+    /// llama-batched-bench style: <paramref name="streams"/> requests with distinct random prompts (or, with
+    /// <paramref name="identical"/>, one random prompt for all: llama-batched-bench's own workload, whose
+    /// sequences all read token 0, so a MoE model routes them all to the same experts) submitted
+    /// at once. Distinct completions counts the different token sequences the streams generated (greedy: 1 for
+    /// identical streams, which also shows the batch gives every stream the bits of one). TTFT is the mean time from submission to a stream's first token; per-stream t/s is the mean
     /// decode rate after it; aggregate t/s is every stream's decode tokens over the span from the first
     /// first-token to the last token (so it includes the prefill steps of the streams admitted later);
     /// decode t/s counts only the tokens after the last stream's first token, over the time from then to the
     /// last token: every prompt is processed by then, which is what llama-batched-bench's S_TG measures.
     /// </summary>
-    static ConcurrencyResult Concurrency(ParsedArgs a, CliContext c, Jevons.Models.LoadedModel loaded, int streams, int promptTokens, int genTokens, Random rng)
+    static ConcurrencyResult Concurrency(ParsedArgs a, CliContext c, Jevons.Models.LoadedModel loaded, int streams, int promptTokens, int genTokens, bool identical, Random rng)
     {
         using var engine = Common.CreateEngine(a, c, loaded, promptTokens + genTokens, streams);
+        int[] RandomPrompt() => Enumerable.Range(0, promptTokens).Select(_ => rng.Next(loaded.Model.VocabSize)).ToArray();
+        var shared = identical ? RandomPrompt() : null;
+        var prompts = Enumerable.Range(0, streams).Select(_ => shared ?? RandomPrompt()).ToArray();
         var clock = Stopwatch.StartNew();
-        var tasks = Enumerable.Range(0, streams).Select(_ =>
+        var tasks = prompts.Select(prompt =>
         {
-            var prompt = Enumerable.Range(0, promptTokens).Select(_ => rng.Next(loaded.Model.VocabSize)).ToArray();
             var request = new GenerationRequest { Prompt = prompt, MaxTokens = genTokens, IgnoreEos = true, Sampling = SamplerOptions.Greedy };
             return Task.Run(async () =>
             {
                 var times = new List<double>(genTokens);
+                var ids = new List<int>(genTokens);
                 await foreach (var e in engine.GenerateAsync(request, c.Cancel).ConfigureAwait(false))
+                {
                     times.Add(clock.Elapsed.TotalSeconds);
-                return times;
+                    ids.Add(e.Id);
+                }
+                return (Times: times, Ids: string.Join(",", ids));
             });
         }).ToArray();
-        var results = Task.WhenAll(tasks).GetAwaiter().GetResult().Where(x => x.Count > 0).ToArray();
-        if (results.Length == 0) return new ConcurrencyResult(streams, 0, 0, 0, 0);
+        var done = Task.WhenAll(tasks).GetAwaiter().GetResult();
+        int distinct = done.Select(x => x.Ids).Distinct(StringComparer.Ordinal).Count();
+        var results = done.Select(x => x.Times).Where(x => x.Count > 0).ToArray();
+        if (results.Length == 0) return new ConcurrencyResult(streams, 0, 0, 0, 0, distinct);
         double firstStart = results.Min(x => x[0]), lastStart = results.Max(x => x[0]), end = results.Max(x => x[^1]);
         int decoded = results.Sum(x => x.Count - 1);
         int steady = results.Sum(x => x.Count(time => time > lastStart));
         double perStream = results.Average(x => x.Count > 1 ? (x.Count - 1) / Math.Max(x[^1] - x[0], 1e-9) : 0);
         var result = new ConcurrencyResult(streams, decoded / Math.Max(end - firstStart, 1e-9), steady / Math.Max(end - lastStart, 1e-9),
-            perStream, results.Average(x => x[0]) * 1000);
+            perStream, results.Average(x => x[0]) * 1000, distinct);
         c.Error.WriteLine($"  {streams} streams: {result.AggregateTokensPerSecond:F2} tok/s aggregate, {result.DecodeTokensPerSecond:F2} tok/s decode with all streams running, " +
             $"{result.PerStreamTokensPerSecond:F2} per stream, TTFT {result.TimeToFirstTokenMs:F1} ms");
         return result;

@@ -104,4 +104,30 @@ public class EngineCliTests
         var plain = CliHarness.Run("bench", "--model", Model, "-p", "8", "-n", "4", "-r", "1", "--json", "--no-roofline");
         Assert.False(JsonDocument.Parse(plain.Out).RootElement.TryGetProperty("concurrency", out _));
     }
+
+    [GoldenFact]
+    public void BenchIdenticalStreamsRunOnePromptForAll()
+    {
+        // Distinct random prompts: the streams' greedy completions differ; one prompt for all (llama-batched-bench's
+        // workload): every stream generates the same tokens, so the batch gave each of them the bits of one.
+        var distinct = CliHarness.Run("bench", "--model", Model, "-p", "8", "-n", "6", "-r", "1", "--json", "--no-roofline", "--concurrency", "4");
+        Assert.True(distinct.ExitCode == 0, distinct.Error);
+        var d = JsonDocument.Parse(distinct.Out).RootElement;
+        Assert.False(d.GetProperty("identical_streams").GetBoolean());
+        Assert.True(d.GetProperty("concurrency")[0].GetProperty("distinct_completions").GetInt32() > 1);
+
+        var same = CliHarness.Run("bench", "--model", Model, "-p", "8", "-n", "6", "-r", "1", "--json", "--no-roofline", "--concurrency", "1,4", "--identical-streams");
+        Assert.True(same.ExitCode == 0, same.Error);
+        var s = JsonDocument.Parse(same.Out).RootElement;
+        Assert.True(s.GetProperty("identical_streams").GetBoolean());
+        foreach (var level in s.GetProperty("concurrency").EnumerateArray())
+        {
+            Assert.Equal(1, level.GetProperty("distinct_completions").GetInt32());
+            Assert.True(level.GetProperty("decode_tps").GetDouble() > 0);
+        }
+
+        var alone = CliHarness.Run("bench", "--model", Model, "-p", "8", "-n", "4", "--no-roofline", "--identical-streams");
+        Assert.NotEqual(0, alone.ExitCode);
+        Assert.Contains("--identical-streams goes with --concurrency", alone.Error);
+    }
 }
