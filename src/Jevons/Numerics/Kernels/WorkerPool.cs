@@ -5,9 +5,10 @@ namespace Jevons.Numerics.Kernels;
 /// One per model; its thread count and kernel path come from the options, never from a global.
 /// A job is split into a few chunks per thread that threads claim in turn, so a busy core does not hold
 /// the others up, and the caller returns once every chunk is done — it never waits for a worker that has not
-/// woken yet (a late worker finds the job's chunks all claimed and goes back to sleep). Waits spin briefly, then
-/// block (SemaphoreSlim, ManualResetEventSlim): spinning longer costs a shared machine's CPU for nothing when the
-/// thread waited on has been descheduled.
+/// woken yet (a late worker finds the job's chunks all claimed and goes back to sleep). Waits spin for up to
+/// <see cref="SpinMicroseconds"/>, then block (SemaphoreSlim, ManualResetEventSlim): a decode step is hundreds of
+/// jobs a few microseconds apart, and a worker woken from a blocked wait arrives tens of microseconds late (so the
+/// caller did the job alone), while a bounded spin costs an idle or shared machine at most that long per job.
 /// Not re-entrant: a call made while a job runs (nested, or from another thread) runs inline on its caller.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
@@ -27,6 +28,11 @@ public sealed unsafe class WorkerPool : IDisposable
     Action<int, int>? _action;
     int _count, _done;
     Exception? _error;
+
+    /// <summary>How long a thread out of work polls for the next job (a worker) or for the last chunk (the caller) before it blocks.</summary>
+    public const int SpinMicroseconds = 200;
+
+    static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency * SpinMicroseconds / 1_000_000;
 
     public WorkerPool(int threads) : this(threads, KernelDispatch.Default) { }
 
@@ -93,7 +99,9 @@ public sealed unsafe class WorkerPool : IDisposable
             if (sleepers > 0) _wake.Release(sleepers);
             TakeChunks();
             // Only chunks another thread has claimed can still be running: wait for those, never for a wake-up. The
-            // thread that finishes the last chunk sets the event (maybe this one), always before the next Reset.
+            // thread that finishes the last chunk sets the event (maybe this one), always before the next Reset: so
+            // the caller polls the event itself (not the chunk count) before it blocks on it.
+            if (!_finished.IsSet) SpinUntil(static pool => pool._finished.IsSet, this);
             _finished.Wait();
             _action = null;
             if (_error is { } e) throw new AggregateException("a worker failed", e);
@@ -141,11 +149,27 @@ public sealed unsafe class WorkerPool : IDisposable
         return (claim & 0xFFFF) < ((claim >> 16) & 0xFFFF);
     }
 
+    /// <summary>Polls <paramref name="done"/> for up to <see cref="SpinTicks"/>; whether it came true.</summary>
+    static bool SpinUntil(Func<WorkerPool, bool> done, WorkerPool pool)
+    {
+        long until = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+        while (true)
+        {
+            for (int i = 0; i < 32; i++)
+            {
+                if (done(pool)) return true;
+                Thread.SpinWait(1);
+            }
+            if (System.Diagnostics.Stopwatch.GetTimestamp() > until) return done(pool);
+        }
+    }
+
     void WorkerLoop()
     {
         while (!Volatile.Read(ref _disposed))
         {
             TakeChunks();
+            if (SpinUntil(static pool => pool.HasWork() || Volatile.Read(ref pool._disposed), this)) continue;
             // Announce the sleep, then look once more: a job published in between either sees the announcement
             // (and releases the semaphore) or is seen here.
             Interlocked.Increment(ref _sleepers);
