@@ -116,18 +116,9 @@ public class TinyDeepSeekTests
         using var pool = new WorkerPool(2);
         var expected = model.Logits(new Tape(pool), ids, 1, seq);
 
-        var dir = Path.Combine(Path.GetTempPath(), $"jevons-export-{Guid.NewGuid():N}");
-        try
+        WithExport(model, gguf, loaded =>
         {
-            string path = dir;
-            if (gguf)
-            {
-                path = Path.Combine(dir, "model.gguf");
-                TinyDeepSeekExport.WriteGguf(model, path);
-            }
-            else TinyDeepSeekExport.WriteHuggingFace(model, dir);
-            using var loaded = LoadedModel.Load(path, new ModelOptions { Threads = 2 }, loadTokenizer: false);
-            var engine = Assert.IsType<DeepSeek>(loaded.Model);
+            var engine = Assert.IsType<DeepSeek>(loaded);
             Assert.Equal(config.Layers, engine.Config.Layers);
             Assert.True(engine.Config.HasRouterBias);
             Assert.Equal(config.MtpLayers, engine.MtpLayers.Count);
@@ -140,6 +131,24 @@ public class TinyDeepSeekTests
             for (int i = 0; i < logits.Length; i++) max = Math.Max(max, Math.Abs(logits[i] - expected[i]));
             Assert.True(max <= 1e-4, $"max |Δlogit| {max:e2}");
             Assert.True(expected.Select(Math.Abs).Max() > 1, "logits too small to compare meaningfully");
+        });
+    }
+
+    /// <summary>Exports the model (HF directory or GGUF) to a temporary place, loads it in the engine on 2 threads, runs body.</summary>
+    static void WithExport(TinyDeepSeek model, bool gguf, Action<Model> body)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"jevons-export-{Guid.NewGuid():N}");
+        try
+        {
+            string path = dir;
+            if (gguf)
+            {
+                path = Path.Combine(dir, "model.gguf");
+                TinyDeepSeekExport.WriteGguf(model, path);
+            }
+            else TinyDeepSeekExport.WriteHuggingFace(model, dir);
+            using var loaded = LoadedModel.Load(path, new ModelOptions { Threads = 2 }, loadTokenizer: false);
+            body(loaded.Model);
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
@@ -160,12 +169,8 @@ public class TinyDeepSeekTests
         for (int i = 0; i < ids.Length; i++) ids[i] = rng.NextInt(config.VocabSize);
         using var pool = new WorkerPool(2);
         var expected = model.Logits(new Tape(pool), ids, batch, seq);
-        var dir = Path.Combine(Path.GetTempPath(), $"jevons-export-{Guid.NewGuid():N}");
-        try
+        WithExport(model, gguf: false, engine =>
         {
-            TinyDeepSeekExport.WriteHuggingFace(model, dir);
-            using var loaded = LoadedModel.Load(dir, new ModelOptions { Threads = 2 }, loadTokenizer: false);
-            var engine = loaded.Model;
             int vocab = config.VocabSize;
             var logits = new float[seq * vocab];
             for (int b = 0; b < batch; b++)
@@ -179,8 +184,7 @@ public class TinyDeepSeekTests
                 }
                 Assert.True(max <= 1e-3 * Math.Max(1, scale), $"row {b}: max |Δlogit| {max:e2} (logits up to {scale:f2})");
             }
-        }
-        finally { Directory.Delete(dir, recursive: true); }
+        });
     }
 
     static List<TrainingExample> CountingData(int vocab, int count, TrainRandom rng)
