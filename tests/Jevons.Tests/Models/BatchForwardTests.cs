@@ -349,7 +349,7 @@ public sealed class BatchForwardTests(ITestOutputHelper output)
         // One worker thread: the pool's cross-thread wake-ups occasionally allocate a few bytes.
         using var opened = Open(relative, new ModelOptions { Threads = 1 });
         var model = opened.Model;
-        int vocab = model.VocabSize, blocksPer = 16;
+        int vocab = model.VocabSize, blocksPer = 32;
         var cache = model.CreatePagedCache(BlockSize, Sequences * blocksPer, type);
         var tables = Enumerable.Range(0, Sequences).Select(i => Enumerable.Range(0, blocksPer).Select(b => b * Sequences + i).ToArray()).ToArray();
         var tokens = Enumerable.Range(0, Sequences).Select(i => new[] { 1 + i }).ToArray();
@@ -366,11 +366,9 @@ public sealed class BatchForwardTests(ITestOutputHelper output)
             model.Forward(batch, cache, logits);
         }
         for (int pos = 0; pos < 8; pos++) Step(pos); // warm-up (JIT, tiering, scratch)
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int pos = 8; pos < 40; pos++) Step(pos);
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        output.WriteLine($"{relative} {type}: {bytes} bytes over 32 batched decode steps of {Sequences} sequences");
-        Assert.Equal(0, bytes);
+        var windows = SteadyAllocation.Windows(32, i => Step(8 + i));
+        output.WriteLine($"{relative} {type}: {string.Join(", ", windows)} bytes over windows of 32 batched decode steps of {Sequences} sequences");
+        Assert.Equal(0, windows[^1]);
         Assert.Contains(logits, x => x != 0);
     }
 
