@@ -16,6 +16,8 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData(new[] { "train", "sft", "--steps", "zero" }, "'--steps' must be an integer")]
     [InlineData(new[] { "train", "sft", "--lr", "-1", "-o", "x" }, "'--lr' must be positive")]
     [InlineData(new[] { "train", "sft", "--bogus" }, "unknown option '--bogus'")]
+    [InlineData(new[] { "train", "sft", "--layers", "0", "-o", "x" }, "'--layers' must be an integer")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--layers", "3" }, "option '--layers' is for sft")]
     [InlineData(new[] { "train", "sft", "-o", "x", "--data", "missing.jsonl" }, "option '--tokenizer' is required")]
     public void BadFlagsGiveOneErrorLine(string[] args, string message)
     {
@@ -35,7 +37,7 @@ public sealed class TrainCommandTests : IDisposable
         File.WriteAllLines(data, Enumerable.Range(0, 20).Select(i => $"{{\"prompt\": \"{i} plus one is\", \"completion\": \" {i + 1}\"}}"));
         var output = Path.Combine(_dir, "out");
         var r = CliHarness.Run("train", "sft", "--preset", "micro", "-o", output, "--data", data, "--tokenizer", tokDir,
-            "--steps", "4", "--batch", "4", "--log-every", "2", "--threads", "2");
+            "--steps", "4", "--batch", "4", "--log-every", "2", "--threads", "2", "--layers", "3");
         Assert.True(r.ExitCode == 0, r.Error);
         var lines = r.Out.Split('\n');
         Assert.Equal(3, lines.Count(l => l.StartsWith("step ", StringComparison.Ordinal))); // steps 1, 2, 4
@@ -45,6 +47,7 @@ public sealed class TrainCommandTests : IDisposable
         {
             using var loaded = LoadedModel.Load(path, new ModelOptions { Threads = 1 });
             Assert.Equal(300, loaded.Model.Description.VocabSize);
+            Assert.Equal(3, loaded.Model.Description.Layers); // --layers over the preset's 2
             Assert.NotNull(loaded.Tokenizer);
         }
 
