@@ -85,7 +85,7 @@ sealed class TrainCommand : ICommand
             Accumulation = a.GetInt("--accumulate", d.Accumulation, 1, 4096),
             MaxSequence = a.GetInt("--seq", d.MaxSequence, 2, 1 << 16),
             BatchTokens = a.GetInt("--batch-tokens", 0, 0, 1 << 24),
-            LearningRate = Positive(a, "--lr", a.Positionals.Count > 0 && a.Positionals[0] == "sft" ? SftLearningRate : d.LearningRate),
+            LearningRate = Positive(a, "--lr", a.Positionals[0] == "sft" ? SftLearningRate : d.LearningRate),
             WarmupSteps = a.GetInt("--warmup", d.WarmupSteps, 0),
             Seed = a.GetSeed("--seed") ?? d.Seed,
             Threads = a.GetInt("--threads", 0, 0, 1024),
