@@ -44,6 +44,7 @@ sealed class TrainCommand : ICommand
         new("--bias-update", "γ of the aux-loss-free router balancing (default 1e-2; 0 = off)", "G"),
         new("--mtp-weight", "λ of the MTP loss (default 0.3)", "L"),
         new("--resume", "continue from a checkpoint.safetensors", "CKPT"),
+        new("--hard-weight", "built-in tasks: extra sampling weight of each task's hard problems beside its full mix of weight 1 (default 0; 0.33 makes arithmetic's expressions 44% of the examples); the test split keeps the full mix", "W"),
         new("--answer-only", "built-in tasks: completions are an empty think block + the boxed answer (the R1-Zero ablation's start)"),
         new("--from", "grpo: the model to start from (a trainer's HF directory, e.g. SFT's DIR/hf); also the frozen reference", "DIR"),
         new("--group", "grpo: completions per question, G (default 8)", "G"),
@@ -110,6 +111,13 @@ sealed class TrainCommand : ICommand
         return v;
     }
 
+    static float NonNegative(ParsedArgs a, string name)
+    {
+        float v = a.GetFloat(name, 0);
+        if (!(v >= 0)) throw new JevonsException($"jevons train: option '{name}' must be 0 or more, got '{a.Get(name)}'");
+        return v;
+    }
+
     static TinyDeepSeekConfig Config(ParsedArgs a, string preset, int vocab, Tokenizer? tokenizer)
     {
         var config = Adjust(a, TinyDeepSeekConfig.Preset(preset, vocab));
@@ -155,6 +163,7 @@ sealed class TrainCommand : ICommand
                 VocabSize = a.GetInt("--vocab", 1024, 300, 1 << 20),
                 EvalProblems = a.GetInt("--eval-problems", 50, 1),
                 AnswerOnly = a.Has("--answer-only"),
+                HardWeight = NonNegative(a, "--hard-weight"),
             }, c.Out, c.Cancel, config => Adjust(a, config));
             WritePlots(output, c);
             return 0;
@@ -218,7 +227,7 @@ sealed class TrainCommand : ICommand
 
     static int Grpo(ParsedArgs a, CliContext c)
     {
-        foreach (var sftOnly in new[] { "--preset", "--data", "--tokenizer", "--resume", "--examples", "--vocab", "--batch", "--accumulate", "--seq", "--answer-only", "--bias-update", "--mtp-weight", "--layers" })
+        foreach (var sftOnly in new[] { "--preset", "--data", "--tokenizer", "--resume", "--examples", "--vocab", "--batch", "--accumulate", "--seq", "--answer-only", "--hard-weight", "--bias-update", "--mtp-weight", "--layers" })
             if (a.Has(sftOnly)) throw new JevonsException($"jevons train grpo: option '{sftOnly}' is for sft (grpo takes the model and its tokenizer from --from)");
         var from = a.Require("--from");
         if (!Directory.Exists(from)) throw new JevonsException($"jevons train grpo: --from '{from}' is not a directory (want a trainer's HF directory, e.g. SFT's DIR/hf)");

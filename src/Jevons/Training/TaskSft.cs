@@ -22,6 +22,12 @@ public sealed record TaskSftOptions
     /// (<see cref="AnswerOnlyTask"/>) — the starting point of the R1-Zero ablation, where GRPO alone has to find the reasoning.
     /// </summary>
     public bool AnswerOnly { get; init; }
+    /// <summary>
+    /// Extra sampling weight, beside each task's full mix (weight 1), for that task's hard problems alone: with 0.33,
+    /// arithmetic's three-number expressions are (0.25 + 0.33) / 1.33 = 44% of the training examples instead of 25%.
+    /// The test split is always scored on the full mix. Ignored when <see cref="Difficulty"/> is set.
+    /// </summary>
+    public double HardWeight { get; init; }
 }
 
 /// <summary>
@@ -41,7 +47,7 @@ public static class TaskSft
             ? Tokenizer.Load(tokenizerDir)
             : TaskTokenizer.Train(tokenizerDir, taskList, tasks.VocabSize, seed: sft.Train.Seed, modelMaxLength: TinyDeepSeekConfig.Preset(preset, 1).ContextLength);
         var format = ChatFormat.For(tokenizer);
-        var mix = taskList.Select(t => new TaskMix(tasks.AnswerOnly ? new AnswerOnlyTask(t) : t, 1, tasks.Difficulty)).ToList();
+        var mix = Mix(taskList, tasks);
         var data = SftDataset.Build(tokenizer, mix, tasks.TrainExamples, sft.Train.Seed, sft.Train.MaxSequence + 1, format)
             .Select(e => TrainingExample.FromBools(e.Ids, e.LossMask)).ToList();
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -71,6 +77,23 @@ public static class TaskSft
             return string.Join("; ", parts);
         }
         return Sft.Run(config, data, sft with { TokenizerDirectory = tokenizerDir }, log, Evaluate, cancel);
+    }
+
+    /// <summary>
+    /// The training mix: each task's full mix at weight 1 (at <see cref="TaskSftOptions.Difficulty"/> when set), and beside
+    /// it, when <see cref="TaskSftOptions.HardWeight"/> is positive and no difficulty is set, the same task's hard problems alone.
+    /// </summary>
+    public static List<TaskMix> Mix(IReadOnlyList<IReasoningTask> taskList, TaskSftOptions tasks)
+    {
+        if (!(tasks.HardWeight >= 0)) throw new JevonsException($"the hard problems' extra weight must be 0 or more, got {tasks.HardWeight}");
+        var mix = new List<TaskMix>();
+        foreach (var t in taskList)
+        {
+            var task = tasks.AnswerOnly ? new AnswerOnlyTask(t) : t;
+            mix.Add(new TaskMix(task, 1, tasks.Difficulty));
+            if (tasks.HardWeight > 0 && tasks.Difficulty is null) mix.Add(new TaskMix(task, tasks.HardWeight, Difficulty.Hard));
+        }
+        return mix;
     }
 
     /// <summary>Greedy decoding through the engine (latent KV cache, one token per step) up to EOS: the text after the prompt.</summary>

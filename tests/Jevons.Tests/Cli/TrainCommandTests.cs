@@ -18,6 +18,8 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData(new[] { "train", "sft", "--bogus" }, "unknown option '--bogus'")]
     [InlineData(new[] { "train", "sft", "--layers", "0", "-o", "x" }, "'--layers' must be an integer")]
     [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--layers", "3" }, "option '--layers' is for sft")]
+    [InlineData(new[] { "train", "sft", "--hard-weight", "-0.5", "-o", "x" }, "'--hard-weight' must be 0 or more")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--hard-weight", "1" }, "option '--hard-weight' is for sft")]
     [InlineData(new[] { "train", "sft", "-o", "x", "--data", "missing.jsonl" }, "option '--tokenizer' is required")]
     public void BadFlagsGiveOneErrorLine(string[] args, string message)
     {

@@ -11,8 +11,9 @@ namespace Jevons.Training.Tasks;
 /// digit count (so short ones are seen too). The question is "What is 4821 + 377?"; the split is decided
 /// by its canonical (minimal-parentheses) text, so the two spellings of a problem share a split.
 /// Each operation of the worked solution opens with the expression in its current spelling and the
-/// operation to do in brackets ("38 + 96 + 5 = [38+96] + 5") and closes with its result ("38+96=134"),
-/// so whether work remains is always a few lines up. Between them it goes column by column, least
+/// operation to do in brackets ("38 + 96 + 5 = [38+96] + 5") and closes with its result ("38+96=134")
+/// and the bracketed line with the result put in ("[38+96] + 5 = 134 + 5"), so whether work remains is
+/// on the line just written. Between them it goes column by column, least
 /// significant digit first, one line per column;
 /// each line restates the digits still to be used (so the digits it needs are the last ones in view),
 /// the column's one small fact, the carry (or borrow) out, and the result so far. A subtraction first
@@ -137,16 +138,21 @@ public sealed class ArithmeticTask : IReasoningTask
     /// <summary>
     /// Evaluates innermost-first (deepest leftmost operation on two numbers), writing the work. Each
     /// operation opens with the expression as last written (the question's own spelling first) and the
-    /// same expression with that operation in brackets, "(17 + 5) * 3 = [17+5] * 3", so whether work
-    /// remains after it is in view; it closes with "17+5=22", and the next line starts from "22 * 3".
+    /// same expression with that operation in brackets, "(17 + 5) * 3 = [17+5] * 3"; it closes with
+    /// "17+5=22" and then that bracketed line again with the result put in, "[17+5] * 3 = 22 * 3", so the
+    /// writer always copies the bracketed line and whether work remains is on the line just written
+    /// (after the last operation the line is "[22*3] = 66" and the think block ends); the next operation
+    /// starts from "22 * 3".
     /// </summary>
     static long Reduce(Expr e, string written, List<string> lines)
     {
         while (e is Bin)
         {
-            lines.Add($"{written} = {Mark(e).Format(spaced: true)}");
+            string marked = Mark(e).Format(spaced: true);
+            lines.Add($"{written} = {marked}");
             e = ReduceOnce(e, lines);
             written = e.Format(spaced: true);
+            lines.Add($"{marked} = {written}");
         }
         return ((Num)e).Value;
     }

@@ -70,6 +70,7 @@ public class ArithmeticTaskTests
             "48+3: 8+3+0=11 c1 → 198\n" +
             "4+0: 4+0+1=5 c0 → 5198\n" +
             "4821+377=5198\n" +
+            "[4821+377] = 5198\n" +
             "</think>\n" +
             "4821 + 377 = 5198\n" +
             "\\boxed{5198}", Task.Solve(p));
@@ -88,6 +89,7 @@ public class ArithmeticTaskTests
             "48-3: 8-3-1=4 b0 → 444\n" +
             "4-0: 4-0-0=4 b0 → 4444\n" +
             "377-4821=-4444\n" +
+            "[377-4821] = -4444\n" +
             "</think>\n" +
             "377 - 4821 = -4444\n" +
             "\\boxed{-4444}", Task.Solve(Task.Parse("What is 377 - 4821?")!));
@@ -116,6 +118,7 @@ public class ArithmeticTaskTests
             "3+14: 3+4+0=7 c0 → 7834\n" +
             "0+1: 0+1+0=1 c0 → 17834\n" +
             "482*37=17834\n" +
+            "[482*37] = 17834\n" +
             "</think>\n" +
             "482 * 37 = 17834\n" +
             "\\boxed{17834}", Task.Solve(Task.Parse("What is 482 * 37?")!));
@@ -130,10 +133,12 @@ public class ArithmeticTaskTests
             "17+5: 7+5+0=12 c1 → 2\n" +
             "1+0: 1+0+1=2 c0 → 22\n" +
             "17+5=22\n" +
+            "[17+5] * 3 = 22 * 3\n" +
             "22 * 3 = [22*3]\n" +
             "22*3: 2*3=6+0=6 c0 → 6\n" +
             "2*3: 2*3=6+0=6 c0 → 66\n" +
             "22*3=66\n" +
+            "[22*3] = 66\n" +
             "</think>\n" +
             "(17 + 5) * 3 = 66\n" +
             "\\boxed{66}", Task.Solve(Task.Parse("What is (17 + 5) * 3?")!));
@@ -143,14 +148,14 @@ public class ArithmeticTaskTests
     public void NegativeIntermediatesFollowSignRulesAndTheQuestionsSpellingIsKept()
     {
         var completion = Task.Solve(Task.Parse("What is (5 - 17) * 3?")!);
-        Assert.Contains("\n5-17=-12\n-12 * 3 = [-12*3]\n-12*3=-(12*3)\n", completion);
+        Assert.Contains("\n5-17=-12\n[5-17] * 3 = -12 * 3\n-12 * 3 = [-12*3]\n-12*3=-(12*3)\n", completion);
         Assert.StartsWith("<think>\n(5 - 17) * 3 = [5-17] * 3\n", completion);
         Assert.EndsWith("\n(5 - 17) * 3 = -36\n\\boxed{-36}", completion);
         var grouped = Task.Solve(Task.Parse("What is (4 * 5) + 3?")!);
         Assert.StartsWith("<think>\n(4 * 5) + 3 = [4*5] + 3\n", grouped);
-        Assert.Contains("\n4*5=20\n20 + 3 = [20+3]\n", grouped);
+        Assert.Contains("\n4*5=20\n[4*5] + 3 = 20 + 3\n20 + 3 = [20+3]\n", grouped);
         Assert.EndsWith("\n(4 * 5) + 3 = 23\n\\boxed{23}", grouped);
-        Assert.Contains("\n3-17=-14\n5 - -14 = [5--14]\n5--14=5+14\n", Task.Solve(Task.Parse("What is 5 - (3 - 17)?")!));
+        Assert.Contains("\n3-17=-14\n5 - [3-17] = 5 - -14\n5 - -14 = [5--14]\n5--14=5+14\n", Task.Solve(Task.Parse("What is 5 - (3 - 17)?")!));
         Assert.Equal("What is 4 * 5 + 3?", ArithmeticTask.CanonicalOf("What is (4 * 5) + 3?"));
     }
 

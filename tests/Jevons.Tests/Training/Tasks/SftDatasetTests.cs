@@ -1,3 +1,4 @@
+using Jevons.Training;
 using Jevons.Tokenization;
 using Jevons.Training.Tasks;
 using Xunit;
@@ -42,6 +43,23 @@ public class SftDatasetTests(ITestOutputHelper output)
         Assert.All(short_, x => Assert.InRange(x.Ids.Length, 1, 60));
         Assert.Throws<JevonsException>(() => SftDataset.Build(T, mix, 1, seed: 5, maxLength: 10));
         Assert.Throws<JevonsException>(() => SftDataset.Build(T, [new(new ArithmeticTask(), 0)], 1, seed: 5, maxLength: 512));
+    }
+
+    [Fact]
+    public void HardWeightAddsTheHardProblemsBesideTheFullMix()
+    {
+        IReasoningTask[] tasks = [new ArithmeticTask()];
+        double ExpressionShare(TaskSftOptions options)
+        {
+            var examples = SftDataset.Build(T, TaskSft.Mix(tasks, options), 2000, seed: 3, maxLength: 1024);
+            // A three-number expression has two operators between spaces: "What is (17 + 5) * 3?".
+            return examples.Count(e => T.Decode(e.Ids[..e.PromptLength]).Split(' ').Count(w => w is "+" or "-" or "*") == 2) / 2000.0;
+        }
+        Assert.InRange(ExpressionShare(new TaskSftOptions()), 0.22, 0.28);
+        Assert.InRange(ExpressionShare(new TaskSftOptions { HardWeight = 0.33 }), 0.40, 0.48); // (0.25 + 0.33) / 1.33 = 0.44
+        var atEasy = TaskSft.Mix(tasks, new TaskSftOptions { HardWeight = 0.33, Difficulty = Difficulty.Easy });
+        Assert.Equal(Difficulty.Easy, Assert.Single(atEasy).Difficulty); // a set difficulty is the whole mix
+        Assert.Throws<JevonsException>(() => TaskSft.Mix(tasks, new TaskSftOptions { HardWeight = -1 }));
     }
 
     [Fact]
