@@ -39,7 +39,7 @@ public class TasksCommandTests
     {
         var r = CliHarness.Run("tasks", "solve", "--task", "arithmetic", "--question", "What is 12 + 30?");
         Assert.Equal(0, r.ExitCode);
-        Assert.Equal("<think>\n12 + 30 = [12+30]\n12+30: 2+0+0=2 c0 → 2\n1+3: 1+3+0=4 c0 → 42\n12+30=42\n</think>\n12 + 30 = 42\n\\boxed{42}", r.Out.TrimEnd('\n'));
+        Assert.Equal("<think>\n12 + 30 = [12+30]\n12+30: 2+0+0=2 c0 → 2\n1+3: 1+3+0=4 c0 → 42\n12+30=42\n[12+30] = 42\n</think>\n12 + 30 = 42\n\\boxed{42}", r.Out.TrimEnd('\n'));
         var json = CliHarness.Run("tasks", "solve", "--task", "arithmetic", "--question", "What is 7 * 6?", "--json");
         using var doc = JsonDocument.Parse(json.Out);
         Assert.Equal("42", doc.RootElement.GetProperty("answer").GetString());
