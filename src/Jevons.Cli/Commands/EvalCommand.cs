@@ -80,11 +80,14 @@ sealed class EvalCommand : ICommand
             foreach (int? budget in budgets)
             {
                 float t = temperature ?? (k > 1 ? 0.7f : 0f);
-                using var engine = Common.CreateEngine(a, c, loaded, context, Math.Min(64, count * k));
-                var r = TaskEval.Run(engine, tokenizer, task, new TaskEvalOptions
-                {
-                    Count = count, Split = split, Difficulty = difficulty, Budget = budget, Votes = k, Temperature = t, MaxNewTokens = maxNew, Seed = seed,
-                }, c.Cancel);
+                var load = ExpertLoad.Observe(loaded.Model);
+                TaskEvalReport r;
+                using (var engine = Common.CreateEngine(a, c, loaded, context, Math.Min(64, count * k)))
+                    r = TaskEval.Run(engine, tokenizer, task, new TaskEvalOptions
+                    {
+                        Count = count, Split = split, Difficulty = difficulty, Budget = budget, Votes = k, Temperature = t, MaxNewTokens = maxNew, Seed = seed,
+                    }, c.Cancel);
+                load?.Detach();
                 points.Add(r);
                 if (log is not null) LogSamples(log, r, budget, k, t);
                 if (json)
@@ -93,10 +96,12 @@ sealed class EvalCommand : ICommand
                         ["task"] = task.Name, ["budget"] = budget, ["votes"] = k, ["temperature"] = t, ["questions"] = count,
                         ["accuracy"] = r.Accuracy, ["sample_accuracy"] = r.SampleAccuracy, ["format"] = r.FormatRate,
                         ["tokens_per_question"] = r.TokensPerQuestion, ["seconds"] = r.Seconds,
+                        ["expert_load"] = load is null ? null : new JsonArray(load.MaxOverMean().Select(v => (JsonNode)Math.Round(v, 4)).ToArray()),
                     }.ToJsonString());
                 else
                     c.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"budget {(budget is int b ? b.ToString(CultureInfo.InvariantCulture) : "none"),5} | votes {k,3} | T {t:0.0} | accuracy {r.Accuracy:0.000} | per sample {r.SampleAccuracy:0.000} | format {r.FormatRate:0.00} | {r.TokensPerQuestion,7:0.0} tokens/question | {r.Seconds:0.0} s"));
+                        $"budget {(budget is int b ? b.ToString(CultureInfo.InvariantCulture) : "none"),5} | votes {k,3} | T {t:0.0} | accuracy {r.Accuracy:0.000} | per sample {r.SampleAccuracy:0.000} | format {r.FormatRate:0.00} | {r.TokensPerQuestion,7:0.0} tokens/question | {r.Seconds:0.0} s")
+                        + (load is null ? "" : $" | load max/mean {load}"));
             }
         if (plot is not null)
         {
@@ -109,6 +114,42 @@ sealed class EvalCommand : ICommand
             if (!json) c.Out.WriteLine($"eval: wrote {plot}");
         }
         return 0;
+    }
+
+    /// <summary>
+    /// Tokens per routed expert per MoE layer over every row the engine runs (prompts and completions) while
+    /// attached: the aux-loss-free balancing measured at inference, on held-out questions, as V3 measures it on
+    /// its test set rather than per training batch.
+    /// </summary>
+    sealed class ExpertLoad
+    {
+        readonly DeepSeek _model;
+        readonly SortedDictionary<int, long[]> _counts = [];
+        readonly int _experts;
+
+        ExpertLoad(DeepSeek model, int experts) { _model = model; _experts = experts; }
+
+        /// <summary>Attaches a counter to an MoE model's router; null for a dense model.</summary>
+        public static ExpertLoad? Observe(Model model)
+        {
+            if (model is not DeepSeek ds || ds.Config.RoutedExperts == 0) return null;
+            var load = new ExpertLoad(ds, ds.Config.RoutedExperts);
+            ds.OnRouting = load.Count;
+            return load;
+        }
+
+        void Count(int layer, int token, ReadOnlySpan<int> experts, ReadOnlySpan<float> weights)
+        {
+            if (!_counts.TryGetValue(layer, out var c)) _counts[layer] = c = new long[_experts];
+            foreach (var e in experts) c[e]++;
+        }
+
+        public void Detach() => _model.OnRouting = null;
+
+        /// <summary>Per MoE layer in order: the busiest expert's tokens over the mean (1 = perfect balance).</summary>
+        public IEnumerable<double> MaxOverMean() => _counts.Values.Select(c => c.Max() / Math.Max(1e-9, c.Average()));
+
+        public override string ToString() => string.Join(" ", MaxOverMean().Select(v => v.ToString("0.00", CultureInfo.InvariantCulture)));
     }
 
     static StreamWriter OpenLog(string path)

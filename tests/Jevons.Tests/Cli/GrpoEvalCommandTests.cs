@@ -126,6 +126,15 @@ public sealed class GrpoEvalCommandTests : IDisposable
             Assert.Equal(3 * k, mine.Count);
             // The per-sample accuracy the point reports is the mean of the logged verdicts.
             Assert.Equal(point.GetProperty("sample_accuracy").GetDouble(), mine.Average(x => x.GetProperty("correct").GetBoolean() ? 1.0 : 0.0), 9);
+            // Expert load over the rows the engine ran: one max/mean per MoE layer of config.json, between perfect
+            // balance (1) and every token on one expert (routed experts / top-k).
+            using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(Default, "config.json")));
+            var cfg = config.RootElement;
+            int moeLayers = cfg.GetProperty("num_hidden_layers").GetInt32() - cfg.GetProperty("first_k_dense_replace").GetInt32();
+            double worst = cfg.GetProperty("n_routed_experts").GetInt32() / (double)cfg.GetProperty("num_experts_per_tok").GetInt32();
+            var load = point.GetProperty("expert_load").EnumerateArray().Select(x => x.GetDouble()).ToList();
+            Assert.Equal(moeLayers, load.Count);
+            Assert.All(load, v => Assert.InRange(v, 1.0, worst));
         }
         foreach (var row in rows)
         {

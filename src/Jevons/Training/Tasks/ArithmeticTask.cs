@@ -10,6 +10,9 @@ namespace Jevons.Training.Tasks;
 /// range (so mostly of full length, as a user's random questions are) and half with a uniformly drawn
 /// digit count (so short ones are seen too). The question is "What is 4821 + 377?"; the split is decided
 /// by its canonical (minimal-parentheses) text, so the two spellings of a problem share a split.
+/// The training split (except Easy) also drills the two rarest steps a quarter of the time: a − b of
+/// operands sharing their leading digits, and three-number expressions "a * (b + c)" / "a * (b * c)",
+/// whose product opens by swapping its factors; the test split keeps the distribution above.
 /// Each operation of the worked solution opens with the expression in its current spelling and the
 /// operation to do in brackets ("38 + 96 + 5 = [38+96] + 5") and closes with its result ("38+96=134")
 /// and the bracketed line with the result put in ("[38+96] + 5 = 134 + 5"), so whether work remains is
@@ -42,11 +45,14 @@ public sealed class ArithmeticTask : IReasoningTask
                 _ => (Kind)rng.Next(4),
             };
             int maxDigits = difficulty == Difficulty.Easy ? 2 : 4;
+            bool drill = split == Split.Train && difficulty != Difficulty.Easy && rng.Next(4) == 0;
             Expr e = kind switch
             {
                 Kind.Add => new Bin('+', new Num(Operand(ref rng, maxDigits)), new Num(Operand(ref rng, maxDigits))),
+                Kind.Sub when drill => CloseDifference(ref rng),
                 Kind.Sub => new Bin('-', new Num(Operand(ref rng, maxDigits)), new Num(Operand(ref rng, maxDigits))),
                 Kind.Mul => new Bin('*', new Num(Operand(ref rng, 3)), new Num(Operand(ref rng, 2))),
+                _ when drill => SwappedProduct(ref rng),
                 _ => ThreeNumbers(ref rng),
             };
             var canonical = Question(e.Format(spaced: true));
@@ -95,6 +101,28 @@ public sealed class ArithmeticTask : IReasoningTask
         Expr a = new Num(Operand(ref rng, 2)), b = new Num(Operand(ref rng, 2)), c = new Num(Operand(ref rng, 2));
         char inner = ops[rng.Next(3)], outer = ops[rng.Next(3)];
         return rng.Next(2) == 0 ? new Bin(outer, new Bin(inner, a, b), c) : new Bin(outer, a, new Bin(inner, b, c));
+    }
+
+    /// <summary>
+    /// A training drill: a − b of equal length (3 or 4 digits) sharing their leading digits, so the
+    /// comparison runs past the first pair ("cmp 7215 7264: 7=7, 215 264: 2=2, 15 64: 1<6"); uniform
+    /// operands share a leading digit only a tenth of the time.
+    /// </summary>
+    static Expr CloseDifference(ref TaskRng rng)
+    {
+        int digits = rng.Next(3) == 0 ? 3 : 4, tail = Pow10(rng.Next(1, digits - 1));
+        long a = rng.Next(Pow10(digits - 1), Pow10(digits) - 1), b = a - a % tail + rng.Next(0, tail - 1);
+        return rng.Next(2) == 0 ? new Bin('-', new Num(a), new Num(b)) : new Bin('-', new Num(b), new Num(a));
+    }
+
+    /// <summary>
+    /// A training drill: "a * (b + c)" or "a * (b * c)", whose product has the shorter factor first and
+    /// so opens with the swap "16*136=136*16" (a two-number question never needs it: there b ≤ 99).
+    /// </summary>
+    static Expr SwappedProduct(ref TaskRng rng)
+    {
+        Expr a = new Num(Operand(ref rng, 2)), b = new Num(Operand(ref rng, 2)), c = new Num(Operand(ref rng, 2));
+        return new Bin('*', a, new Bin(rng.Next(2) == 0 ? '+' : '*', b, c));
     }
 
     public Problem? Parse(string question)
