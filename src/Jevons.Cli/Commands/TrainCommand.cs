@@ -57,7 +57,7 @@ sealed class TrainCommand : ICommand
         new("--temperature", "grpo: sampling temperature of the rollouts (default 1.0)", "T"),
         new("--format-reward", "grpo: reward for the taught layout, on top of 1 for a right answer (default 0.1)", "R"),
         new("--teacher", "distill: the teacher model (HF directory or GGUF with a tokenizer.json beside it)", "PATH"),
-        new("--student-preset", $"distill: the student's preset (default tiny-r1-dense)", "NAME"),
+        new("--student-preset", "distill: the student's preset (default tiny-r1-qwen2, the R1-Distill-Qwen analogue; tiny-r1-dense: the same size with MLA)", "NAME"),
         new("--questions", "distill: train-split questions the teacher answers (default 2000)", "N"),
         new("--samples", "distill: teacher completions per question (default 1 = greedy; more are sampled at --temperature, default 0.7)", "K"),
         new("--log-every", "steps between progress lines (default 10; grpo 1)", "N"),
@@ -66,7 +66,7 @@ sealed class TrainCommand : ICommand
     ], Positional: "sft|grpo|distill|bench",
         Usage: "jevons train sft --preset tiny-r1 -o DIR [--steps N] [--seed S] [--batch B] [--lr X] [--resume CKPT] [--task arithmetic|countdown|all] [--answer-only]\n" +
                "       jevons train grpo --from SFT_DIR/hf -o DIR [--steps N] [--group G] [--questions-per-step N] [--beta B] [--clip E] [--lr X] [--task ...]\n" +
-               "       jevons train distill --teacher DIR -o DIR [--student-preset tiny-r1-dense] [--questions N] [--samples K] [--steps N] [--task ...]\n" +
+               "       jevons train distill --teacher DIR -o DIR [--student-preset tiny-r1-qwen2] [--questions N] [--samples K] [--steps N] [--task ...]\n" +
                "       jevons train sft --preset tiny-r1 -o DIR --data FILE.jsonl --tokenizer DIR [...]\n" +
                "       jevons train bench [--preset tiny-r1] [--steps N] [--batch B] [--seq T]");
 
@@ -184,7 +184,7 @@ sealed class TrainCommand : ICommand
         if (a.Has("--preset")) throw new JevonsException("jevons train distill: the student's preset is --student-preset (--preset is for sft)");
         var teacher = a.Require("--teacher");
         if (!Directory.Exists(teacher) && !File.Exists(teacher)) throw new JevonsException($"jevons train distill: --teacher '{teacher}' does not exist");
-        var student = a.Get("--student-preset") ?? "tiny-r1-dense";
+        var student = a.Get("--student-preset") ?? "tiny-r1-qwen2";
         if (!TinyDeepSeekConfig.Presets.Contains(student))
             throw new JevonsException($"jevons train distill: unknown --student-preset '{student}' ({string.Join(", ", TinyDeepSeekConfig.Presets)})");
         var output = a.Require("--output");

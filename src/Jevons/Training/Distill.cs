@@ -14,7 +14,7 @@ public sealed record DistillOptions
     public required string Teacher { get; init; }
     /// <summary>SFT's options for the student (its output directory receives traces.jsonl too).</summary>
     public required SftOptions Sft { get; init; }
-    public string StudentPreset { get; init; } = "tiny-r1-dense";
+    public string StudentPreset { get; init; } = "tiny-r1-qwen2";
     public IReadOnlyList<string> Tasks { get; init; } = ["arithmetic"];
     public Difficulty? Difficulty { get; init; }
     /// <summary>Train-split questions the teacher answers.</summary>

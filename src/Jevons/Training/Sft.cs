@@ -42,7 +42,7 @@ public static class Sft
         var model = trainer.Model;
         var c = model.Config;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"train: DeepSeek-V3 tiny ({model.ParameterCount / 1e6:0.00} M parameters: hidden {c.HiddenSize}, {c.Layers} layers + {c.MtpLayers} MTP, {c.RoutedExperts} routed + {c.SharedExperts} shared experts top-{c.ExpertsPerToken}, vocab {c.VocabSize}), {data.Count} examples, {options.Train.Steps} steps of {(options.Train.BatchTokens > 0 ? $"≤{options.Train.BatchTokens} positions (similar lengths)" : $"{options.Train.BatchSize} sequences")}×{Math.Max(1, options.Train.Accumulation)}, seed {options.Train.Seed}"));
+            $"train: {(c.IsQwen2 ? $"Qwen2 tiny ({model.ParameterCount / 1e6:0.00} M parameters: hidden {c.HiddenSize}, {c.Layers} layers, {c.Heads} heads on {c.KvHeads} key/value heads of {c.HeadDim}, SwiGLU {c.IntermediateSize}, vocab {c.VocabSize})" : $"DeepSeek-V3 tiny ({model.ParameterCount / 1e6:0.00} M parameters: hidden {c.HiddenSize}, {c.Layers} layers + {c.MtpLayers} MTP, {c.RoutedExperts} routed + {c.SharedExperts} shared experts top-{c.ExpertsPerToken}, vocab {c.VocabSize})")}, {data.Count} examples, {options.Train.Steps} steps of {(options.Train.BatchTokens > 0 ? $"≤{options.Train.BatchTokens} positions (similar lengths)" : $"{options.Train.BatchSize} sequences")}×{Math.Max(1, options.Train.Accumulation)}, seed {options.Train.Seed}"));
         var metrics = new MetricsLog(options.OutputDirectory, append: options.ResumeFrom is not null);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long tokens = 0;
@@ -61,7 +61,7 @@ public static class Sft
             {
                 double elapsed = clock.Elapsed.TotalSeconds, perStep = elapsed / (r.Step - startStep);
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {r.Step,5}/{r.TotalSteps} | loss {r.Loss:0.0000} | mtp {r.MtpLoss:0.0000} acc {r.MtpAccuracy:0.000} | lr {r.LearningRate:0.00e0} | |g| {r.GradientNorm:0.00} | {tokens / elapsed:0} tok/s | load max/mean {r.LoadBalance()} | ETA {Eta(perStep * (r.TotalSteps - r.Step))}"));
+                    $"step {r.Step,5}/{r.TotalSteps} | loss {r.Loss:0.0000}{(c.MtpLayers > 0 ? $" | mtp {r.MtpLoss:0.0000} acc {r.MtpAccuracy:0.000}" : "")} | lr {r.LearningRate:0.00e0} | |g| {r.GradientNorm:0.00} | {tokens / elapsed:0} tok/s{(c.RoutedExperts > 0 ? $" | load max/mean {r.LoadBalance()}" : "")} | ETA {Eta(perStep * (r.TotalSteps - r.Step))}"));
             }
             if (options.EvalEvery > 0 && r.Step % options.EvalEvery == 0 && evaluate is not null && r.Step != options.Train.Steps)
                 log.WriteLine($"eval  {r.Step,5}: {evaluate(r.Step, model, trainer.Tape)}");

@@ -23,10 +23,12 @@ public sealed class TinyDeepSeek
 
     public TinyDeepSeek(TinyDeepSeekConfig config, TrainRandom random)
     {
+        config.Validate();
         Config = config;
         var c = config;
-        _invFreq = new float[c.QkRopeHeadDim / 2];
-        for (int i = 0; i < _invFreq.Length; i++) _invFreq[i] = 1f / (float)Math.Pow(c.RopeTheta, (float)(2 * i) / c.QkRopeHeadDim);
+        int rotary = c.IsQwen2 ? c.HeadDim : c.QkRopeHeadDim;
+        _invFreq = new float[rotary / 2];
+        for (int i = 0; i < _invFreq.Length; i++) _invFreq[i] = 1f / (float)Math.Pow(c.RopeTheta, (float)(2 * i) / rotary);
         float projStd = 0.02f / MathF.Sqrt(2 * (c.Layers + c.MtpLayers));
 
         Matrix("model.embed_tokens.weight", c.VocabSize, c.HiddenSize, 0.02f, random);
@@ -41,6 +43,19 @@ public sealed class TinyDeepSeek
                 Norm(p + "shared_head.norm.weight", c.HiddenSize);
             }
             Norm(p + "input_layernorm.weight", c.HiddenSize);
+            if (c.IsQwen2)
+            {
+                int qDim = c.Heads * c.HeadDim, kvDim = c.KvHeads * c.HeadDim;
+                foreach (var (proj, rows) in new[] { ("q_proj", qDim), ("k_proj", kvDim), ("v_proj", kvDim) })
+                {
+                    Matrix($"{p}self_attn.{proj}.weight", rows, c.HiddenSize, 0.02f, random);
+                    Add(new Tensor([rows], requiresGrad: true, $"{p}self_attn.{proj}.bias"));
+                }
+                Matrix(p + "self_attn.o_proj.weight", c.HiddenSize, qDim, projStd, random);
+                Norm(p + "post_attention_layernorm.weight", c.HiddenSize);
+                Mlp(p + "mlp.", c.IntermediateSize, projStd, random);
+                continue;
+            }
             if (c.QLoraRank == 0) Matrix(p + "self_attn.q_proj.weight", c.Heads * c.QkHeadDim, c.HiddenSize, 0.02f, random);
             else
             {
@@ -225,7 +240,7 @@ public sealed class TinyDeepSeek
         var c = Config;
         string p = $"model.layers.{l}.";
         var h = tape.RmsNorm(x, P(p + "input_layernorm.weight"), c.RmsNormEps);
-        x = tape.Add(x, Attention(tape, h, p + "self_attn.", batch, sequence));
+        x = tape.Add(x, c.IsQwen2 ? GroupedAttention(tape, h, p + "self_attn.", batch, sequence) : Attention(tape, h, p + "self_attn.", batch, sequence));
         h = tape.RmsNorm(x, P(p + "post_attention_layernorm.weight"), c.RmsNormEps);
         var ffn = c.IsMoeLayer(l) ? Moe(tape, h, p + "mlp.", l, load) : Mlp(tape, h, p + "mlp.");
         return tape.Add(x, ffn);
@@ -245,6 +260,32 @@ public sealed class TinyDeepSeek
         var kv = tape.MatMul(latent, P(p + "kv_b_proj.weight")); // [n, heads·(nope + v)]
         float scale = 1f / MathF.Sqrt(c.QkHeadDim);
         var o = tape.MlaAttention(q, kv, kpe, batch, sequence, c.Heads, c.QkNopeHeadDim, c.QkRopeHeadDim, c.VHeadDim, scale);
+        return tape.MatMul(o, P(p + "o_proj.weight"));
+    }
+
+    /// <summary>
+    /// Qwen2's attention: q/k/v projections with biases, split-half RoPE over each whole head, every group of
+    /// Heads / KvHeads query heads on one key/value head (the heads' [k | v] gathered into the fused attention's
+    /// per-head layout, with no shared rope part), o_proj without bias.
+    /// </summary>
+    Tensor GroupedAttention(Tape tape, Tensor h, string p, int batch, int sequence)
+    {
+        var c = Config;
+        int d = c.HeadDim, kvDim = c.KvHeads * d, group = c.Heads / c.KvHeads;
+        Tensor Projection(string name) => tape.AddBias(tape.MatMul(h, P($"{p}{name}.weight")), P($"{p}{name}.bias"));
+        var q = tape.Rope(Projection("q_proj"), sequence, c.Heads, d, 0, _invFreq, neox: true);
+        var k = tape.Rope(Projection("k_proj"), sequence, c.KvHeads, d, 0, _invFreq, neox: true);
+        var v = Projection("v_proj");
+        var columns = new int[c.Heads * 2 * d];
+        for (int head = 0; head < c.Heads; head++)
+            for (int j = 0; j < d; j++)
+            {
+                columns[head * 2 * d + j] = head / group * d + j;
+                columns[head * 2 * d + d + j] = kvDim + head / group * d + j;
+            }
+        var kv = tape.GatherColumns(tape.Concat(k, v), columns);
+        var none = new Tensor([h.Rows, 0]);
+        var o = tape.MlaAttention(q, kv, none, batch, sequence, c.Heads, d, 0, d, 1f / MathF.Sqrt(d));
         return tape.MatMul(o, P(p + "o_proj.weight"));
     }
 

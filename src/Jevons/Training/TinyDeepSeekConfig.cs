@@ -10,6 +10,15 @@ namespace Jevons.Training;
 /// </summary>
 public sealed record TinyDeepSeekConfig
 {
+    /// <summary>
+    /// "deepseek_v3" (MLA, DeepSeekMoE, MTP), or "qwen2": the R1-Distill-Qwen student's architecture — grouped-query
+    /// attention (<see cref="KvHeads"/>) with q/k/v biases and split-half RoPE over each whole head of
+    /// <see cref="HeadDim"/>, dense SwiGLU of <see cref="IntermediateSize"/>, no routed experts, no MTP; the MLA
+    /// and MoE fields are unused. Exported as Qwen2ForCausalLM (GGUF qwen2).
+    /// </summary>
+    public string Architecture { get; init; } = "deepseek_v3";
+    /// <summary>qwen2: key/value heads, each shared by Heads / KvHeads query heads.</summary>
+    public int KvHeads { get; init; }
     public required int VocabSize { get; init; }
     public int HiddenSize { get; init; } = 256;
     /// <summary>Decoder layers (the MTP module comes after them, as layer index <see cref="Layers"/>).</summary>
@@ -47,18 +56,36 @@ public sealed record TinyDeepSeekConfig
 
     public int QkHeadDim => QkNopeHeadDim + QkRopeHeadDim;
 
+    public bool IsQwen2 => Architecture == "qwen2";
+
+    /// <summary>qwen2: hidden / heads (HF Qwen2's head_dim).</summary>
+    public int HeadDim => HiddenSize / Heads;
+
+    /// <summary>One-line errors for a configuration the trainer cannot build.</summary>
+    public void Validate()
+    {
+        if (Architecture is not ("deepseek_v3" or "qwen2"))
+            JevonsException.Throw($"architecture '{Architecture}': the trainer builds deepseek_v3 or qwen2");
+        if (!IsQwen2) return;
+        if (RoutedExperts != 0 || MtpLayers != 0) JevonsException.Throw("a qwen2 model has no routed experts and no MTP layer");
+        if (KvHeads <= 0 || Heads % KvHeads != 0) JevonsException.Throw($"qwen2: {Heads} heads cannot share {KvHeads} key/value heads");
+        if (HiddenSize % Heads != 0 || HeadDim % 2 != 0) JevonsException.Throw($"qwen2: hidden {HiddenSize} over {Heads} heads is no even head size");
+    }
+
     /// <summary>HF: layer ≥ first_k_dense_replace (moe_layer_freq 1). The MTP layer follows the same rule.</summary>
     public bool IsMoeLayer(int layer) => RoutedExperts > 0 && layer >= FirstKDenseReplace;
 
     /// <summary>The preset names <see cref="Preset"/> knows.</summary>
-    public static readonly string[] Presets = ["tiny-r1", "tiny-r1-dense", "micro"];
+    public static readonly string[] Presets = ["tiny-r1", "tiny-r1-dense", "tiny-r1-qwen2", "micro", "micro-qwen2"];
 
     /// <summary>
     /// tiny-r1: hidden 256, 4 layers (1 dense + 3 MoE of 1 shared + 8 routed top-2), 4 MLA heads,
     /// q_lora 96, kv_lora 64, MTP 1 (MoE), context 1024 (a three-number product's worked solution runs to ~600 tokens) — about 7.3 M parameters with a 1–2k vocabulary.
     /// tiny-r1-dense: the distillation student (the R1-Distill analogue): hidden 128, 4 dense layers (SwiGLU 288), MLA, no MTP —
     /// 0.81 M parameters with the 294-id tokenizer, under a third of the 2.53 M that tiny-r1 uses per token.
-    /// micro: a 2-layer model for tests (hidden 32).
+    /// tiny-r1-qwen2: the same student in Qwen2's architecture (as R1-Distill-Qwen): hidden 128, 4 layers, 4 heads sharing
+    /// 2 key/value heads of 32, SwiGLU 288 — 0.72 M parameters with the 303-id tokenizer.
+    /// micro, micro-qwen2: 2-layer models for tests (hidden 32).
     /// </summary>
     public static TinyDeepSeekConfig Preset(string name, int vocab) => name switch
     {
@@ -66,6 +93,16 @@ public sealed record TinyDeepSeekConfig
         "tiny-r1-dense" => new TinyDeepSeekConfig
         {
             VocabSize = vocab, ContextLength = 1024, HiddenSize = 128, Layers = 4, Heads = 4, IntermediateSize = 288,
+            RoutedExperts = 0, SharedExperts = 0, MtpLayers = 0,
+        },
+        "tiny-r1-qwen2" => new TinyDeepSeekConfig
+        {
+            Architecture = "qwen2", VocabSize = vocab, ContextLength = 1024, HiddenSize = 128, Layers = 4, Heads = 4, KvHeads = 2,
+            IntermediateSize = 288, RoutedExperts = 0, SharedExperts = 0, MtpLayers = 0,
+        },
+        "micro-qwen2" => new TinyDeepSeekConfig
+        {
+            Architecture = "qwen2", VocabSize = vocab, HiddenSize = 32, Layers = 2, Heads = 4, KvHeads = 2, IntermediateSize = 64,
             RoutedExperts = 0, SharedExperts = 0, MtpLayers = 0,
         },
         "micro" => new TinyDeepSeekConfig
@@ -94,6 +131,7 @@ public sealed record TinyDeepSeekConfig
     /// <summary>config.json as DeepSeek-V3 ships it (<see cref="DeepSeekConfigWriter"/>), plus the token ids and the trainer's own settings.</summary>
     public JsonObject ToHfConfig()
     {
+        if (IsQwen2) return ToQwen2Config();
         var c = DeepSeekConfigWriter.HfConfig(ToDeepSeekConfig(), v3: true);
         c["bos_token_id"] = BosTokenId;
         c["eos_token_id"] = EosTokenId;
@@ -107,10 +145,42 @@ public sealed record TinyDeepSeekConfig
         return c;
     }
 
+    /// <summary>config.json as transformers writes Qwen2ForCausalLM's (the keys R1-Distill-Qwen ships).</summary>
+    JsonObject ToQwen2Config() => new()
+    {
+        ["architectures"] = new JsonArray("Qwen2ForCausalLM"),
+        ["model_type"] = "qwen2",
+        ["vocab_size"] = VocabSize,
+        ["hidden_size"] = HiddenSize,
+        ["intermediate_size"] = IntermediateSize,
+        ["num_hidden_layers"] = Layers,
+        ["num_attention_heads"] = Heads,
+        ["num_key_value_heads"] = KvHeads,
+        ["max_position_embeddings"] = ContextLength,
+        ["rms_norm_eps"] = (double)RmsNormEps,
+        ["rope_theta"] = RopeTheta,
+        ["hidden_act"] = "silu",
+        ["tie_word_embeddings"] = false,
+        ["use_sliding_window"] = false,
+        ["bos_token_id"] = BosTokenId,
+        ["eos_token_id"] = EosTokenId,
+        ["torch_dtype"] = "float32",
+        ["use_cache"] = true,
+    };
+
     /// <summary>Reads back what <see cref="ToHfConfig"/> wrote (checkpoints carry it).</summary>
     public static TinyDeepSeekConfig FromHfConfig(JsonObject c)
     {
         int I(string k) => c[k]!.GetValue<int>();
+        if (c["model_type"]?.GetValue<string>() == "qwen2")
+            return new TinyDeepSeekConfig
+            {
+                Architecture = "qwen2", VocabSize = I("vocab_size"), HiddenSize = I("hidden_size"), Layers = I("num_hidden_layers"),
+                Heads = I("num_attention_heads"), KvHeads = I("num_key_value_heads"), IntermediateSize = I("intermediate_size"),
+                RoutedExperts = 0, SharedExperts = 0, MtpLayers = 0, RopeTheta = c["rope_theta"]!.GetValue<double>(),
+                RmsNormEps = (float)c["rms_norm_eps"]!.GetValue<double>(), ContextLength = I("max_position_embeddings"),
+                BosTokenId = I("bos_token_id"), EosTokenId = I("eos_token_id"),
+            };
         var t = c["jevons_training"] as JsonObject;
         return new TinyDeepSeekConfig
         {

@@ -147,13 +147,15 @@ public sealed class GrpoEvalCommandTests : IDisposable
         }
     }
 
-    /// <summary>The teacher (the default model) writes verified traces; a micro dense student learns them and is exported.</summary>
-    [Fact]
-    public void DistillWritesVerifiedTracesAndTrainsADenseStudent()
+    /// <summary>The teacher (the default model) writes verified traces; a micro dense student (MLA, or Qwen2's GQA) learns them and is exported.</summary>
+    [Theory]
+    [InlineData("micro", "DeepseekV3ForCausalLM")]
+    [InlineData("micro-qwen2", "Qwen2ForCausalLM")]
+    public void DistillWritesVerifiedTracesAndTrainsADenseStudent(string preset, string architecture)
     {
         if (Default is null) return;
         var output = Path.Combine(_dir, "distill");
-        var r = CliHarness.Run("train", "distill", "--teacher", Default, "--student-preset", "micro", "-o", output, "--questions", "12",
+        var r = CliHarness.Run("train", "distill", "--teacher", Default, "--student-preset", preset, "-o", output, "--questions", "12",
             "--steps", "3", "--batch", "2", "--seq", "192", "--eval-problems", "0", "--threads", "2");
         Assert.True(r.ExitCode == 0, r.Error + r.Out);
         Assert.Contains("verified traces", r.Out);
@@ -169,6 +171,19 @@ public sealed class GrpoEvalCommandTests : IDisposable
         }
         using var loaded = Jevons.Models.LoadedModel.Load(Path.Combine(output, "hf"), new Jevons.Models.ModelOptions { Threads = 1 });
         Assert.NotNull(loaded.Tokenizer);
+        Assert.Equal(architecture, loaded.Model.Description.Architecture);
+        using var gguf = Jevons.Models.LoadedModel.Load(Path.Combine(output, "model.gguf"), new Jevons.Models.ModelOptions { Threads = 1 });
+        Assert.Equal(loaded.Model.Description.TotalParameters, gguf.Model.Description.TotalParameters);
+    }
+
+    [Fact]
+    public void TheQwen2StudentPresetIsUnderAThirdOfTinyR1sActiveParametersToo()
+    {
+        var student = new TinyDeepSeek(TinyDeepSeekConfig.Preset("tiny-r1-qwen2", 303), new TrainRandom(1));
+        Assert.True(student.Config.IsQwen2);
+        Assert.Contains("model.layers.0.self_attn.k_proj.bias", student.Parameters.Keys);
+        Assert.Equal(2 * 32, student.Parameters["model.layers.0.self_attn.k_proj.weight"].Shape[0]);
+        Assert.InRange(student.ParameterCount, 600_000, 900_000); // tiny-r1 uses ~2.5 M per token
     }
 
     [Fact]

@@ -43,6 +43,22 @@ public class AutogradTests
     }
 
     [Fact]
+    public void BiasAndColumnGatherGradients()
+    {
+        Tensor x = R(4, 6), bias = R(6);
+        Assert.InRange(GradCheck.MaxRelativeError(t => t.AddBias(x, bias), [x, bias]), 0, Tolerance);
+        // Repeated and reordered columns: their gradients sum into the source column.
+        var weights = R(4, 7);
+        Assert.InRange(GradCheck.MaxRelativeError(t => t.Mul(t.GatherColumns(x, [5, 0, 0, 2, 5, 5, 1]), weights), [x, weights]), 0, Tolerance);
+        using var pool = new WorkerPool(1);
+        var y = new Tape(pool).GatherColumns(x, [3, 1]);
+        Assert.Equal(x.Data[1 * 6 + 3], y.Data[1 * 2 + 0]);
+        Assert.Equal(x.Data[2 * 6 + 1], y.Data[2 * 2 + 1]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Tape(pool).GatherColumns(x, [6]));
+        Assert.Throws<ArgumentException>(() => new Tape(pool).AddBias(x, R(5)));
+    }
+
+    [Fact]
     public void RmsNormGradients()
     {
         Tensor x = R(4, 9), w = R(9);
@@ -70,6 +86,32 @@ public class AutogradTests
             Ops.Rope(e, r, inv, neox: false);
             for (int i = 0; i < 8; i++) Assert.Equal(e[i], y.Data[r * 8 + i], 6);
         }
+    }
+
+    [Fact]
+    public void SplitHalfRopeGradientsAndTheEngine()
+    {
+        var x = R(6, 2 * 8); // 2 sequences of 3, 2 heads of 8, all roped (Qwen2)
+        float[] inv = [1f, 0.3f, 0.05f, 0.01f];
+        Assert.InRange(GradCheck.MaxRelativeError(t => t.Rope(x, 3, 2, 8, 0, inv, neox: true), [x]), 0, Tolerance);
+        using var pool = new WorkerPool(1);
+        var y = new Tape(pool).Rope(x, 3, 2, 8, 0, inv, neox: true);
+        for (int r = 0; r < 6; r++)
+            for (int h = 0; h < 2; h++)
+            {
+                var e = x.Data.AsSpan(r * 16 + h * 8, 8).ToArray();
+                Ops.Rope(e, r % 3, inv, neox: true);
+                for (int i = 0; i < 8; i++) Assert.Equal(e[i], y.Data[r * 16 + h * 8 + i], 6);
+            }
+    }
+
+    [Fact]
+    public void AttentionWithoutASharedRopePartGradients()
+    {
+        // Grouped-query attention's use of the fused op: keys all per head (nope = head size), no shared kpe.
+        int batch = 2, seq = 4, heads = 2, d = 3;
+        Tensor q = R(batch * seq, heads * d), kv = R(batch * seq, heads * 2 * d), none = new([batch * seq, 0]);
+        Assert.InRange(GradCheck.MaxRelativeError(t => t.MlaAttention(q, kv, none, batch, seq, heads, d, 0, d, 0.5f), [q, kv], threads: 2), 0, Tolerance);
     }
 
     [Fact]

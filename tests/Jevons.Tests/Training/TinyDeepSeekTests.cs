@@ -51,9 +51,16 @@ public class TinyDeepSeekTests
     /// which would make the loss jump; the top-k selection itself is checked op by op in AutogradTests.
     /// </summary>
     [Fact]
-    public void WholeModelGradientMatchesFiniteDifferences()
+    public void WholeModelGradientMatchesFiniteDifferences() =>
+        AssertGradientMatchesFiniteDifferences(RandomModel(Micro(vocab: 24) with { Layers = 2, ExpertsPerToken = 4 }, 5, std: 0.2f));
+
+    /// <summary>The same check for the Qwen2 student (GQA with biases, split-half RoPE, dense SwiGLU).</summary>
+    [Fact]
+    public void Qwen2GradientMatchesFiniteDifferences() =>
+        AssertGradientMatchesFiniteDifferences(RandomModel(TinyDeepSeekConfig.Preset("micro-qwen2", 24), 5, std: 0.2f));
+
+    static void AssertGradientMatchesFiniteDifferences(TinyDeepSeek model)
     {
-        var model = RandomModel(Micro(vocab: 24) with { Layers = 2, ExpertsPerToken = 4 }, 5, std: 0.2f);
         var batch = RandomBatch(new TrainRandom(6), 24, 2, 5);
         using var pool = new WorkerPool(2);
         var tape = new Tape(pool);
@@ -132,6 +139,57 @@ public class TinyDeepSeekTests
             Assert.True(max <= 1e-4, $"max |Δlogit| {max:e2}");
             Assert.True(expected.Select(Math.Abs).Max() > 1, "logits too small to compare meaningfully");
         });
+    }
+
+    /// <summary>
+    /// The Qwen2 student exported as Qwen2ForCausalLM (HF) and qwen2 (GGUF): the engine's Llama-family model reads it
+    /// with grouped-query attention and q/k/v biases and gives the trainer's logits; the HF directory reads back into
+    /// the trainer with every tensor equal.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EngineReadsTheQwen2ExportWithTheSameLogits(bool gguf)
+    {
+        var config = TinyDeepSeekConfig.Preset("micro-qwen2", 48) with { Layers = 3 };
+        var model = RandomModel(config, 13);
+        var rng = new TrainRandom(14);
+        int seq = 9;
+        var ids = new int[seq];
+        for (int i = 0; i < seq; i++) ids[i] = rng.NextInt(config.VocabSize);
+        using var pool = new WorkerPool(2);
+        var expected = model.Logits(new Tape(pool), ids, 1, seq);
+        WithExport(model, gguf, loaded =>
+        {
+            var engine = Assert.IsType<Llama>(loaded);
+            Assert.True(engine.Config.RopeNeox);
+            Assert.Equal(config.KvHeads, engine.Config.KvHeads);
+            Assert.True(engine.Config.QkvBias);
+            var logits = new float[seq * config.VocabSize];
+            engine.Forward(engine.CreateState(seq), ids, logits);
+            double max = 0;
+            for (int i = 0; i < logits.Length; i++) max = Math.Max(max, Math.Abs(logits[i] - expected[i]));
+            Assert.True(max <= 1e-4, $"max |Δlogit| {max:e2}");
+            Assert.True(expected.Select(Math.Abs).Max() > 1, "logits too small to compare meaningfully");
+        });
+        var dir = Path.Combine(Path.GetTempPath(), $"jevons-qwen2-{Guid.NewGuid():N}");
+        try
+        {
+            TinyDeepSeekExport.WriteHuggingFace(model, dir);
+            var back = TinyDeepSeekExport.ReadHuggingFace(dir);
+            Assert.Equal(config, back.Config with { RmsNormEps = config.RmsNormEps });
+            foreach (var (name, p) in model.Parameters) Assert.Equal(p.Data, back.Parameters[name].Data);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void Qwen2ConfigurationsTheTrainerCannotBuildAreOneLineErrors()
+    {
+        var qwen = TinyDeepSeekConfig.Preset("micro-qwen2", 24);
+        Assert.Contains("key/value heads", Assert.Throws<JevonsException>(() => new TinyDeepSeek(qwen with { KvHeads = 3 }, new TrainRandom(0))).Message);
+        Assert.Contains("no routed experts", Assert.Throws<JevonsException>(() => new TinyDeepSeek(qwen with { RoutedExperts = 4 }, new TrainRandom(0))).Message);
+        Assert.Contains("architecture", Assert.Throws<JevonsException>(() => new TinyDeepSeek(qwen with { Architecture = "llama" }, new TrainRandom(0))).Message);
     }
 
     /// <summary>Exports the model (HF directory or GGUF) to a temporary place, loads it in the engine on 2 threads, runs body.</summary>

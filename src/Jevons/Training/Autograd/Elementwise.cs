@@ -90,6 +90,47 @@ public sealed partial class Tape
         return y;
     }
 
+    /// <summary>x [rows, cols] + bias [cols] on every row (Qwen2's q/k/v biases). Backward: dx += dy, dbias += Σ_rows dy (in row order).</summary>
+    public Tensor AddBias(Tensor x, Tensor bias)
+    {
+        int rows = x.Rows, cols = x.Cols;
+        if (bias.Length != cols) throw new ArgumentException($"AddBias: bias {bias} does not fit the {cols} columns of {x}");
+        var y = Result(x.Shape, zeroed: false, x, bias);
+        Spread(rows, (long)rows * cols * 3, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++) TensorPrimitives.Add(x.Data.AsSpan(r * cols, cols), bias.Data, y.Data.AsSpan(r * cols, cols));
+        });
+        Record(y, () =>
+        {
+            if (x.Grad is not null) SpreadChunks(x.Length, 3, (i0, i1) => TensorPrimitives.Add(x.Grad.AsSpan(i0..i1), y.Grad.AsSpan(i0..i1), x.Grad.AsSpan(i0..i1)));
+            if (bias.Grad is not null)
+                for (int r = 0; r < rows; r++) TensorPrimitives.Add(bias.Grad, y.Grad.AsSpan(r * cols, cols), bias.Grad);
+        });
+        return y;
+    }
+
+    /// <summary>
+    /// y[r, j] = x[r, columns[j]]: any selection, order or repetition of x's columns (GQA's key/value heads
+    /// shared by groups of query heads). Backward: dx[r, columns[j]] += dy[r, j].
+    /// </summary>
+    public Tensor GatherColumns(Tensor x, int[] columns)
+    {
+        int rows = x.Rows, cols = x.Cols, width = columns.Length;
+        if (width == 0 || columns.Any(c => (uint)c >= (uint)cols)) throw new ArgumentOutOfRangeException(nameof(columns), $"GatherColumns: a column outside the {cols} of {x}");
+        var y = Result([.. x.Shape[..^1], width], zeroed: false, x);
+        Spread(rows, (long)rows * width * 2, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+                for (int j = 0; j < width; j++) y.Data[r * width + j] = x.Data[r * cols + columns[j]];
+        });
+        Record(y, () => Spread(rows, (long)rows * width * 3, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+                for (int j = 0; j < width; j++) x.Grad[r * cols + columns[j]] += y.Grad[r * width + j];
+        }));
+        return y;
+    }
+
     static void SameLength(Tensor a, Tensor b, string op)
     {
         if (a.Length != b.Length) throw new ArgumentException($"{op}: {a} and {b} differ in size");

@@ -54,7 +54,7 @@ public sealed class Tensor
     /// <summary>The gradient: Grad[..Length] (empty for a constant).</summary>
     public Span<float> Gradient => Grad.AsSpan(0, Grad is null ? 0 : Length);
     public int Cols => Shape[^1];
-    public int Rows => Shape.Length == 0 ? 1 : Length / Math.Max(1, Shape[^1]);
+    public int Rows => Shape.Length == 0 ? 1 : Shape[^1] > 0 ? Length / Shape[^1] : Count(Shape[..^1]);
     public bool RequiresGrad => Grad is not null;
 
     public void ZeroGrad() => Gradient.Clear();

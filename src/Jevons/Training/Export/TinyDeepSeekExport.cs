@@ -66,8 +66,8 @@ public static class TinyDeepSeekExport
         {
             var json = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject
                 ?? JevonsException.Throw<JsonObject>("config.json is not a JSON object", configPath);
-            if (json["model_type"]?.GetValue<string>() is not "deepseek_v3")
-                JevonsException.Throw($"model_type is '{json["model_type"]}', the trainer reads deepseek_v3 (a model `jevons train` wrote)", configPath);
+            if (json["model_type"]?.GetValue<string>() is not ("deepseek_v3" or "qwen2"))
+                JevonsException.Throw($"model_type is '{json["model_type"]}', the trainer reads deepseek_v3 or qwen2 (a model `jevons train` wrote)", configPath);
             config = TinyDeepSeekConfig.FromHfConfig(json);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException)
@@ -106,6 +106,11 @@ public static class TinyDeepSeekExport
             "input_layernorm.weight" => "attn_norm.weight",
             "post_attention_layernorm.weight" => "ffn_norm.weight",
             "self_attn.q_proj.weight" => "attn_q.weight",
+            "self_attn.q_proj.bias" => "attn_q.bias",
+            "self_attn.k_proj.weight" => "attn_k.weight",
+            "self_attn.k_proj.bias" => "attn_k.bias",
+            "self_attn.v_proj.weight" => "attn_v.weight",
+            "self_attn.v_proj.bias" => "attn_v.bias",
             "self_attn.q_a_proj.weight" => "attn_q_a.weight",
             "self_attn.q_a_layernorm.weight" => "attn_q_a_norm.weight",
             "self_attn.q_b_proj.weight" => "attn_q_b.weight",
@@ -141,7 +146,8 @@ public static class TinyDeepSeekExport
     {
         var c = model.Config;
         var w = new GgufWriter();
-        foreach (var (key, value) in DeepSeekConfigWriter.GgufMetadata(c.ToDeepSeekConfig(), "jevons-tiny-deepseek", fileType: 0)) w.Set(key, value);
+        foreach (var (key, value) in c.IsQwen2 ? Qwen2GgufMetadata(c) : DeepSeekConfigWriter.GgufMetadata(c.ToDeepSeekConfig(), "jevons-tiny-deepseek", fileType: 0))
+            w.Set(key, value);
         if (tokenizerDir is not null) WriteGgufTokenizer(w, Path.Combine(tokenizerDir, "tokenizer.json"), preTokenizer, c);
 
         foreach (var (name, (shape, data)) in HfTensors(model))
@@ -161,6 +167,22 @@ public static class TinyDeepSeekExport
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         w.Write(path);
     }
+
+    /// <summary>llama.cpp's qwen2 keys, as its converter writes them for R1-Distill-Qwen.</summary>
+    static IEnumerable<KeyValuePair<string, GgufValue>> Qwen2GgufMetadata(TinyDeepSeekConfig c) =>
+    [
+        new("general.architecture", GgufValue.String("qwen2")),
+        new("general.name", GgufValue.String("jevons-tiny-qwen2")),
+        new("general.file_type", GgufValue.UInt32(0)),
+        new("qwen2.context_length", GgufValue.UInt32((uint)c.ContextLength)),
+        new("qwen2.embedding_length", GgufValue.UInt32((uint)c.HiddenSize)),
+        new("qwen2.block_count", GgufValue.UInt32((uint)c.Layers)),
+        new("qwen2.feed_forward_length", GgufValue.UInt32((uint)c.IntermediateSize)),
+        new("qwen2.attention.head_count", GgufValue.UInt32((uint)c.Heads)),
+        new("qwen2.attention.head_count_kv", GgufValue.UInt32((uint)c.KvHeads)),
+        new("qwen2.attention.layer_norm_rms_epsilon", GgufValue.Float32(c.RmsNormEps)),
+        new("qwen2.rope.freq_base", GgufValue.Float32((float)c.RopeTheta)),
+    ];
 
     /// <summary>tokenizer.ggml.* from a byte-level BPE tokenizer.json (model.vocab, model.merges, added_tokens).</summary>
     static void WriteGgufTokenizer(GgufWriter w, string tokenizerJson, string preTokenizer, TinyDeepSeekConfig c)
