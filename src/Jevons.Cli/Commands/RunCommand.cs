@@ -14,7 +14,7 @@ sealed class RunCommand : ICommand
         new("--file", "read the prompt text from a file", "FILE", "-f"),
         new("--chat", "wrap the prompt as a user message in the model's chat format"),
         new("--ids", "prompt as token ids instead of text: 1,2,3", "IDS"),
-        new("--n-predict", "tokens to generate (default 128)", "N", "-n"),
+        new("--n-predict", "tokens to generate; -1 = until end-of-sequence or the context is full (default 128; with --chat -1)", "N", "-n"),
         new("--ignore-eos", "keep generating past end-of-sequence tokens"),
         new("--print-ids", "print only the generated ids, as one JSON array on stdout"),
         new("--stop", "stop when this text appears (repeatable)", "TEXT", Repeatable: true),
@@ -39,7 +39,9 @@ sealed class RunCommand : ICommand
         string? prompt = sources.FirstOrDefault();
         if (a.Has("--chat") && prompt is null)
             throw new JevonsException("jevons run: --chat needs a text prompt, not --ids");
-        int n = a.GetInt("--n-predict", 128, 0);
+        // llama.cpp's -n: -1 generates until the model ends (a chat turn has an end; a raw completion has none, so 128).
+        int n = a.GetInt("--n-predict", a.Has("--chat") ? -1 : 128, -1);
+        bool untilEnd = n < 0;
         var sampling = Common.SamplerOptions(a);
         bool printIds = a.Has("--print-ids");
 
@@ -61,11 +63,11 @@ sealed class RunCommand : ICommand
             }
         }
         var model = loaded.Model;
-        int ctx = Common.ContextFor(a, model, ids.Length + Math.Max(n, 1));
+        int ctx = Common.ContextFor(a, model, untilEnd ? Math.Max(UntilEndContext, ids.Length + 1) : ids.Length + Math.Max(n, 1));
         if (ids.Length >= ctx)
             throw new JevonsException($"the prompt has {ids.Length} tokens; the context holds {ctx}");
         // A --ctx-size below prompt + n ends the generation at the context, as before: ContextFull.
-        int maxTokens = Math.Min(n, ctx - ids.Length);
+        int maxTokens = untilEnd ? ctx - ids.Length : Math.Min(n, ctx - ids.Length);
         using var engine = Common.CreateEngine(a, c, loaded, ctx);
         var request = new GenerationRequest
         {
@@ -78,7 +80,7 @@ sealed class RunCommand : ICommand
         var stats = new GenerationStats();
         var generated = new List<int>();
         if (!printIds && prompt is not null && !a.Has("--chat")) c.Out.Write(prompt);
-        if (n > 0)
+        if (n != 0)
         {
             var watch = System.Diagnostics.Stopwatch.StartNew();
             Common.Consume(engine.GenerateAsync(request, c.Cancel), token =>
@@ -93,7 +95,7 @@ sealed class RunCommand : ICommand
                 stats.GeneratedTokens = generated.Count;
                 stats.GenerationTime = watch.Elapsed;
                 if (token.Finish != FinishReason.None)
-                    stats.FinishReason = token.Finish == FinishReason.Length && maxTokens < n ? FinishReason.ContextFull : token.Finish;
+                    stats.FinishReason = token.Finish == FinishReason.Length && (untilEnd || maxTokens < n) ? FinishReason.ContextFull : token.Finish;
                 if (!printIds && token.Text.Length > 0)
                 {
                     c.Out.Write(token.Text);
@@ -108,6 +110,9 @@ sealed class RunCommand : ICommand
             $"stop: {stats.FinishReason}" + (sampling.Temperature > 0 ? $"; seed {sampling.Seed}" : ""));
         return 0;
     }
+
+    /// <summary>The context `-n -1` runs in without --ctx-size (llama.cpp's default), or the model's own when shorter.</summary>
+    const int UntilEndContext = 4096;
 
     static string ReadPromptFile(string path)
     {

@@ -26,6 +26,26 @@ public class DefaultModelTests
         Assert.EndsWith("\\boxed{42}", r.Out.TrimEnd());
     }
 
+    /// <summary>
+    /// README's main command as written (no -n): a chat turn generates until the model ends it (llama.cpp's -n -1),
+    /// so the reasoning is not cut at a fixed length; -1 without --chat runs to the context and says so.
+    /// </summary>
+    [Fact]
+    public void TheReadmeCommandAnswersWithoutATokenLimit()
+    {
+        if (Dir is null) return;
+        var r = CliHarness.Run("run", "--chat", "What is 4821 + 377?", "--temperature", "0");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("</think>", r.Out);
+        Assert.EndsWith("\\boxed{5198}", r.Out.TrimEnd());
+        Assert.Contains("stop: EndOfSequence", r.Error);
+        var full = CliHarness.Run("run", "What is", "-n", "-1", "--ctx-size", "8", "--ignore-eos", "--temperature", "0");
+        Assert.Equal(0, full.ExitCode);
+        Assert.Contains("generated: 5 tokens", full.Error); // 8 positions less the 3 of the prompt
+        Assert.Contains("stop: ContextFull", full.Error);
+        Assert.Contains("'--n-predict' must be an integer >= -1", CliHarness.Run("run", "x", "-n", "-2").Error);
+    }
+
     [Fact]
     public void InspectWithoutModelDescribesTheDefault()
     {

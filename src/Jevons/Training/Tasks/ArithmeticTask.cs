@@ -10,10 +10,9 @@ namespace Jevons.Training.Tasks;
 /// range (so mostly of full length, as a user's random questions are) and half with a uniformly drawn
 /// digit count (so short ones are seen too). The question is "What is 4821 + 377?"; the split is decided
 /// by its canonical (minimal-parentheses) text, so the two spellings of a problem share a split.
-/// The training split (except Easy) also drills the rarest steps a quarter of the time: a − b of
-/// operands sharing their leading digits, and three-number expressions that multiply a sum or a product
-/// ("a * (b + c)", "(a * b) * c"): long factors, swaps, long partial products; the test split keeps the
-/// distribution above.
+/// The training split (except Easy) also drills the two rarest steps a quarter of the time: a − b of
+/// operands sharing their leading digits, and three-number expressions "a * (b + c)" / "a * (b * c)",
+/// whose product opens by swapping its factors; the test split keeps the distribution above.
 /// Each operation of the worked solution opens with the expression in its current spelling and the
 /// operation to do in brackets ("38 + 96 + 5 = [38+96] + 5") and closes with its result ("38+96=134")
 /// and the bracketed line with the result put in ("[38+96] + 5 = 134 + 5"), so whether work remains is
@@ -53,7 +52,7 @@ public sealed class ArithmeticTask : IReasoningTask
                 Kind.Sub when drill => CloseDifference(ref rng),
                 Kind.Sub => new Bin('-', new Num(Operand(ref rng, maxDigits)), new Num(Operand(ref rng, maxDigits))),
                 Kind.Mul => new Bin('*', new Num(Operand(ref rng, 3)), new Num(Operand(ref rng, 2))),
-                _ when drill => ProductDrill(ref rng),
+                _ when drill => SwappedProduct(ref rng),
                 _ => ThreeNumbers(ref rng),
             };
             var canonical = Question(e.Format(spaced: true));
@@ -117,15 +116,13 @@ public sealed class ArithmeticTask : IReasoningTask
     }
 
     /// <summary>
-    /// A training drill: a number times a sum or a product, "a * (b + c)", "(b * c) * a", ..., whose product
-    /// has a factor longer than a two-number question's (b ≤ 99, a ≤ 999): on the right it opens with the swap
-    /// "16*136=136*16", on the left it makes four- and five-digit partial products to copy into the sum.
+    /// A training drill: "a * (b + c)" or "a * (b * c)", whose product has the shorter factor first and
+    /// so opens with the swap "16*136=136*16" (a two-number question never needs it: there b ≤ 99).
     /// </summary>
-    static Expr ProductDrill(ref TaskRng rng)
+    static Expr SwappedProduct(ref TaskRng rng)
     {
         Expr a = new Num(Operand(ref rng, 2)), b = new Num(Operand(ref rng, 2)), c = new Num(Operand(ref rng, 2));
-        var inner = new Bin(rng.Next(2) == 0 ? '+' : '*', b, c);
-        return rng.Next(2) == 0 ? new Bin('*', a, inner) : new Bin('*', inner, a);
+        return new Bin('*', a, new Bin(rng.Next(2) == 0 ? '+' : '*', b, c));
     }
 
     public Problem? Parse(string question)

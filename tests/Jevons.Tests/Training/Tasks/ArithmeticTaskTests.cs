@@ -171,26 +171,23 @@ public class ArithmeticTaskTests
     }
 
     [Fact]
-    public void TheTrainingSplitDrillsCloseDifferencesAndLongProducts()
+    public void TheTrainingSplitDrillsCloseDifferencesAndSwappedProducts()
     {
         static bool Close(Problem p) =>
             Regex.Match(p.Question, @"^What is (\d+) - (\d+)\?$") is { Success: true } m
             && m.Groups[1].Length == m.Groups[2].Length && m.Groups[1].Length >= 3 && m.Groups[1].Value[0] == m.Groups[2].Value[0];
-        // A number times a sum or a product, in any spelling.
-        static bool Product(Problem p) => Regex.IsMatch(p.Question, @"^What is (\d+ \* \(\d+ [+*] \d+\)|\(\d+ [+*] \d+\) \* \d+|\d+ \* \d+ \* \d+)\?$");
-        static bool Three(Problem p) => Regex.Matches(p.Question, @"\d+").Count == 3;
+        static bool Swapped(Problem p) => Regex.IsMatch(p.Question, @"^What is \d+ \* \(\d+ [+*] \d+\)\?$");
         var train = Draw(4000, 5);
         var test = Draw(4000, 5, Split.Test);
         // Uniform 4-digit operands share their leading digit a tenth of the time, half the operands are drawn by
         // digit count: ~3% of subtractions by chance; the drill adds a quarter of them.
-        double closeTrain = train.Count(Close) / (double)train.Count(p => p.Question.Contains(" - ") && !Three(p)),
-               closeTest = test.Count(Close) / (double)test.Count(p => p.Question.Contains(" - ") && !Three(p));
+        double closeTrain = train.Count(Close) / (double)train.Count(p => p.Question.Contains(" - ") && !p.Question.Contains('(')),
+               closeTest = test.Count(Close) / (double)test.Count(p => p.Question.Contains(" - ") && !p.Question.Contains('('));
         Assert.InRange(closeTrain, 0.2, 0.4);
         Assert.InRange(closeTest, 0, 0.1);
-        // Outer × with an inner + or ×: 2/9 of expressions by chance, plus the drill's quarter.
-        Assert.InRange(train.Count(Product) / (double)train.Count(Three), 0.35, 0.5);
-        Assert.InRange(test.Count(Product) / (double)test.Count(Three), 0.15, 0.3);
-        Assert.Contains(train.Where(Product), p => Regex.IsMatch(Task.Solve(p), @"\n(\d{1,2})\*(\d{3,})=\2\*\1\n"));
+        Assert.InRange(train.Count(Swapped) / (double)train.Count(p => p.Question.Contains('(')), 0.3, 0.5);
+        Assert.InRange(test.Count(Swapped) / (double)test.Count(p => p.Question.Contains('(')), 0, 0.15);
+        Assert.Contains(train.Where(Swapped), p => Regex.IsMatch(Task.Solve(p), @"\n(\d{1,2})\*(\d{3,})=\2\*\1\n"));
         Assert.All(Draw(500, 5, d: Difficulty.Easy), p => Assert.DoesNotContain("(", p.Question));
     }
 
