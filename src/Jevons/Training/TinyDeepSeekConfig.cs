@@ -145,28 +145,22 @@ public sealed record TinyDeepSeekConfig
         return c;
     }
 
-    /// <summary>config.json as transformers writes Qwen2ForCausalLM's (the keys R1-Distill-Qwen ships).</summary>
-    JsonObject ToQwen2Config() => new()
+    /// <summary>The engine's Qwen2 shape of this model: its config.json and GGUF keys are those <c>jevons synth</c> writes.</summary>
+    public LlamaSynthPreset ToQwen2Shape() => new("tiny-qwen2", "trainer student", "qwen2", HiddenSize, Layers, Heads, KvHeads, IntermediateSize,
+        VocabSize, ContextLength, RopeTheta, RmsNormEps, QkvBias: true, TiedEmbeddings: false, RopeScaling.None);
+
+    /// <summary>config.json as transformers writes Qwen2ForCausalLM's (the keys R1-Distill-Qwen ships), plus the token ids.</summary>
+    JsonObject ToQwen2Config()
     {
-        ["architectures"] = new JsonArray("Qwen2ForCausalLM"),
-        ["model_type"] = "qwen2",
-        ["vocab_size"] = VocabSize,
-        ["hidden_size"] = HiddenSize,
-        ["intermediate_size"] = IntermediateSize,
-        ["num_hidden_layers"] = Layers,
-        ["num_attention_heads"] = Heads,
-        ["num_key_value_heads"] = KvHeads,
-        ["max_position_embeddings"] = ContextLength,
-        ["rms_norm_eps"] = (double)RmsNormEps,
-        ["rope_theta"] = RopeTheta,
-        ["hidden_act"] = "silu",
-        ["tie_word_embeddings"] = false,
-        ["use_sliding_window"] = false,
-        ["bos_token_id"] = BosTokenId,
-        ["eos_token_id"] = EosTokenId,
-        ["torch_dtype"] = "float32",
-        ["use_cache"] = true,
-    };
+        var c = ToQwen2Shape().Plan().HfConfig;
+        c.Remove("_name_or_path");
+        c["use_sliding_window"] = false;
+        c["bos_token_id"] = BosTokenId;
+        c["eos_token_id"] = EosTokenId;
+        c["torch_dtype"] = "float32";
+        c["use_cache"] = true;
+        return c;
+    }
 
     /// <summary>Reads back what <see cref="ToHfConfig"/> wrote (checkpoints carry it).</summary>
     public static TinyDeepSeekConfig FromHfConfig(JsonObject c)

@@ -131,13 +131,8 @@ public class TinyDeepSeekTests
             Assert.Equal(config.MtpLayers, engine.MtpLayers.Count);
             var experts = new HashSet<int>();
             engine.OnRouting = (l, t, e, w) => { foreach (var x in e) experts.Add(l * 100 + x); };
-            var logits = new float[seq * config.VocabSize];
-            engine.Forward(engine.CreateState(seq), ids, logits);
+            AssertSameLogits(engine, ids, expected, config.VocabSize);
             Assert.True(experts.Count >= 6, $"routing used only {experts.Count} (layer, expert) pairs");
-            double max = 0;
-            for (int i = 0; i < logits.Length; i++) max = Math.Max(max, Math.Abs(logits[i] - expected[i]));
-            Assert.True(max <= 1e-4, $"max |Δlogit| {max:e2}");
-            Assert.True(expected.Select(Math.Abs).Max() > 1, "logits too small to compare meaningfully");
         });
     }
 
@@ -165,12 +160,7 @@ public class TinyDeepSeekTests
             Assert.True(engine.Config.RopeNeox);
             Assert.Equal(config.KvHeads, engine.Config.KvHeads);
             Assert.True(engine.Config.QkvBias);
-            var logits = new float[seq * config.VocabSize];
-            engine.Forward(engine.CreateState(seq), ids, logits);
-            double max = 0;
-            for (int i = 0; i < logits.Length; i++) max = Math.Max(max, Math.Abs(logits[i] - expected[i]));
-            Assert.True(max <= 1e-4, $"max |Δlogit| {max:e2}");
-            Assert.True(expected.Select(Math.Abs).Max() > 1, "logits too small to compare meaningfully");
+            AssertSameLogits(engine, ids, expected, config.VocabSize);
         });
         var dir = Path.Combine(Path.GetTempPath(), $"jevons-qwen2-{Guid.NewGuid():N}");
         try
@@ -190,6 +180,17 @@ public class TinyDeepSeekTests
         Assert.Contains("key/value heads", Assert.Throws<JevonsException>(() => new TinyDeepSeek(qwen with { KvHeads = 3 }, new TrainRandom(0))).Message);
         Assert.Contains("no routed experts", Assert.Throws<JevonsException>(() => new TinyDeepSeek(qwen with { RoutedExperts = 4 }, new TrainRandom(0))).Message);
         Assert.Contains("architecture", Assert.Throws<JevonsException>(() => new TinyDeepSeek(qwen with { Architecture = "llama" }, new TrainRandom(0))).Message);
+    }
+
+    /// <summary>The engine's logits for ids equal the trainer's within 1e-4, on logits large enough to mean something.</summary>
+    static void AssertSameLogits(Model engine, int[] ids, float[] expected, int vocab)
+    {
+        var logits = new float[ids.Length * vocab];
+        engine.Forward(engine.CreateState(ids.Length), ids, logits);
+        double max = 0;
+        for (int i = 0; i < logits.Length; i++) max = Math.Max(max, Math.Abs(logits[i] - expected[i]));
+        Assert.True(max <= 1e-4, $"max |Δlogit| {max:e2}");
+        Assert.True(expected.Select(Math.Abs).Max() > 1, "logits too small to compare meaningfully");
     }
 
     /// <summary>Exports the model (HF directory or GGUF) to a temporary place, loads it in the engine on 2 threads, runs body.</summary>

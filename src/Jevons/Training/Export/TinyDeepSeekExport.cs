@@ -168,21 +168,11 @@ public static class TinyDeepSeekExport
         w.Write(path);
     }
 
-    /// <summary>llama.cpp's qwen2 keys, as its converter writes them for R1-Distill-Qwen.</summary>
+    /// <summary>llama.cpp's qwen2 keys, as its converter writes them for R1-Distill-Qwen (the synth plan's), F32.</summary>
     static IEnumerable<KeyValuePair<string, GgufValue>> Qwen2GgufMetadata(TinyDeepSeekConfig c) =>
-    [
-        new("general.architecture", GgufValue.String("qwen2")),
-        new("general.name", GgufValue.String("jevons-tiny-qwen2")),
-        new("general.file_type", GgufValue.UInt32(0)),
-        new("qwen2.context_length", GgufValue.UInt32((uint)c.ContextLength)),
-        new("qwen2.embedding_length", GgufValue.UInt32((uint)c.HiddenSize)),
-        new("qwen2.block_count", GgufValue.UInt32((uint)c.Layers)),
-        new("qwen2.feed_forward_length", GgufValue.UInt32((uint)c.IntermediateSize)),
-        new("qwen2.attention.head_count", GgufValue.UInt32((uint)c.Heads)),
-        new("qwen2.attention.head_count_kv", GgufValue.UInt32((uint)c.KvHeads)),
-        new("qwen2.attention.layer_norm_rms_epsilon", GgufValue.Float32(c.RmsNormEps)),
-        new("qwen2.rope.freq_base", GgufValue.Float32((float)c.RopeTheta)),
-    ];
+        c.ToQwen2Shape().Plan().GgufMetadata
+            .Select(kv => kv.Key == "general.name" ? new KeyValuePair<string, GgufValue>(kv.Key, GgufValue.String("jevons-tiny-qwen2")) : kv)
+            .Append(new("general.file_type", GgufValue.UInt32(0)));
 
     /// <summary>tokenizer.ggml.* from a byte-level BPE tokenizer.json (model.vocab, model.merges, added_tokens).</summary>
     static void WriteGgufTokenizer(GgufWriter w, string tokenizerJson, string preTokenizer, TinyDeepSeekConfig c)
