@@ -51,7 +51,7 @@ public class CommandLineTests
     [Theory]
     [InlineData("--ids", "1,x,3", "'x' is not a token id")]
     [InlineData("--temperature", "hot", "'--temperature' must be a number")]
-    [InlineData("-n", "-5", "'--n-predict' must be an integer >= 0")]
+    [InlineData("-n", "-5", "'--n-predict' must be an integer >= -1")]
     public void BadValuesNameTheOption(string option, string value, string expected)
     {
         var args = option == "--ids"
