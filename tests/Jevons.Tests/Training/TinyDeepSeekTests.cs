@@ -116,13 +116,7 @@ public class TinyDeepSeekTests
     {
         var config = Micro(qLora: qLora);
         var model = RandomModel(config, 11);
-        var rng = new TrainRandom(12);
-        int seq = 9;
-        var ids = new int[seq];
-        for (int i = 0; i < seq; i++) ids[i] = rng.NextInt(config.VocabSize);
-        using var pool = new WorkerPool(2);
-        var expected = model.Logits(new Tape(pool), ids, 1, seq);
-
+        var (ids, expected) = TrainerLogits(model, 12);
         WithExport(model, gguf, loaded =>
         {
             var engine = Assert.IsType<DeepSeek>(loaded);
@@ -148,12 +142,7 @@ public class TinyDeepSeekTests
     {
         var config = TinyDeepSeekConfig.Preset("micro-qwen2", 48) with { Layers = 3 };
         var model = RandomModel(config, 13);
-        var rng = new TrainRandom(14);
-        int seq = 9;
-        var ids = new int[seq];
-        for (int i = 0; i < seq; i++) ids[i] = rng.NextInt(config.VocabSize);
-        using var pool = new WorkerPool(2);
-        var expected = model.Logits(new Tape(pool), ids, 1, seq);
+        var (ids, expected) = TrainerLogits(model, 14);
         WithExport(model, gguf, loaded =>
         {
             var engine = Assert.IsType<Llama>(loaded);
@@ -180,6 +169,16 @@ public class TinyDeepSeekTests
         Assert.Contains("key/value heads", Assert.Throws<JevonsException>(() => new TinyDeepSeek(qwen with { KvHeads = 3 }, new TrainRandom(0))).Message);
         Assert.Contains("no routed experts", Assert.Throws<JevonsException>(() => new TinyDeepSeek(qwen with { RoutedExperts = 4 }, new TrainRandom(0))).Message);
         Assert.Contains("architecture", Assert.Throws<JevonsException>(() => new TinyDeepSeek(qwen with { Architecture = "llama" }, new TrainRandom(0))).Message);
+    }
+
+    /// <summary>Nine random ids and the trainer's logits for them (2 threads).</summary>
+    static (int[] Ids, float[] Logits) TrainerLogits(TinyDeepSeek model, ulong seed)
+    {
+        var rng = new TrainRandom(seed);
+        var ids = new int[9];
+        for (int i = 0; i < ids.Length; i++) ids[i] = rng.NextInt(model.Config.VocabSize);
+        using var pool = new WorkerPool(2);
+        return (ids, model.Logits(new Tape(pool), ids, 1, ids.Length));
     }
 
     /// <summary>The engine's logits for ids equal the trainer's within 1e-4, on logits large enough to mean something.</summary>
