@@ -15,6 +15,8 @@ public sealed record ForwardStats(LossStats Main, LossStats Mtp, IReadOnlyDictio
 /// DeepSeek-V3 for training, written once with activations on the tape: the engine's forward
 /// (Models/DeepSeek.cs with Blocks/Mla.cs in its decompressed form, Moe.cs, Router.cs) op for op, plus V3's
 /// MTP module. Parameters carry their Hugging Face names, so export and checkpoints are name → tensor.
+/// With <see cref="TinyDeepSeekConfig.Architecture"/> "qwen2" the same class is the R1-Distill student in Qwen2's
+/// architecture (Models/Llama.cs's qwen2 family: GQA with q/k/v biases, split-half RoPE, dense SwiGLU).
 /// </summary>
 public sealed class TinyDeepSeek
 {
