@@ -147,7 +147,7 @@ sealed class EvalCommand : ICommand
         public void Detach() => _model.OnRouting = null;
 
         /// <summary>Per MoE layer in order: the busiest expert's tokens over the mean (1 = perfect balance).</summary>
-        public IEnumerable<double> MaxOverMean() => _counts.Values.Select(c => c.Max() / Math.Max(1e-9, c.Average()));
+        public IEnumerable<double> MaxOverMean() => _counts.Values.Select(MetricsLog.MaxOverMean);
 
         public override string ToString() => string.Join(" ", MaxOverMean().Select(v => v.ToString("0.00", CultureInfo.InvariantCulture)));
     }

@@ -39,7 +39,10 @@ public sealed class MetricsLog
     {
         var o = new JsonObject();
         foreach (var (layer, counts) in load.OrderBy(kv => kv.Key))
-            o[layer.ToString(System.Globalization.CultureInfo.InvariantCulture)] = counts.Max() / Math.Max(1e-9, counts.Average());
+            o[layer.ToString(System.Globalization.CultureInfo.InvariantCulture)] = MaxOverMean(counts);
         return o;
     }
+
+    /// <summary>The busiest expert's tokens over the mean (1 = perfect balance; experts / top-k = all on one).</summary>
+    public static double MaxOverMean(long[] counts) => counts.Max() / Math.Max(1e-9, counts.Average());
 }

@@ -100,11 +100,7 @@ public sealed record TinyDeepSeekConfig
             Architecture = "qwen2", VocabSize = vocab, ContextLength = 1024, HiddenSize = 128, Layers = 4, Heads = 4, KvHeads = 2,
             IntermediateSize = 288, RoutedExperts = 0, SharedExperts = 0, MtpLayers = 0,
         },
-        "micro-qwen2" => new TinyDeepSeekConfig
-        {
-            Architecture = "qwen2", VocabSize = vocab, HiddenSize = 32, Layers = 2, Heads = 4, KvHeads = 2, IntermediateSize = 64,
-            RoutedExperts = 0, SharedExperts = 0, MtpLayers = 0,
-        },
+        "micro-qwen2" => Preset("tiny-r1-qwen2", vocab) with { HiddenSize = 32, Layers = 2, IntermediateSize = 64, ContextLength = 512 },
         "micro" => new TinyDeepSeekConfig
         {
             VocabSize = vocab, HiddenSize = 32, Layers = 2, Heads = 2, QLoraRank = 0, KvLoraRank = 16,

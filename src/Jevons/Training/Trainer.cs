@@ -42,7 +42,7 @@ public sealed record StepReport(int Step, int TotalSteps, double Loss, double Mt
 {
     /// <summary>max/mean tokens per expert, per MoE layer (1.0 = perfectly balanced).</summary>
     public string LoadBalance() => string.Join(" ", ExpertLoad.OrderBy(kv => kv.Key)
-        .Select(kv => (kv.Value.Max() / Math.Max(1e-9, kv.Value.Average())).ToString("0.00", CultureInfo.InvariantCulture)));
+        .Select(kv => MetricsLog.MaxOverMean(kv.Value).ToString("0.00", CultureInfo.InvariantCulture)));
 }
 
 /// <summary>
