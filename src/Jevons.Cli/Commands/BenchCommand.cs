@@ -22,6 +22,7 @@ sealed class BenchCommand : ICommand
         new("--concurrency", "also run N streams at once through the engine, for each N of a list: 1,2,4,8,16 (each: an --n-prompt prompt, --n-gen tokens)", "LIST"),
         new("--identical-streams", "with --concurrency: every stream gets the same prompt (so, greedy, the same tokens), the workload llama-batched-bench runs (it feeds token 0 to all its sequences); on a MoE model the streams then route to the same experts"),
         new("--shared-prefix", "also time a prompt sharing N tokens with the one before it: cold vs prefix-cached time to first token (prompts of --n-prompt tokens when that is more than N, else N + 16)", "N"),
+        new("--profile", "after the timed repetitions, run each test once more with the decoder timing its phases (embedding, norms, projections, cache writes, attention, experts, head) and print where the time goes"),
         .. Common.Engine,
     ]);
 
@@ -47,19 +48,35 @@ sealed class BenchCommand : ICommand
         int RandomId() => rng.Next(model.VocabSize);
 
         var results = new List<Result>();
+        var profiles = new List<(string Test, int Tokens, double TotalMs, Jevons.Models.StepProfile Profile)>();
+        var decoder = model as Jevons.Models.DecoderModel;
+        if (a.Has("--profile") && decoder is null) throw new JevonsException($"bench: --profile needs a decoder model; {d.Architecture} has no phase timing");
+        void Profile(string test, int tokens, Action body)
+        {
+            if (!a.Has("--profile")) return;
+            var profile = new Jevons.Models.StepProfile();
+            decoder!.Profile = profile;
+            var w = Stopwatch.StartNew();
+            try { body(); }
+            finally { decoder.Profile = null; }
+            profiles.Add((test, tokens, w.Elapsed.TotalMilliseconds, profile));
+        }
         if (p > 0)
         {
             var prompt = Enumerable.Range(0, p).Select(_ => RandomId()).ToArray();
-            results.Add(Measure($"pp{p}", p, r, c, () =>
+            void Prefill()
             {
                 state.Truncate(0);
                 model.Forward(state, prompt, logits);
-            }, warmup: () => { state.Truncate(0); model.Forward(state, prompt.AsSpan(0, Math.Min(p, 16)), logits); }));
+            }
+            results.Add(Measure($"pp{p}", p, r, c, Prefill,
+                warmup: () => { state.Truncate(0); model.Forward(state, prompt.AsSpan(0, Math.Min(p, 16)), logits); }));
+            Profile($"pp{p}", p, Prefill);
         }
         if (n > 0)
         {
             int[] one = [0];
-            results.Add(Measure($"tg{n}", n, r, c, () =>
+            void Generate()
             {
                 state.Truncate(0);
                 for (int i = 0; i < n; i++)
@@ -67,7 +84,10 @@ sealed class BenchCommand : ICommand
                     one[0] = RandomId();
                     model.Forward(state, one, logits);
                 }
-            }, warmup: () => { state.Truncate(0); one[0] = RandomId(); model.Forward(state, one, logits); }));
+            }
+            results.Add(Measure($"tg{n}", n, r, c, Generate,
+                warmup: () => { state.Truncate(0); one[0] = RandomId(); model.Forward(state, one, logits); }));
+            Profile($"tg{n}", n, Generate);
         }
         var levels = a.Get("--concurrency") is string list ? ParseLevels(list) : [];
         bool identical = a.Has("--identical-streams");
@@ -101,6 +121,11 @@ sealed class BenchCommand : ICommand
                     test = x.Test, tokens = x.Tokens, median_tps = x.MedianTokensPerSecond, stddev_tps = x.StdDevTokensPerSecond,
                     min_tps = x.MinTokensPerSecond, max_tps = x.MaxTokensPerSecond, repetitions = x.Repetitions,
                 }),
+                profile = profiles.Count == 0 ? null : profiles.Select(x => new
+                {
+                    test = x.Test, passes = x.Profile.Passes, total_ms = x.TotalMs,
+                    phases = Enum.GetValues<Jevons.Models.StepPhase>().ToDictionary(ph => ph.ToString(), ph => x.Profile.Milliseconds(ph)),
+                }),
                 identical_streams = levels.Length == 0 ? (bool?)null : identical,
                 concurrency = levels.Length == 0 ? null : concurrency.Select(x => new
                 {
@@ -122,6 +147,17 @@ sealed class BenchCommand : ICommand
                 d.Architecture.ToString(), Format.Bytes(d.WeightBytes), Format.Count(d.TotalParameters), threads.ToString(), x.Test,
                 $"{x.MedianTokensPerSecond:F2} ± {x.StdDevTokensPerSecond:F2}", $"{x.MinTokensPerSecond:F2}..{x.MaxTokensPerSecond:F2}",
             }));
+        foreach (var (test, tokens, totalMs, profile) in profiles)
+        {
+            c.Out.WriteLine();
+            c.Out.WriteLine($"profile of {test}: {profile.Passes} passes, {totalMs:F2} ms ({tokens / totalMs * 1000:F1} tok/s with the timers on)");
+            var phases = Enum.GetValues<Jevons.Models.StepPhase>();
+            double timed = phases.Sum(profile.Milliseconds);
+            var rows = phases.Where(ph => profile.Milliseconds(ph) > 0)
+                .Select(ph => new[] { ph.ToString(), $"{profile.Milliseconds(ph) / profile.Passes * 1000:F1}", $"{100 * profile.Milliseconds(ph) / totalMs:F1}%" })
+                .Append(["(outside the phases)", $"{(totalMs - timed) / profile.Passes * 1000:F1}", $"{100 * (totalMs - timed) / totalMs:F1}%"]);
+            Terminal.WriteTable(c, ["phase", "µs per pass", "share"], [false, true, true], rows);
+        }
         if (concurrency.Count > 0)
         {
             c.Out.WriteLine();

@@ -89,43 +89,55 @@ public sealed class GqaAttention : IAttentionBlock
         step.Profile?.Mark(StepPhase.AttentionOutput);
     }
 
-    /// <summary>Scratch of one (segment, head) item past its scores: a K and a V row for 16-bit caches.</summary>
-    int ItemFixed => 2 * HeadDim;
+    /// <summary>Scratch of one (segment, head) item past its scores (none: keys and values are read in place).</summary>
+    const int ItemFixed = 0;
 
     /// <summary>Causal attention of items [start, end) (item = segment · heads + head) over their cached positions.</summary>
     void AttendItems(Workspace ws, int start, int end)
     {
+        switch (ws.Keys!.Type)
+        {
+            case KvType.F32: AttendItems<F32Elements>(ws, start, end); break;
+            case KvType.F16: AttendItems<F16Elements>(ws, start, end); break;
+            default: AttendItems<Bf16Elements>(ws, start, end); break;
+        }
+    }
+
+    unsafe void AttendItems<TLoad>(Workspace ws, int start, int end) where TLoad : IElementLoader
+    {
         var step = ws.Step!;
         var cache = ws.Cache!;
         KvStore keys = ws.Keys!, values = ws.Values!;
-        int qDim = QueryDim, hd = HeadDim, group = Heads / KvHeads, bs = cache.BlockSize;
+        int qDim = QueryDim, hd = HeadDim, group = Heads / KvHeads, bs = cache.BlockSize, stride = keys.RowSize;
+        var path = KernelDispatch.Default;
+        int elementBytes = KvStore.ElementBytes(keys.Type);
         for (int item = start; item < end; item++)
         {
             var it = AttentionItems.Get(step, item, Heads, bs, ItemFixed, ws.ItemBase, ws.Scratch);
             var table = it.Table;
-            int h = it.Head, r0 = it.Row0, count = it.Count, pos0 = it.Pos0, bound = it.Bound, kvOffset = h / group * hd;
-            var hs = it.Scratch;
-            var kRow = hs.Slice(bound, hd);
-            var vRow = hs.Slice(bound + hd, hd);
-            for (int t = 0; t < count; t++)
+            int h = it.Head, r0 = it.Row0, count = it.Count, pos0 = it.Pos0, kvOffset = h / group * hd;
+            fixed (float* scores = it.Scratch, qAll = ws.Q, oAll = ws.Out)
+            fixed (byte* kBase = keys.Bytes(0, 1), vBase = values.Bytes(0, 1))
             {
-                int last = pos0 + t; // attends to positions 0..last
-                var scores = hs[..(last + 1)];
-                var qh = new ReadOnlySpan<float>(ws.Q, (r0 + t) * qDim + h * hd, hd);
-                for (int j0 = 0; j0 <= last; j0 += bs) // block by block: rows of a block are consecutive
+                for (int t = 0; t < count; t++)
                 {
-                    long rowBase = (long)table[j0 / bs] * bs;
-                    for (int i = 0, stop = Math.Min(bs, last + 1 - j0); i < stop; i++)
-                        scores[j0 + i] = TensorPrimitives.Dot(qh, keys.Read(rowBase + i, kvOffset, hd, kRow)) * Scale;
-                }
-                Ops.Softmax(scores);
-                var o = new Span<float>(ws.Out, (r0 + t) * qDim + h * hd, hd);
-                o.Clear();
-                for (int j0 = 0; j0 <= last; j0 += bs)
-                {
-                    long rowBase = (long)table[j0 / bs] * bs;
-                    for (int i = 0, stop = Math.Min(bs, last + 1 - j0); i < stop; i++)
-                        TensorPrimitives.MultiplyAdd(values.Read(rowBase + i, kvOffset, hd, vRow), scores[j0 + i], o, o);
+                    int last = pos0 + t; // attends to positions 0..last
+                    float* qh = qAll + (long)(r0 + t) * qDim + h * hd;
+                    for (int j0 = 0; j0 <= last; j0 += bs) // block by block: rows of a block are consecutive
+                    {
+                        long rowBase = (long)table[j0 / bs] * bs;
+                        HeadAttention.Scores<TLoad>(qh, kBase + (rowBase * stride + kvOffset) * elementBytes, stride,
+                            Math.Min(bs, last + 1 - j0), hd, Scale, scores + j0, path);
+                    }
+                    Ops.Softmax(new Span<float>(scores, last + 1), path);
+                    float* o = oAll + (long)(r0 + t) * qDim + h * hd;
+                    new Span<float>(o, hd).Clear();
+                    for (int j0 = 0; j0 <= last; j0 += bs)
+                    {
+                        long rowBase = (long)table[j0 / bs] * bs;
+                        HeadAttention.Accumulate<TLoad>(scores + j0, vBase + (rowBase * stride + kvOffset) * elementBytes, stride,
+                            Math.Min(bs, last + 1 - j0), hd, o, path);
+                    }
                 }
             }
         }

@@ -24,6 +24,8 @@ internal unsafe interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     static abstract TSelf Max(TSelf a, TSelf b);
     static abstract TSelf Exp(TSelf a);
     static abstract float Sum(TSelf a);
+    /// <summary>The sums of four vectors at once, [Σa, Σb, Σc, Σd] (pairwise adds: other bits than four <see cref="Sum"/>s).</summary>
+    static abstract Vector128<float> Sum4(TSelf a, TSelf b, TSelf c, TSelf d);
     static abstract float MaxAcross(TSelf a);
     /// <summary>Count IEEE half values (raw bits) widened to float.</summary>
     static abstract TSelf LoadHalf(ushort* p);
@@ -38,6 +40,25 @@ internal unsafe interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
 /// <summary>Bit-level decoders shared by the vector widths (all exact).</summary>
 internal static class VecBits
 {
+    /// <summary>[Σa, Σb, Σc, Σd] of four 4-float vectors by pairwise adds: (a0+a1)+(a2+a3) for each, on every route.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d) =>
+        Sum4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
+
+    /// <summary>[Σa, Σb, Σc, Σd] of four 4-float vectors by pairwise adds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d)
+    {
+        if (Sse3.IsSupported) return Sse3.HorizontalAdd(Sse3.HorizontalAdd(a, b), Sse3.HorizontalAdd(c, d));
+        if (System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported)
+        {
+            var ab = System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.AddPairwise(a, b);
+            var cd = System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.AddPairwise(c, d);
+            return System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.AddPairwise(ab, cd);
+        }
+        return Vector128.Create((a[0] + a[1]) + (a[2] + a[3]), (b[0] + b[1]) + (b[2] + b[3]), (c[0] + c[1]) + (c[2] + c[3]), (d[0] + d[1]) + (d[2] + d[3]));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Max4(Vector128<float> v) => MathF.Max(MathF.Max(v[0], v[1]), MathF.Max(v[2], v[3]));
 
@@ -180,6 +201,7 @@ internal readonly unsafe struct Vec1 : IVec<Vec1>
     public static Vec1 Max(Vec1 a, Vec1 b) => new(MathF.Max(a.v, b.v));
     public static Vec1 Exp(Vec1 a) => new(MathF.Exp(a.v));
     public static float Sum(Vec1 a) => a.v;
+    public static Vector128<float> Sum4(Vec1 a, Vec1 b, Vec1 c, Vec1 d) => Vector128.Create(a.v, b.v, c.v, d.v);
     public static float MaxAcross(Vec1 a) => a.v;
     public static Vec1 LoadHalf(ushort* p) => new((float)BitConverter.UInt16BitsToHalf(*p));
     public static Vec1 LoadBf16(ushort* p) => new(BitConverter.Int32BitsToSingle(*p << 16));
@@ -204,6 +226,8 @@ internal readonly unsafe struct Vec128 : IVec<Vec128>
     public static Vec128 Max(Vec128 a, Vec128 b) => new(Vector128.Max(a.v, b.v));
     public static Vec128 Exp(Vec128 a) => new(Vector128.Exp(a.v));
     public static float Sum(Vec128 a) => Vector128.Sum(a.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vec128 a, Vec128 b, Vec128 c, Vec128 d) => VecBits.Sum4(a.v, b.v, c.v, d.v);
     public static float MaxAcross(Vec128 a) => VecBits.Max4(a.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec128 LoadHalf(ushort* p) => new(VecBits.HalfToFloat(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsUInt16())));
@@ -237,6 +261,8 @@ internal readonly unsafe struct Vec256 : IVec<Vec256>
     public static Vec256 Max(Vec256 a, Vec256 b) => new(Vector256.Max(a.v, b.v));
     public static Vec256 Exp(Vec256 a) => new(Vector256.Exp(a.v));
     public static float Sum(Vec256 a) => Vector256.Sum(a.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vec256 a, Vec256 b, Vec256 c, Vec256 d) => VecBits.Sum4(a.v, b.v, c.v, d.v);
     public static float MaxAcross(Vec256 a) => VecBits.Max4(Vector128.Max(a.v.GetLower(), a.v.GetUpper()));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vec256 LoadHalf(ushort* p)
@@ -286,6 +312,9 @@ internal readonly unsafe struct Vec512 : IVec<Vec512>
     public static Vec512 Max(Vec512 a, Vec512 b) => new(Vector512.Max(a.v, b.v));
     public static Vec512 Exp(Vec512 a) => new(Vector512.Exp(a.v));
     public static float Sum(Vec512 a) => Vector512.Sum(a.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vec512 a, Vec512 b, Vec512 c, Vec512 d) =>
+        VecBits.Sum4(a.v.GetLower() + a.v.GetUpper(), b.v.GetLower() + b.v.GetUpper(), c.v.GetLower() + c.v.GetUpper(), d.v.GetLower() + d.v.GetUpper());
     public static float MaxAcross(Vec512 a)
     {
         var m = Vector256.Max(a.v.GetLower(), a.v.GetUpper());
