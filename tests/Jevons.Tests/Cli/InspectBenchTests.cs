@@ -38,4 +38,27 @@ public class InspectBenchTests
         }
         Assert.True(d.GetProperty("peak_working_set_bytes").GetInt64() > 0);
     }
+
+    [GoldenFact]
+    public void BenchProfileTimesThePhasesOfEachTest()
+    {
+        var r = CliHarness.Run("bench", "--model", Golden.File("llamacpp", "qwen2-tiny-f32.gguf")!,
+            "-p", "8", "-n", "4", "-r", "1", "--json", "--no-roofline", "--profile");
+        Assert.Equal(0, r.ExitCode);
+        var profile = JsonDocument.Parse(r.Out).RootElement.GetProperty("profile").EnumerateArray().ToArray();
+        Assert.Equal(["pp8", "tg4"], profile.Select(x => x.GetProperty("test").GetString()!).ToArray());
+        Assert.Equal([1, 4], profile.Select(x => x.GetProperty("passes").GetInt32()).ToArray());
+        foreach (var x in profile)
+        {
+            var phases = x.GetProperty("phases");
+            double total = x.GetProperty("total_ms").GetDouble(), timed = phases.EnumerateObject().Sum(ph => ph.Value.GetDouble());
+            Assert.True(phases.GetProperty("Attention").GetDouble() > 0 && phases.GetProperty("DenseFeedForward").GetDouble() > 0);
+            Assert.Equal(0, phases.GetProperty("Router").GetDouble()); // a dense model routes nothing
+            Assert.True(timed > 0 && timed <= total * 1.0001, $"phases {timed} ms of {total} ms");
+        }
+        var text = CliHarness.Run("bench", "--model", Golden.File("llamacpp", "qwen2-tiny-f32.gguf")!, "-p", "8", "-n", "0", "-r", "1", "--no-roofline", "--profile");
+        Assert.Equal(0, text.ExitCode);
+        Assert.Contains("profile of pp8: 1 passes", text.Out);
+        Assert.Contains("(outside the phases)", text.Out);
+    }
 }
