@@ -80,7 +80,7 @@ public sealed class GqaAttention : IAttentionBlock
         AttentionItems.Layout(step, Heads, kv.BlockSize, ItemFixed, ref ws.ItemBase, ref ws.Scratch);
         var o = StepWorkspace.Ensure(ref ws.Out, (long)n * qDim);
 
-        ws.Begin(this, step, kv, keys, values);
+        ws.Begin(this, step, kv, keys, values, pool.Path);
         try { pool.For(step.Segments * Heads, ws.Body); }
         finally { ws.End(); }
         step.Profile?.Mark(StepPhase.Attention);
@@ -109,7 +109,7 @@ public sealed class GqaAttention : IAttentionBlock
         var cache = ws.Cache!;
         KvStore keys = ws.Keys!, values = ws.Values!;
         int qDim = QueryDim, hd = HeadDim, group = Heads / KvHeads, bs = cache.BlockSize, stride = keys.RowSize;
-        var path = KernelDispatch.Default;
+        var path = ws.Path;
         int elementBytes = KvStore.ElementBytes(keys.Type);
         for (int item = start; item < end; item++)
         {
@@ -160,10 +160,12 @@ public sealed class GqaAttention : IAttentionBlock
         internal StepWorkspace? Step;
         internal GqaPagedCache? Cache;
         internal KvStore? Keys, Values;
+        internal KernelPath Path;
         internal readonly Action<int, int> Body;
 
-        internal void Begin(GqaAttention attention, StepWorkspace step, GqaPagedCache cache, KvStore keys, KvStore values)
+        internal void Begin(GqaAttention attention, StepWorkspace step, GqaPagedCache cache, KvStore keys, KvStore values, KernelPath path)
         {
+            Path = path;
             Attention = attention;
             Step = step;
             Cache = cache;
