@@ -190,6 +190,8 @@ public sealed class BatchForwardTests(ITestOutputHelper output)
     /// BF16 2.1e-2; deepseek3 F16 4.1e-3, BF16 2.3e-2; deepseek2-lite f32 F16 1.6e-2, BF16 0.73 (a flipped expert
     /// choice). On Q8_0 models activations are re-quantised before every matrix, so a rounded cache value can flip
     /// an int8 rounding or a routing choice: up to 0.12 (qwen2) / 1.4 (deepseek2-lite), 41-45 of 48 ids agree.
+    /// deepseek2-lite f32 BF16's flipped expert moves logits by 0.73, enough to flip a near-tie greedy id: 48/48 agree
+    /// on the vector paths, 47/48 under DOTNET_EnableHWIntrinsic=0 (scalar), so that row asks for 47.
     /// </summary>
     [GoldenTheory]
     [InlineData("llamacpp/qwen2-tiny-f32.gguf", KvType.F16, 1.0, 5e-3)]
@@ -199,7 +201,7 @@ public sealed class BatchForwardTests(ITestOutputHelper output)
     [InlineData("llamacpp/qwen2-tiny-q8_0.gguf", KvType.F16, 0.9, 0.25)]
     [InlineData("llamacpp/qwen2-tiny-q8_0.gguf", KvType.BF16, 0.9, 0.25)]
     [InlineData("llamacpp/deepseek2-lite-tiny-f32.gguf", KvType.F16, 1.0, 3e-2)]
-    [InlineData("llamacpp/deepseek2-lite-tiny-f32.gguf", KvType.BF16, 1.0, 1.0)]
+    [InlineData("llamacpp/deepseek2-lite-tiny-f32.gguf", KvType.BF16, 0.97, 1.0)]
     [InlineData("llamacpp/deepseek2-lite-tiny-q8_0.gguf", KvType.F16, 0.8, 2.0)]
     [InlineData("llamacpp/deepseek2-lite-tiny-q8_0.gguf", KvType.BF16, 0.8, 2.0)]
     [InlineData("llamacpp/deepseek3-tiny-f32.gguf", KvType.F16, 1.0, 1e-2)]
