@@ -74,6 +74,10 @@ public class TinyDeepSeekTests
         }
 
         var rng = new TrainRandom(8);
+        // the float32 loss's own rounding, seen through the central difference: ~1e-6 of the loss over 2·eps (a
+        // near-invariant direction such as a key bias under softmax has a numeric slope of that order, and the
+        // 256-bit and 512-bit paths round it differently)
+        double floor = 1e-6 * Math.Abs(L()) / 2e-3;
         double worst = 0, diff2 = 0, num2 = 0;
         string worstName = "";
         foreach (var p in model.Parameters.Values)
@@ -97,7 +101,7 @@ public class TinyDeepSeekTests
                 double minus = L();
                 keep.CopyTo(p.Data, 0);
                 double numeric = (plus - minus) / (2 * eps);
-                double rel = Math.Abs(numeric - analytic) / Math.Max(Math.Abs(numeric), 1e-8);
+                double rel = Math.Max(0, Math.Abs(numeric - analytic) - floor) / Math.Max(Math.Abs(numeric), 1e-8);
                 if (rel > worst) { worst = rel; worstName = p.Name; }
                 diff2 += (numeric - analytic) * (numeric - analytic);
                 num2 += numeric * numeric;
