@@ -66,6 +66,16 @@ public static class Distill
             int blocksPerSequence = (prompts.Max(p => p.Length) + maxNew + ModelRunner.DefaultBlockSize - 1) / ModelRunner.DefaultBlockSize + 1;
             using var engine = new InferenceEngine(new ModelRunner(teacher.Model, KvBudget.FromBlocks(64 * blocksPerSequence + 4)), tokenizer,
                 new EngineOptions { Scheduler = new SchedulerOptions { MaxSequences = 64 } });
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"distill: teacher {options.Teacher} answering {problems.Count} questions × {options.Samples} (≤ {maxNew} new tokens each)"));
+            int every = Math.Max(1, problems.Count / 10);
+            void Finished(int done)
+            {
+                if (done % every != 0 || done == problems.Count) return;
+                lock (log)
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"distill: teacher {done}/{problems.Count} questions answered ({clock.Elapsed.TotalSeconds:0} s)"));
+            }
             rollouts = PolicyEngine.Generate(engine, prompts.Select((p, i) => new GenerationRequest
             {
                 Prompt = p,
@@ -76,7 +86,7 @@ public static class Distill
                     Temperature = options.Samples == 1 ? 0 : options.Temperature, TopK = 0, TopP = 1, MinP = 0,
                     Seed = unchecked(sft.Train.Seed * 0x9E3779B97F4A7C15UL + (ulong)(i * options.Samples)),
                 },
-            }).ToList(), cancel);
+            }).ToList(), cancel, Finished);
         }
 
         // Keep the verified traces that ended with EOS (so the student learns to stop).

@@ -62,9 +62,12 @@ public sealed class PolicyEngine : IDisposable
     public List<Rollout> Generate(IReadOnlyList<GenerationRequest> requests, CancellationToken cancel = default) => Generate(Engine, requests, cancel);
 
     /// <summary>The same over any engine.</summary>
-    public static List<Rollout> Generate(InferenceEngine engine, IReadOnlyList<GenerationRequest> requests, CancellationToken cancel = default)
+    /// <param name="finished">Called with the number of requests done so far each time one finishes (from the engine's threads).</param>
+    public static List<Rollout> Generate(InferenceEngine engine, IReadOnlyList<GenerationRequest> requests, CancellationToken cancel = default,
+        Action<int>? finished = null)
     {
         var results = new Rollout[requests.Count][];
+        int done = 0;
         var tasks = requests.Select((r, k) => Task.Run(async () =>
         {
             var ids = Enumerable.Range(0, r.N).Select(_ => new List<int>()).ToArray();
@@ -80,6 +83,7 @@ public sealed class PolicyEngine : IDisposable
             }
             results[k] = Enumerable.Range(0, r.N)
                 .Select(i => new Rollout(k, i, ids[i].ToArray(), logprobs[i].ToArray(), texts[i].ToString(), finish[i])).ToArray();
+            finished?.Invoke(Interlocked.Increment(ref done));
         }, cancel)).ToArray();
         try { Task.WaitAll(tasks, cancel); }
         catch (AggregateException e) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw(); }

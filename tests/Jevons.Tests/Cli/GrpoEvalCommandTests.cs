@@ -159,6 +159,10 @@ public sealed class GrpoEvalCommandTests : IDisposable
             "--steps", "3", "--batch", "2", "--seq", "192", "--eval-problems", "0", "--threads", "2");
         Assert.True(r.ExitCode == 0, r.Error + r.Out);
         Assert.Contains("verified traces", r.Out);
+        // The teacher's generation reports its progress: 12 questions, a line per tenth (every question here) but the last.
+        Assert.Contains("answering 12 questions × 1", r.Out);
+        for (int done = 1; done < 12; done++) Assert.Contains($"teacher {done}/12 questions answered", r.Out);
+        Assert.DoesNotContain("teacher 12/12", r.Out);
         var traces = File.ReadAllLines(Path.Combine(output, "traces.jsonl"));
         Assert.NotEmpty(traces);
         var task = ReasoningTasks.Get("arithmetic");

@@ -117,7 +117,7 @@ public sealed class GqaAttention : IAttentionBlock
             var table = it.Table;
             int h = it.Head, r0 = it.Row0, count = it.Count, pos0 = it.Pos0, kvOffset = h / group * hd;
             fixed (float* scores = it.Scratch, qAll = ws.Q, oAll = ws.Out)
-            fixed (byte* kBase = keys.Bytes(0, 1), vBase = values.Bytes(0, 1))
+            fixed (byte* kBase = &keys.Origin, vBase = &values.Origin)
             {
                 for (int t = 0; t < count; t++)
                 {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Jevons.Numerics;
 
@@ -55,6 +56,14 @@ public sealed class KvStore
             for (int i = 0; i < dst.Length; i++) dst[i] = Quantization.Bf16ToFloat(src[i]);
         return dst;
     }
+
+    /// <summary>
+    /// The first byte of the whole store (row 0), for kernels that pin the store once with <c>fixed</c> and address
+    /// any row inside it: rows · <see cref="RowSize"/> · <see cref="ElementBytes"/> bytes follow it.
+    /// </summary>
+    internal ref byte Origin => ref _f32 is not null
+        ? ref Unsafe.As<float, byte>(ref MemoryMarshal.GetArrayDataReference(_f32))
+        : ref Unsafe.As<ushort, byte>(ref MemoryMarshal.GetArrayDataReference(_u16!));
 
     /// <summary>The raw bytes of rows [row, row + count).</summary>
     internal Span<byte> Bytes(long row, int count)
