@@ -1,3 +1,4 @@
+using Jevons.Training.Tasks;
 using System.Diagnostics;
 using Jevons.Inference;
 using Jevons.Models;
@@ -32,6 +33,16 @@ static class Common
         new("--max-batch-tokens", "most tokens one engine step evaluates: the prefill chunk budget (default 512)", "N"),
         new("--cache-dir", "keep full prefix-cache blocks in this directory, reused across runs (bounded to 4 GiB)", "DIR"),
     ];
+
+    /// <summary>--difficulty easy|medium|hard, or null (the task's full mix).</summary>
+    public static Difficulty? Difficulty(ParsedArgs a, string command) => a.Get("--difficulty") switch
+    {
+        null => null,
+        "easy" => Jevons.Training.Tasks.Difficulty.Easy,
+        "medium" => Jevons.Training.Tasks.Difficulty.Medium,
+        "hard" => Jevons.Training.Tasks.Difficulty.Hard,
+        var d => throw new JevonsException($"jevons {command}: --difficulty '{d}': expected easy, medium or hard"),
+    };
 
     public static KvType KvType(ParsedArgs a) => a.Get("--kv-type") switch
     {

@@ -45,14 +45,7 @@ sealed class EvalCommand : ICommand
             "train" => Split.Train,
             var s => throw new JevonsException($"jevons eval: --split '{s}': expected test or train"),
         };
-        Difficulty? difficulty = a.Get("--difficulty") switch
-        {
-            null => null,
-            "easy" => Difficulty.Easy,
-            "medium" => Difficulty.Medium,
-            "hard" => Difficulty.Hard,
-            var d => throw new JevonsException($"jevons eval: --difficulty '{d}': expected easy, medium or hard"),
-        };
+        var difficulty = Common.Difficulty(a, "eval");
         var budgets = List(a, "--budget", "none", s => s == "none" ? null : (int?)Number(s, "--budget", 1));
         var votes = List(a, "--votes", "1", s => Number(s, "--votes", 1, 256));
         int count = a.GetInt("--count", 100, 1, 100_000);

@@ -47,14 +47,7 @@ sealed class TasksCommand : ICommand
             "test" => Split.Test,
             var s => throw new JevonsException($"jevons tasks: unknown --split '{s}' (train or test)"),
         };
-        Difficulty? difficulty = a.Get("--difficulty") switch
-        {
-            null => null,
-            "easy" => Difficulty.Easy,
-            "medium" => Difficulty.Medium,
-            "hard" => Difficulty.Hard,
-            var d => throw new JevonsException($"jevons tasks: unknown --difficulty '{d}' (easy, medium or hard)"),
-        };
+        var difficulty = Common.Difficulty(a, "tasks");
         int count = a.GetInt("--count", 5, 1, 1_000_000);
         var rng = new TaskRng(a.GetSeed("--seed") ?? 0);
         bool json = a.Has("--json");

@@ -48,6 +48,7 @@ sealed class TrainCommand : ICommand
         new("--answer-only", "built-in tasks: completions are an empty think block + the boxed answer (the R1-Zero ablation's start)"),
         new("--from", "grpo: the model to start from (a trainer's HF directory, e.g. SFT's DIR/hf); also the frozen reference", "DIR"),
         new("--group", "grpo: completions per question, G (default 8)", "G"),
+        new("--difficulty", "grpo: train and evaluate on one difficulty: easy, medium or hard (a curriculum's stage; default: each task's full mix)", "D"),
         new("--questions-per-step", "grpo: questions per step (default 8)", "N"),
         new("--beta", "grpo: β of the KL penalty to the reference (default 0.04; 0 = none)", "B"),
         new("--clip", "grpo: ε of the ratio clip (default 0.2)", "E"),
@@ -75,6 +76,8 @@ sealed class TrainCommand : ICommand
         if (a.Positionals.Count != 1 || a.Positionals[0] is not ("sft" or "grpo" or "distill" or "bench"))
             throw new JevonsException("jevons train: say what to run: 'sft', 'grpo', 'distill' or 'bench' (see jevons train --help)");
         if (a.Positionals[0] == "grpo") return Grpo(a, c);
+        if (a.Has("--difficulty"))
+            throw new JevonsException($"jevons train {a.Positionals[0]}: --difficulty is for grpo (sft weights hard problems up with --hard-weight)");
         var preset = a.Get("--preset") ?? "tiny-r1";
         if (!TinyDeepSeekConfig.Presets.Contains(preset))
             throw new JevonsException($"jevons train: unknown --preset '{preset}' ({string.Join(", ", TinyDeepSeekConfig.Presets)})");
@@ -249,6 +252,7 @@ sealed class TrainCommand : ICommand
             Steps = steps,
             QuestionsPerStep = a.GetInt("--questions-per-step", 8, 1, 4096),
             Tasks = tasks,
+            Difficulty = Common.Difficulty(a, "train grpo"),
             FormatReward = a.GetFloat("--format-reward", 0.1f),
             WarmupSteps = a.GetInt("--warmup", Math.Min(5, steps / 10), 0),
             LogEvery = a.GetInt("--log-every", 1, 1),

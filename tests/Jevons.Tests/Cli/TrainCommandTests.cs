@@ -21,6 +21,8 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData(new[] { "train", "sft", "--hard-weight", "-0.5", "-o", "x" }, "'--hard-weight' must be 0 or more")]
     [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--hard-weight", "1" }, "option '--hard-weight' is for sft")]
     [InlineData(new[] { "train", "sft", "-o", "x", "--data", "missing.jsonl" }, "option '--tokenizer' is required")]
+    [InlineData(new[] { "train", "sft", "-o", "x", "--difficulty", "easy" }, "--difficulty is for grpo")]
+    [InlineData(new[] { "train", "grpo", "--from", ".", "-o", "x", "--difficulty", "extreme" }, "--difficulty 'extreme': expected easy, medium or hard")]
     public void BadFlagsGiveOneErrorLine(string[] args, string message)
     {
         var r = CliHarness.Run(args);
