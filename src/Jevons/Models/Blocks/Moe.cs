@@ -225,70 +225,6 @@ public sealed unsafe class Moe : IFeedForwardBlock
 
     // ------------------------------------------------------------------ one token, few dispatches
 
-    /// <summary>One matrix of a fused step: rows of W·xq into Y through the format's integer dot.</summary>
-    struct Part
-    {
-        public byte* Data;
-        public long RowBytes;
-        public int Rows, Blocks;
-        public byte* Xq;
-        public float* Y;
-        public delegate*<byte*, byte*, int, KernelPath, float> Dot;
-    }
-
-    struct PartsJob
-    {
-        public Part* Parts;
-        public KernelPath Path;
-    }
-
-    struct DotOf : IFormatAction
-    {
-        public delegate*<byte*, byte*, int, KernelPath, float> Dot;
-        public DType Activation;
-        public int BlockSize;
-        public void Run<T>() where T : struct, IBlockFormat
-        {
-            Dot = &DotInt8<T>;
-            Activation = T.ActivationType;
-            BlockSize = T.BlockSize;
-        }
-    }
-
-    static float DotInt8<T>(byte* w, byte* xq, int blocks, KernelPath path) where T : struct, IBlockFormat =>
-        T.DotInt8(w, xq, blocks, path);
-
-    /// <summary>
-    /// Whether <paramref name="w"/> takes MatMul's integer path (LlamaCpp activations, no FP8 scales, no bias),
-    /// and if so its dot, activation type and block size.
-    /// </summary>
-    static bool IntegerPath(Linear w, out DotOf dot)
-    {
-        dot = default;
-        if (w.ScaleInv != null || w.Bias is not null || !BlockFormats.IsSupported(w.Type)) return false;
-        BlockFormats.Dispatch(w.Type, ref dot);
-        return dot.Activation != DType.F32 && w.InFeatures % dot.BlockSize == 0;
-    }
-
-    /// <summary>Rows of all parts, as one parallel loop over their concatenated rows.</summary>
-    static void PartRows(void* ctx, int start, int end)
-    {
-        ref PartsJob j = ref *(PartsJob*)ctx;
-        int p = 0, first = 0;
-        while (first + j.Parts[p].Rows <= start) first += j.Parts[p++].Rows;
-        int r = start;
-        while (r < end)
-        {
-            ref Part part = ref j.Parts[p];
-            int stop = Math.Min(end - first, part.Rows);
-            for (int i = r - first; i < stop; i++)
-                part.Y[i] = part.Dot(part.Data + i * part.RowBytes, part.Xq, part.Blocks, j.Path) + 0f;
-            r = first + stop;
-            first += part.Rows;
-            p++;
-        }
-    }
-
     /// <summary>
     /// One token's experts (routed + shared) in two parallel loops, gate and up of all experts then down of
     /// all experts, instead of three dispatches per expert. Every row is the same integer dot MatMul runs and
@@ -307,12 +243,13 @@ public sealed unsafe class Moe : IFeedForwardBlock
             while (j > 0 && ids[order[j - 1]] > ids[i]) { order[j] = order[j - 1]; j--; }
             order[j] = i;
         }
-        Span<DotOf> dots = stackalloc DotOf[3 * m];
+        Span<IntegerDot> dots = stackalloc IntegerDot[3 * m];
         long widths = 0, quantBytes = 0;
         for (int i = 0; i < m; i++)
         {
             var f = i < k ? Experts[ids[order[i]]] : Shared!;
-            if (!IntegerPath(f.Gate, out dots[3 * i]) || !IntegerPath(f.Up, out dots[3 * i + 1]) || !IntegerPath(f.Down, out dots[3 * i + 2]))
+            if (!FusedMatVec.IntegerPath(f.Gate, out dots[3 * i]) || !FusedMatVec.IntegerPath(f.Up, out dots[3 * i + 1])
+                || !FusedMatVec.IntegerPath(f.Down, out dots[3 * i + 2]))
                 return false;
             if (f.Gate.InFeatures != hidden || f.Up.InFeatures != hidden || f.Down.OutFeatures != hidden
                 || f.Up.OutFeatures != f.Hidden || f.Gate.OutFeatures != f.Hidden || f.Down.InFeatures != f.Hidden)
@@ -325,7 +262,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
         var up = Ensure(ref ws.StepUp, widths);
         var outs = Ensure(ref ws.StepOut, (long)m * hidden);
         Ensure(ref ws.StepQuant, quantBytes);
-        Part* parts = stackalloc Part[2 * m];
+        MatVecPart* parts = stackalloc MatVecPart[2 * m];
         fixed (float* px = x, pg = gate, pu = up, po = outs)
         fixed (byte* pq = ws.StepQuant)
         {
@@ -350,18 +287,12 @@ public sealed unsafe class Moe : IFeedForwardBlock
                 var f = i < k ? Experts[ids[order[i]]] : Shared!;
                 for (int g = 0; g < 2; g++)
                 {
-                    var w = g == 0 ? f.Gate : f.Up;
                     var d = dots[3 * i + g];
-                    parts[2 * i + g] = new Part
-                    {
-                        Data = w.Data, RowBytes = w.RowBytes, Rows = w.OutFeatures, Blocks = w.InFeatures / d.BlockSize,
-                        Xq = d.Activation == DType.Q8_0 ? xq8_0 : xq8_k, Y = (g == 0 ? pg : pu) + offset, Dot = d.Dot,
-                    };
+                    parts[2 * i + g] = FusedMatVec.Part(g == 0 ? f.Gate : f.Up, d, d.Activation == DType.Q8_0 ? xq8_0 : xq8_k, (g == 0 ? pg : pu) + offset);
                 }
                 offset += f.Hidden;
             }
-            var job = new PartsJob { Parts = parts, Path = pool.Path };
-            pool.Run((int)(2 * widths), &PartRows, &job);
+            FusedMatVec.Run(pool, parts, 2 * m);
 
             offset = 0;
             for (int i = 0; i < m; i++)
@@ -370,15 +301,11 @@ public sealed unsafe class Moe : IFeedForwardBlock
                 Ops.SwiGlu(gate.Slice((int)offset, f.Hidden), up.Slice((int)offset, f.Hidden));
                 var d = dots[3 * i + 2];
                 ActivationQuant.Quantize(d.Activation, pg + offset, q, f.Hidden);
-                parts[i] = new Part
-                {
-                    Data = f.Down.Data, RowBytes = f.Down.RowBytes, Rows = hidden, Blocks = f.Hidden / d.BlockSize,
-                    Xq = q, Y = po + (long)i * hidden, Dot = d.Dot,
-                };
+                parts[i] = FusedMatVec.Part(f.Down, d, q, po + (long)i * hidden);
                 q += ActivationQuant.ByteCount(d.Activation, f.Hidden);
                 offset += f.Hidden;
             }
-            pool.Run(m * hidden, &PartRows, &job);
+            FusedMatVec.Run(pool, parts, m);
         }
 
         if (Shared is not null) outs.Slice(k * hidden, hidden).CopyTo(y);
