@@ -8,12 +8,9 @@ namespace Jevons.Training.Tasks;
 /// using each number exactly once with + − × ÷ (exact division). Problems are made by building a
 /// random expression tree over the numbers (every intermediate a positive integer), so every
 /// target is reachable. The worked solution is the trace of a depth-first search that combines
-/// two numbers at a time, trying the moves that land closest to the target first. Each move is
-/// worked out before it is written: + − × by the arithmetic task's column lines ("97+37: 7+7+0=14
-/// c1 → 4", ...), an exact ÷ in one step; then the move with the numbers it leaves ("97+37=134, left
-/// 24 134"). With two numbers left, the closest move is worked and ends "yes" (the target) or "no"
-/// (a dead end); the search then goes back to the last state with moves untried, restating it
-/// ("back to 3 16 58 97"). Problems whose search needs more than a few dead ends are not drawn, so
+/// two numbers at a time, trying the moves that land closest to the target first: one line per
+/// dead end (its moves, then the final move that comes closest, "no") and the line that reaches
+/// the target ("yes"). Problems whose search needs more than a few dead ends are not drawn, so
 /// every trace is the real search and stays short.
 /// </summary>
 public sealed partial class CountdownTask : IReasoningTask
@@ -121,11 +118,11 @@ public sealed partial class CountdownTask : IReasoningTask
         var lines = new List<string>();
         var items = numbers.Select(v => new Item(v, new Num(v))).ToList();
         int deadEnds = 0;
-        var found = Dfs(items, target, lines, ref deadEnds, maxDeadEnds);
+        var found = Dfs(items, target, [], lines, ref deadEnds, maxDeadEnds);
         return found is null ? null : new Trace(lines, found, deadEnds);
     }
 
-    static Expr? Dfs(List<Item> items, int target, List<string> lines, ref int deadEnds, int maxDeadEnds)
+    static Expr? Dfs(List<Item> items, int target, List<string> path, List<string> lines, ref int deadEnds, int maxDeadEnds)
     {
         var moves = Moves(items, target);
         if (items.Count == 2)
@@ -133,45 +130,25 @@ public sealed partial class CountdownTask : IReasoningTask
             int hitAt = moves.FindIndex(m => m.Value == target);
             if (hitAt >= 0)
             {
-                Work(moves[hitAt], lines);
-                lines.Add($"{moves[hitAt].Text} yes");
+                lines.Add(string.Join(", ", path.Append(moves[hitAt].Text)) + " yes");
                 return moves[hitAt].Expr;
             }
             if (++deadEnds > maxDeadEnds) return null;
-            Work(moves[0], lines);
-            lines.Add($"{moves[0].Text} no");
+            lines.Add(string.Join(", ", moves.Count > 0 ? path.Append(moves[0].Text) : path) + " no");
             return null;
         }
-        for (int t = 0; t < moves.Count; t++)
+        foreach (var m in moves)
         {
-            var m = moves[t];
-            if (t > 0) lines.Add($"back to {Values(items)}");
             var next = new List<Item>(items.Count - 1);
             for (int k = 0; k < items.Count; k++) if (k != m.I && k != m.J) next.Add(items[k]);
             next.Add(new Item(m.Value, m.Expr));
-            Work(m, lines);
-            lines.Add($"{m.Text}, left {Values(next)}");
-            var found = Dfs(next, target, lines, ref deadEnds, maxDeadEnds);
+            path.Add(m.Text);
+            var found = Dfs(next, target, path, lines, ref deadEnds, maxDeadEnds);
+            path.RemoveAt(path.Count - 1);
             if (found is not null) return found;
             if (deadEnds > maxDeadEnds) return null;
         }
         return null;
-    }
-
-    static string Values(List<Item> items) => string.Join(" ", items.Select(i => i.Value.ToString(CultureInfo.InvariantCulture)));
-
-    /// <summary>
-    /// The column work of a move, as the arithmetic task writes it: + − × digit by digit (larger
-    /// operand first, so never negative); an exact ÷ stays one line, the move's own.
-    /// </summary>
-    static void Work(Move m, List<string> lines)
-    {
-        int at = lines.Count;
-        if (m.Op == '+') Columns.Add(m.A.Value, m.B.Value, lines);
-        else if (m.Op == '-') Columns.Subtract(m.A.Value, m.B.Value, lines);
-        else if (m.Op == '*') Columns.Multiply(m.A.Value, m.B.Value, lines);
-        // A one-digit multiplier's partial product is the move itself, which the caller writes.
-        if (lines.Count > at && lines[^1] == m.Text) lines.RemoveAt(lines.Count - 1);
     }
 
     /// <summary>Every pair and operation with a positive integer result (larger operand first for − and ÷), closest to the target first.</summary>

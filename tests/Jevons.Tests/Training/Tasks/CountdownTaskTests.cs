@@ -67,34 +67,11 @@ public class CountdownTaskTests
             var (numbers, target) = CountdownTask.ParseQuestion(p.Question)!.Value;
             var trace = CountdownTask.Search(numbers, target, int.MaxValue)!;
             Assert.InRange(trace.DeadEnds, 0, numbers.Length == 3 ? 4 : 6);
-            Assert.Equal(trace.DeadEnds, trace.Lines.Count(l => l.EndsWith(" no", StringComparison.Ordinal)));
-            Assert.Single(trace.Lines, l => l.EndsWith(" yes", StringComparison.Ordinal));
+            Assert.Equal(trace.DeadEnds + 1, trace.Lines.Count);
+            Assert.All(trace.Lines.SkipLast(1), l => Assert.EndsWith(" no", l));
             Assert.EndsWith($"={target} yes", trace.Lines[^1]);
-            // The moves that reach the target, each with the numbers it leaves: as many as numbers less one.
-            Assert.Equal(numbers.Length - 2, trace.Lines.Count(l => l.Contains(", left ", StringComparison.Ordinal)) - CountBacktracked(trace.Lines));
-            // Column lines are the arithmetic task's: "97+37: 7+7+0=14 c1 → 4", "58*6: 8*6=48+0=48 c4 → 8".
-            foreach (var line in trace.Lines.Where(l => l.Contains(": ", StringComparison.Ordinal)))
-                Assert.Matches(@"^(\d+[+-]\d+: \d[+-]\d[+-]\d=-?\d+(\+10=\d)? [cb]\d|\d+\*\d: \d\*\d=\d+\+\d=\d+ c\d) → \d+$", line);
+            Assert.Equal(numbers.Length - 1, trace.Lines[^1].Split(", ").Length);
         }
-    }
-
-    /// <summary>Moves made on a path the search later left: one per move line before each "back to" that undoes it.</summary>
-    static int CountBacktracked(IReadOnlyList<string> lines)
-    {
-        // Walk the trace as a stack of states: a move line pushes, a "back to S" pops until S is on top.
-        var stack = new List<string>();
-        int undone = 0;
-        foreach (var l in lines)
-        {
-            int at = l.IndexOf(", left ", StringComparison.Ordinal);
-            if (at >= 0) stack.Add(l[(at + 7)..]);
-            else if (l.StartsWith("back to ", StringComparison.Ordinal))
-            {
-                var state = l[8..];
-                while (stack.Count > 0 && stack[^1] != state) { stack.RemoveAt(stack.Count - 1); undone++; }
-            }
-        }
-        return undone;
     }
 
     [Fact]
