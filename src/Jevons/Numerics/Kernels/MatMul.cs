@@ -92,6 +92,11 @@ public static unsafe class MatMul
                 pool.Run(w.OutFeatures, &Fp8ScaledRows, &job);
                 return;
             }
+            if (n == 1 && T.Type == DType.F16 && w.ScaleInv == null && HalfDot.Has(pool.Path))
+            {
+                HalfMatVec(ref job, x, pool);
+                return;
+            }
             if (GemmTiles.TryFloat<T>(w, x, y, bias, n, pool)) return;
             pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
@@ -157,6 +162,37 @@ public static unsafe class MatMul
         {
             ArrayPool<byte>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>
+    /// Single-token MatVec of F16 weights: the activations scaled once per call for <see cref="HalfDot"/>, whose
+    /// rows keep the bits of <see cref="FloatDot.Dot{TLoad}"/> (see there).
+    /// </summary>
+    static void HalfMatVec(ref Job job, float* x, WorkerPool pool)
+    {
+        float[] rented = ArrayPool<float>.Shared.Rent(job.In + 1);
+        try
+        {
+            fixed (float* xs = rented)
+            {
+                xs[job.In] = HalfDot.Prepare(x, xs, job.In);
+                job.Dx = xs;
+                fixed (Job* pj = &job)
+                    pool.Run(job.Out, &HalfRows, pj);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    static void HalfRows(void* ctx, int start, int end)
+    {
+        ref Job j = ref *(Job*)ctx;
+        float post = j.Dx[j.In];
+        for (int r = start; r < end; r++)
+            j.Y[r] = HalfDot.Dot(j.Data + r * j.RowBytes, j.Dx, j.X, j.In, post, j.Path) + (j.Bias == null ? 0 : j.Bias[r]);
     }
 
     static void Int8Rows4<T>(void* ctx, int start, int end) where T : struct, IBlockFormat, ILegacyBlock
