@@ -25,6 +25,24 @@ internal static unsafe class KQuantDots
 
     static readonly Vector128<byte> MinPairs = Vector128.Create((byte)0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
 
+    /// <summary>
+    /// Q6_K's scale pairs from one load: the block's 16 scales widened to shorts, each half of them copied to both
+    /// lanes (<see cref="ScaleHalves"/>), then pair (k, k+1) of a half is one byte shuffle — scale k across the low
+    /// lane, k+1 across the high — the vector <see cref="ScalePair"/> builds from two scalars.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void ScaleHalves(sbyte* sc, out Vector256<byte> first, out Vector256<byte> second)
+    {
+        var s16 = Avx2.ConvertToVector256Int16(sc).AsInt64();
+        first = Avx2.Permute4x64(s16, 0b01_00_01_00).AsByte();
+        second = Avx2.Permute4x64(s16, 0b11_10_11_10).AsByte();
+    }
+
+    static Vector256<byte> PairMask(int k) => Vector256.Create(
+        Vector128.Create((ushort)(2 * k | (2 * k + 1) << 8)).AsByte(), Vector128.Create((ushort)(2 * k + 2 | (2 * k + 3) << 8)).AsByte());
+
+    static readonly Vector256<byte> Pair0 = PairMask(0), Pair2 = PairMask(2), Pair4 = PairMask(4), Pair6 = PairMask(6);
+
     static readonly Vector256<byte> PairSplat = Vector256.Create(
         (byte)0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
 
@@ -374,7 +392,7 @@ internal static unsafe class KQuantDots
         var low = Vector256.Create((byte)0x0F);
         var three = Vector256.Create((byte)3);
         byte* ql = wb, qh = wb + 128;
-        sbyte* sc = (sbyte*)(wb + 192);
+        ScaleHalves((sbyte*)(wb + 192), out var first, out var second);
         // two accumulators, so the four multiply-adds of a half are not one chain (integer sums: the order
         // does not change the result)
         var acc0 = Vector256<int>.Zero;
@@ -385,11 +403,11 @@ internal static unsafe class KQuantDots
             var c = Vector256.Load(ql + 64 * n + 32);
             var hb = Vector256.Load(qh + 32 * n);
             sbyte* x = qx + 128 * n;
-            int g = 8 * n;
-            acc0 += Mad((a & low) | ((hb & three) << 4), x, ScalePair(sc[g], sc[g + 1]));
-            acc1 += Mad((c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4), x + 32, ScalePair(sc[g + 2], sc[g + 3]));
-            acc0 += Mad(Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4), x + 64, ScalePair(sc[g + 4], sc[g + 5]));
-            acc1 += Mad(Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4), x + 96, ScalePair(sc[g + 6], sc[g + 7]));
+            var half = n == 0 ? first : second;
+            acc0 += Mad((a & low) | ((hb & three) << 4), x, Avx2.Shuffle(half, Pair0).AsInt16());
+            acc1 += Mad((c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4), x + 32, Avx2.Shuffle(half, Pair2).AsInt16());
+            acc0 += Mad(Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4), x + 64, Avx2.Shuffle(half, Pair4).AsInt16());
+            acc1 += Mad(Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4), x + 96, Avx2.Shuffle(half, Pair6).AsInt16());
         }
         return Vector256.Sum(acc0 + acc1);
     }
