@@ -613,7 +613,7 @@ internal static unsafe class GemmTiles
             X = x, Y = y, Bias = bias, Scale = w.ScaleInv, ScaleRows = w.ScaleBlockRows, ScaleCols = w.ScaleBlockCols,
             ScaleColumns = w.ScaleColumns,
         };
-        int tiles = (w.OutFeatures + Rows - 1) / Rows;
+        int tiles = (w.OutFeatures + FloatGroupRows - 1) / FloatGroupRows;
         switch (pool.Path)
         {
             case KernelPath.V512: pool.Run(tiles, &FloatTiles<T, Vec512>, &job); return true;
@@ -633,12 +633,15 @@ internal static unsafe class GemmTiles
         public int ScaleRows, ScaleCols, ScaleColumns;
     }
 
+    /// <summary>Rows decoded together by <see cref="FloatTiles{T, V}"/>: each 4-token group of activations is read once for four 4-row tiles.</summary>
+    const int FloatGroupRows = 4 * Rows;
+
     static void FloatTiles<T, V>(void* ctx, int start, int end) where T : struct, IBlockFormat where V : unmanaged, IVec<V>
     {
         ref FloatJob j = ref *(FloatJob*)ctx;
         bool direct = T.Type == DType.F32;
-        float[]? rented = direct ? null : ArrayPool<float>.Shared.Rent(Rows * j.In + 16);
-        float** wr = stackalloc float*[Rows];
+        float[]? rented = direct ? null : ArrayPool<float>.Shared.Rent(FloatGroupRows * j.In + 16);
+        float** wg = stackalloc float*[FloatGroupRows];
         float** xr = stackalloc float*[Tokens];
         float* part = stackalloc float[Rows * Tokens];
         float* sums = stackalloc float[Rows * Tokens];
@@ -648,44 +651,49 @@ internal static unsafe class GemmTiles
         {
             fixed (float* scratch = rented)
             {
-                for (int tile = start; tile < end; tile++)
+                for (int group = start; group < end; group++)
                 {
-                    int r0 = tile * Rows, nr = Math.Min(Rows, j.Out - r0);
-                    for (int i = 0; i < Rows; i++)
+                    int g0 = group * FloatGroupRows, ng = Math.Min(FloatGroupRows, j.Out - g0);
+                    for (int i = 0; i < FloatGroupRows; i++)
                     {
-                        int r = Math.Min(r0 + i, j.Out - 1);
-                        if (direct) wr[i] = (float*)(j.W + r * j.RowBytes);
-                        else
+                        int r = Math.Min(g0 + i, j.Out - 1);
+                        if (direct) wg[i] = (float*)(j.W + r * j.RowBytes);
+                        else if (i < ng)
                         {
-                            wr[i] = scratch + (long)i * j.In;
-                            if (i < nr) T.Dequantize(j.W + r * j.RowBytes, wr[i], j.Blocks, path);
-                            else wr[i] = wr[nr - 1];
+                            wg[i] = scratch + (long)i * j.In;
+                            T.Dequantize(j.W + r * j.RowBytes, wg[i], j.Blocks, path);
                         }
+                        else wg[i] = wg[ng - 1];
                     }
                     for (int t0 = 0; t0 < j.N; t0 += Tokens)
                     {
                         int nt = Math.Min(Tokens, j.N - t0);
                         for (int t = 0; t < Tokens; t++) xr[t] = j.X + (long)Math.Min(t0 + t, j.N - 1) * j.In;
-                        if (j.Scale == null)
-                            TileDot<V>(wr, xr, 0, j.In, accs, sums);
-                        else
+                        for (int r0 = g0; r0 < g0 + ng; r0 += Rows)
                         {
-                            // Σ over scale segments of scale·dot(segment), in order
-                            new Span<float>(sums, Rows * Tokens).Clear();
-                            for (int c = 0, k = 0; c < j.In; c += j.ScaleCols, k++)
+                            float** wr = wg + (r0 - g0);
+                            int nr = Math.Min(Rows, j.Out - r0);
+                            if (j.Scale == null)
+                                TileDot<V>(wr, xr, 0, j.In, accs, sums);
+                            else
                             {
-                                TileDot<V>(wr, xr, c, Math.Min(j.ScaleCols, j.In - c), accs, part);
-                                for (int i = 0; i < Rows; i++)
+                                // Σ over scale segments of scale·dot(segment), in order
+                                new Span<float>(sums, Rows * Tokens).Clear();
+                                for (int c = 0, k = 0; c < j.In; c += j.ScaleCols, k++)
                                 {
-                                    float sc = j.Scale[(Math.Min(r0 + i, j.Out - 1) / j.ScaleRows) * j.ScaleColumns + k];
-                                    for (int t = 0; t < Tokens; t++) sums[i * Tokens + t] += sc * part[i * Tokens + t];
+                                    TileDot<V>(wr, xr, c, Math.Min(j.ScaleCols, j.In - c), accs, part);
+                                    for (int i = 0; i < Rows; i++)
+                                    {
+                                        float sc = j.Scale[(Math.Min(r0 + i, j.Out - 1) / j.ScaleRows) * j.ScaleColumns + k];
+                                        for (int t = 0; t < Tokens; t++) sums[i * Tokens + t] += sc * part[i * Tokens + t];
+                                    }
                                 }
                             }
-                        }
-                        for (int i = 0; i < nr; i++)
-                        {
-                            float b = j.Bias == null ? 0 : j.Bias[r0 + i];
-                            for (int t = 0; t < nt; t++) j.Y[(long)(t0 + t) * j.Out + r0 + i] = sums[i * Tokens + t] + b;
+                            for (int i = 0; i < nr; i++)
+                            {
+                                float b = j.Bias == null ? 0 : j.Bias[r0 + i];
+                                for (int t = 0; t < nt; t++) j.Y[(long)(t0 + t) * j.Out + r0 + i] = sums[i * Tokens + t] + b;
+                            }
                         }
                     }
                 }
