@@ -268,11 +268,11 @@ internal static unsafe class KQuantDots
         {
             long off = 144L * b;
             byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
-            // the next four rows at this super-block (144 bytes: up to three cache lines each)
-            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 143);
-            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 143);
-            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 143);
-            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 143);
+            // the next four rows at this super-block (144 bytes at any offset: up to four cache lines each)
+            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 128); Sse.Prefetch1(b0 + ahead + 143);
+            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 128); Sse.Prefetch1(b1 + ahead + 143);
+            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 128); Sse.Prefetch1(b2 + ahead + 143);
+            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 128); Sse.Prefetch1(b3 + ahead + 143);
             byte* xb = xq + 292 * b;
             float dx = *(float*)xb;
             sbyte* qx = (sbyte*)(xb + 4);
@@ -328,10 +328,10 @@ internal static unsafe class KQuantDots
         {
             long off = 144L * b;
             byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
-            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 143);
-            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 143);
-            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 143);
-            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 143);
+            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 128); Sse.Prefetch1(b0 + ahead + 143);
+            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 128); Sse.Prefetch1(b1 + ahead + 143);
+            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 128); Sse.Prefetch1(b2 + ahead + 143);
+            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 128); Sse.Prefetch1(b3 + ahead + 143);
             byte* xa = xq0 + 292 * b, xb = xq1 + 292 * b;
             float dxa = *(float*)xa, dxb = *(float*)xb;
             sbyte* qa = (sbyte*)(xa + 4), qb = (sbyte*)(xb + 4);
@@ -426,11 +426,11 @@ internal static unsafe class KQuantDots
         {
             long off = 210L * b;
             byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
-            // the next four rows at this super-block (210 bytes: up to four cache lines each)
-            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 128); Sse.Prefetch1(b0 + ahead + 209);
-            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 128); Sse.Prefetch1(b1 + ahead + 209);
-            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 128); Sse.Prefetch1(b2 + ahead + 209);
-            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 128); Sse.Prefetch1(b3 + ahead + 209);
+            // the next four rows at this super-block (210 bytes at any offset: up to five cache lines each)
+            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 128); Sse.Prefetch1(b0 + ahead + 192); Sse.Prefetch1(b0 + ahead + 209);
+            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 128); Sse.Prefetch1(b1 + ahead + 192); Sse.Prefetch1(b1 + ahead + 209);
+            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 128); Sse.Prefetch1(b2 + ahead + 192); Sse.Prefetch1(b2 + ahead + 209);
+            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 128); Sse.Prefetch1(b3 + ahead + 192); Sse.Prefetch1(b3 + ahead + 209);
             byte* xb = xq + 292 * b;
             float dx = *(float*)xb;
             sbyte* qx = (sbyte*)(xb + 4);
@@ -495,10 +495,10 @@ internal static unsafe class KQuantDots
         {
             long off = 210L * b;
             byte* b0 = w0 + off, b1 = w1 + off, b2 = w2 + off, b3 = w3 + off;
-            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 128); Sse.Prefetch1(b0 + ahead + 209);
-            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 128); Sse.Prefetch1(b1 + ahead + 209);
-            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 128); Sse.Prefetch1(b2 + ahead + 209);
-            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 128); Sse.Prefetch1(b3 + ahead + 209);
+            Sse.Prefetch1(b0 + ahead); Sse.Prefetch1(b0 + ahead + 64); Sse.Prefetch1(b0 + ahead + 128); Sse.Prefetch1(b0 + ahead + 192); Sse.Prefetch1(b0 + ahead + 209);
+            Sse.Prefetch1(b1 + ahead); Sse.Prefetch1(b1 + ahead + 64); Sse.Prefetch1(b1 + ahead + 128); Sse.Prefetch1(b1 + ahead + 192); Sse.Prefetch1(b1 + ahead + 209);
+            Sse.Prefetch1(b2 + ahead); Sse.Prefetch1(b2 + ahead + 64); Sse.Prefetch1(b2 + ahead + 128); Sse.Prefetch1(b2 + ahead + 192); Sse.Prefetch1(b2 + ahead + 209);
+            Sse.Prefetch1(b3 + ahead); Sse.Prefetch1(b3 + ahead + 64); Sse.Prefetch1(b3 + ahead + 128); Sse.Prefetch1(b3 + ahead + 192); Sse.Prefetch1(b3 + ahead + 209);
             byte* xa = xq0 + 292 * b, xb = xq1 + 292 * b;
             float dxa = *(float*)xa, dxb = *(float*)xb;
             sbyte* qa = (sbyte*)(xa + 4), qb = (sbyte*)(xb + 4);
