@@ -248,6 +248,14 @@ internal static unsafe class KQuantDots
         mins = (u1 & kmask1) | ((ulong)(((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4)) << 32);
     }
 
+    /// <summary>Eight scale bytes as eight shorts, repeated in both 128-bit lanes (for per-lane byte shuffles).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> ScalesBothLanes(ulong scales)
+    {
+        var v = Sse41.ConvertToVector128Int16(Vector128.CreateScalarUnsafe(scales).AsByte()).AsByte();
+        return Vector256.Create(v, v);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static int Q4Summ(ulong mins, Vector256<short> bs) =>
         Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(), MinPairs)), bs));
@@ -286,23 +294,29 @@ internal static unsafe class KQuantDots
             var acc1 = Vector256<int>.Zero;
             var acc2 = Vector256<int>.Zero;
             var acc3 = Vector256<int>.Zero;
+            // each row's eight 6-bit scales as shorts in both lanes; sub-block k's scale across the vector is then one
+            // byte shuffle by a mask of (2k, 2k+1) pairs, stepped by 0x0202 a sub-block (same integers as a broadcast)
+            var v0 = ScalesBothLanes(sc0); var v1 = ScalesBothLanes(sc1); var v2 = ScalesBothLanes(sc2); var v3 = ScalesBothLanes(sc3);
+            var ml = Vector256.Create((short)0x0100).AsByte();
+            var step = Vector256.Create((short)0x0202).AsByte();
             for (int j = 0; j < 4; j++)
             {
                 var xl = Vector256.Load(qx + 64 * j);
                 var xh = Vector256.Load(qx + 64 * j + 32);
-                int sl = 16 * j, sh = 16 * j + 8;
+                var mh = ml + step;
                 var q0 = Vector256.Load(b0 + 16 + 32 * j);
-                acc0 += Mad(q0 & low, xl, Vector256.Create((short)(byte)(sc0 >> sl)));
-                acc0 += Mad(Vector256.ShiftRightLogical(q0, 4), xh, Vector256.Create((short)(byte)(sc0 >> sh)));
+                acc0 += Mad(q0 & low, xl, Avx2.Shuffle(v0, ml).AsInt16());
+                acc0 += Mad(Vector256.ShiftRightLogical(q0, 4), xh, Avx2.Shuffle(v0, mh).AsInt16());
                 var q1 = Vector256.Load(b1 + 16 + 32 * j);
-                acc1 += Mad(q1 & low, xl, Vector256.Create((short)(byte)(sc1 >> sl)));
-                acc1 += Mad(Vector256.ShiftRightLogical(q1, 4), xh, Vector256.Create((short)(byte)(sc1 >> sh)));
+                acc1 += Mad(q1 & low, xl, Avx2.Shuffle(v1, ml).AsInt16());
+                acc1 += Mad(Vector256.ShiftRightLogical(q1, 4), xh, Avx2.Shuffle(v1, mh).AsInt16());
                 var q2 = Vector256.Load(b2 + 16 + 32 * j);
-                acc2 += Mad(q2 & low, xl, Vector256.Create((short)(byte)(sc2 >> sl)));
-                acc2 += Mad(Vector256.ShiftRightLogical(q2, 4), xh, Vector256.Create((short)(byte)(sc2 >> sh)));
+                acc2 += Mad(q2 & low, xl, Avx2.Shuffle(v2, ml).AsInt16());
+                acc2 += Mad(Vector256.ShiftRightLogical(q2, 4), xh, Avx2.Shuffle(v2, mh).AsInt16());
                 var q3 = Vector256.Load(b3 + 16 + 32 * j);
-                acc3 += Mad(q3 & low, xl, Vector256.Create((short)(byte)(sc3 >> sl)));
-                acc3 += Mad(Vector256.ShiftRightLogical(q3, 4), xh, Vector256.Create((short)(byte)(sc3 >> sh)));
+                acc3 += Mad(q3 & low, xl, Avx2.Shuffle(v3, ml).AsInt16());
+                acc3 += Mad(Vector256.ShiftRightLogical(q3, 4), xh, Avx2.Shuffle(v3, mh).AsInt16());
+                ml = mh + step;
             }
             s0 += dx * (BlockBits.F16(b0) * Vector256.Sum(acc0) - BlockBits.F16(b0 + 2) * summ0);
             s1 += dx * (BlockBits.F16(b1) * Vector256.Sum(acc1) - BlockBits.F16(b1 + 2) * summ1);
