@@ -76,12 +76,14 @@ public unsafe class GemmTests
     public void FloatTypesWithRaggedLengthsGiveTheBitsOfMatVec(DType type)
     {
         // 237 columns: full 4-vector steps, single vectors and a scalar tail on every width; for FP8 the last
-        // 128-column scale segment is partial (109), and 6 rows leave a partial row tile
-        const int inF = 237, outF = 6, n = 9;
-        using var w = new Weight(type, outF, inF, 40 + (int)type, null);
-        var x = TestData.Normal(n * inF, 41);
+        // 128-column scale segment is partial (109), and 6 rows leave a partial row tile. 3301 columns: three
+        // chunks of the tile's passes, the last partial; 21 rows: a second, partial group of 16 decoded rows.
+        foreach (var (inF, outF) in new[] { (237, 6), (3301, 21) })
         foreach (var path in new[] { KernelPath.Scalar, KernelPath.V128, KernelPath.V256, KernelPath.V512 })
         {
+            const int n = 9;
+            using var w = new Weight(type, outF, inF, 40 + (int)type, null);
+            var x = TestData.Normal(n * inF, 41);
             using var pool = new WorkerPool(2, path);
             var y = new float[n * outF];
             MatMul.Gemm(w.Linear, x, y, n, pool);

@@ -705,9 +705,16 @@ internal static unsafe class GemmTiles
         }
     }
 
+    /// <summary>Floats of each row and token a <see cref="TileDot{V}"/> pass works through before the next pass: the
+    /// 4 rows and 4 tokens of a chunk (48 KiB) stay near L1 across the four accumulator passes (1536x8960 F16, 64 tokens, one
+    /// thread: 38.7 → 28.5 ms; chunks of 512–1024 measured no better).</summary>
+    const int FloatChunk = 1536;
+
     /// <summary>
     /// out[i·4 + t] = FloatDot.Dot(w[i] + c0, x[t] + c0, len) for a 4 × 4 tile. FloatDot's 4 accumulators
-    /// each see every 4th vector, so each is computed as its own pass with one register per (row, token).
+    /// each see every 4th vector, so each is computed as its own pass with one register per (row, token);
+    /// the passes go chunk by chunk along the row (<see cref="FloatChunk"/>), each accumulator carried from
+    /// chunk to chunk in <paramref name="accs"/>, so it sees its vectors in the same order.
     /// </summary>
     static void TileDot<V>(float** w, float** x, int c0, int len, V* accs, float* result) where V : unmanaged, IVec<V>
     {
@@ -716,28 +723,32 @@ internal static unsafe class GemmTiles
         int single = (len - full * 4 * c) / c; // further vectors into accumulator 0
         float* w0 = w[0] + c0, w1 = w[1] + c0, w2 = w[2] + c0, w3 = w[3] + c0;
         float* x0 = x[0] + c0, x1 = x[1] + c0, x2 = x[2] + c0, x3 = x[3] + c0;
-        for (int s = 0; s < 4; s++)
-        {
-            V a00 = V.Zero, a01 = V.Zero, a02 = V.Zero, a03 = V.Zero, a10 = V.Zero, a11 = V.Zero, a12 = V.Zero, a13 = V.Zero;
-            V a20 = V.Zero, a21 = V.Zero, a22 = V.Zero, a23 = V.Zero, a30 = V.Zero, a31 = V.Zero, a32 = V.Zero, a33 = V.Zero;
-            int count = full + (s == 0 ? single : 0);
-            for (int k = 0; k < count; k++)
+        for (int p = 0; p < 64; p++) accs[p] = V.Zero;
+        int chunk = Math.Max(1, FloatChunk / (4 * c));
+        for (int k0 = 0; k0 < full + single; k0 += chunk)
+            for (int s = 0; s < 4; s++)
             {
-                int i = k < full ? 4 * c * k + s * c : 4 * c * full + c * (k - full);
-                V xa = V.Load(x0 + i), xb = V.Load(x1 + i), xc = V.Load(x2 + i), xd = V.Load(x3 + i);
-                V wv = V.Load(w0 + i);
-                a00 = V.Fma(wv, xa, a00); a01 = V.Fma(wv, xb, a01); a02 = V.Fma(wv, xc, a02); a03 = V.Fma(wv, xd, a03);
-                wv = V.Load(w1 + i);
-                a10 = V.Fma(wv, xa, a10); a11 = V.Fma(wv, xb, a11); a12 = V.Fma(wv, xc, a12); a13 = V.Fma(wv, xd, a13);
-                wv = V.Load(w2 + i);
-                a20 = V.Fma(wv, xa, a20); a21 = V.Fma(wv, xb, a21); a22 = V.Fma(wv, xc, a22); a23 = V.Fma(wv, xd, a23);
-                wv = V.Load(w3 + i);
-                a30 = V.Fma(wv, xa, a30); a31 = V.Fma(wv, xb, a31); a32 = V.Fma(wv, xc, a32); a33 = V.Fma(wv, xd, a33);
+                int k1 = Math.Min(k0 + chunk, full + (s == 0 ? single : 0));
+                if (k1 <= k0) continue;
+                V* o = accs + 16 * s;
+                V a00 = o[0], a01 = o[1], a02 = o[2], a03 = o[3], a10 = o[4], a11 = o[5], a12 = o[6], a13 = o[7];
+                V a20 = o[8], a21 = o[9], a22 = o[10], a23 = o[11], a30 = o[12], a31 = o[13], a32 = o[14], a33 = o[15];
+                for (int k = k0; k < k1; k++)
+                {
+                    int i = k < full ? 4 * c * k + s * c : 4 * c * full + c * (k - full);
+                    V xa = V.Load(x0 + i), xb = V.Load(x1 + i), xc = V.Load(x2 + i), xd = V.Load(x3 + i);
+                    V wv = V.Load(w0 + i);
+                    a00 = V.Fma(wv, xa, a00); a01 = V.Fma(wv, xb, a01); a02 = V.Fma(wv, xc, a02); a03 = V.Fma(wv, xd, a03);
+                    wv = V.Load(w1 + i);
+                    a10 = V.Fma(wv, xa, a10); a11 = V.Fma(wv, xb, a11); a12 = V.Fma(wv, xc, a12); a13 = V.Fma(wv, xd, a13);
+                    wv = V.Load(w2 + i);
+                    a20 = V.Fma(wv, xa, a20); a21 = V.Fma(wv, xb, a21); a22 = V.Fma(wv, xc, a22); a23 = V.Fma(wv, xd, a23);
+                    wv = V.Load(w3 + i);
+                    a30 = V.Fma(wv, xa, a30); a31 = V.Fma(wv, xb, a31); a32 = V.Fma(wv, xc, a32); a33 = V.Fma(wv, xd, a33);
+                }
+                o[0] = a00; o[1] = a01; o[2] = a02; o[3] = a03; o[4] = a10; o[5] = a11; o[6] = a12; o[7] = a13;
+                o[8] = a20; o[9] = a21; o[10] = a22; o[11] = a23; o[12] = a30; o[13] = a31; o[14] = a32; o[15] = a33;
             }
-            V* o = accs + 16 * s;
-            o[0] = a00; o[1] = a01; o[2] = a02; o[3] = a03; o[4] = a10; o[5] = a11; o[6] = a12; o[7] = a13;
-            o[8] = a20; o[9] = a21; o[10] = a22; o[11] = a23; o[12] = a30; o[13] = a31; o[14] = a32; o[15] = a33;
-        }
         int tail = (full * 4 + single) * c;
         for (int p = 0; p < 16; p++)
         {
