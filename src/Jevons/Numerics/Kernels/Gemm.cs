@@ -22,21 +22,18 @@ internal static unsafe class GemmTiles
     /// <summary>False when JEVONS_GEMM_TILES=0: Gemm then runs one dot per (row, token) (for A/B timing and diagnosis).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("JEVONS_GEMM_TILES") != "0";
 
-    /// <summary>Runs the tiled int8 Gemm when this format/path has one; false leaves the work to the caller.</summary>
-    public static bool TryInt8<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) where T : struct, IBlockFormat
+    /// <summary>The tiled int8 Gemm of a 32-element format against Q8_0 activations; false where n or the path has none.</summary>
+    public static bool TryLegacy<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) where T : struct, IBlockFormat, ILegacyBlock
     {
-        if (n < 2 || !Enabled) return false;
-        int width = Width(pool.Path);
-        if (width == 0) return false;
-        if (typeof(T) == typeof(Q8_0Format)) return Legacy<Q8_0Format>(w, x, y, bias, n, pool, width);
-        if (typeof(T) == typeof(Q4_0Format)) return Legacy<Q4_0Format>(w, x, y, bias, n, pool, width);
-        if (typeof(T) == typeof(Q5_0Format)) return Legacy<Q5_0Format>(w, x, y, bias, n, pool, width);
-        if (typeof(T) == typeof(Q4_KFormat)) return KQuant<Q4_KFormat>(w, x, y, bias, n, pool, width);
-        if (typeof(T) == typeof(Q6_KFormat)) return KQuant<Q6_KFormat>(w, x, y, bias, n, pool, width);
-        if (typeof(T) == typeof(Q5_KFormat)) return KQuant<Q5_KFormat>(w, x, y, bias, n, pool, width);
-        if (typeof(T) == typeof(Q3_KFormat)) return KQuant<Q3_KFormat>(w, x, y, bias, n, pool, width);
-        if (typeof(T) == typeof(Q2_KFormat)) return KQuant<Q2_KFormat>(w, x, y, bias, n, pool, width);
-        return false;
+        int width = n < 2 || !Enabled ? 0 : Width(pool.Path);
+        return width != 0 && Legacy<T>(w, x, y, bias, n, pool, width);
+    }
+
+    /// <summary>The tiled int8 Gemm of a k-quant against Q8_K activations; false where n or the path has none.</summary>
+    public static bool TryKQuant<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) where T : struct, IBlockFormat, IKBlock
+    {
+        int width = n < 2 || !Enabled ? 0 : Width(pool.Path);
+        return width != 0 && KQuant<T>(w, x, y, bias, n, pool, width);
     }
 
     /// <summary>512 for AVX-512BW, 256 for AVX2+FMA, 0 where the tiled kernels do not apply.</summary>

@@ -77,12 +77,7 @@ public static unsafe class MatMul
 
     static void Gemm<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool, ActivationMode mode) where T : struct, IBlockFormat
     {
-        var job = new Job
-        {
-            Data = w.Data, RowBytes = w.RowBytes, In = w.InFeatures, Out = w.OutFeatures, Blocks = w.InFeatures / T.BlockSize,
-            N = n, X = x, Y = y, Bias = bias, Scale = w.ScaleInv, ScaleRows = w.ScaleBlockRows, ScaleCols = w.ScaleBlockCols,
-            ScaleColumns = w.ScaleColumns, Path = pool.Path,
-        };
+        var job = NewJob<T>(w, x, y, bias, n, pool);
         bool int8 = mode == ActivationMode.LlamaCpp && T.ActivationType != DType.F32 && w.ScaleInv == null;
         if (!int8)
         {
@@ -101,20 +96,7 @@ public static unsafe class MatMul
             pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
         }
-        // Q4_K at up to 8 tokens (Q6_K at 2): the fused four-row dot, two tokens per pass, beats the tile, whose per-tile unpack
-        // cost 4× a MatVec at n = 2 (8960x1536, 1 thread, CPU time per call, tile → pairs: n = 2 2.64 → 0.81 ms,
-        // n = 4 2.68 → 1.60, n = 6 3.55 → 2.56, n = 8 3.54 → 3.35; n = 16 5.38 vs 6.61, so the tile keeps n > 8)
-        bool kRows4 = KQuantDots.HasRows4(pool.Path) && (typeof(T) == typeof(Q4_KFormat) ? n <= SmallQ4_KBatch
-            : typeof(T) == typeof(Q6_KFormat) && n <= SmallQ6_KBatch);
-        if (!kRows4 && GemmTiles.TryInt8<T>(w, x, y, bias, n, pool)) return;
-        if (n == 1 && T.ActivationType == DType.Q8_0 && Int8Dot.HasRows4(pool.Path))
-        {
-            if (typeof(T) == typeof(Q8_0Format)) { LegacyMatVec<Q8_0Format>(ref job, x, pool); return; }
-            if (typeof(T) == typeof(Q4_0Format)) { LegacyMatVec<Q4_0Format>(ref job, x, pool); return; }
-            if (typeof(T) == typeof(Q5_0Format)) { LegacyMatVec<Q5_0Format>(ref job, x, pool); return; }
-            if (typeof(T) == typeof(Q4_1Format)) { LegacyMatVec<Q4_1Format>(ref job, x, pool); return; }
-            if (typeof(T) == typeof(Q5_1Format)) { LegacyMatVec<Q5_1Format>(ref job, x, pool); return; }
-        }
+        if (T.TryInt8Kernels(w, x, y, bias, n, pool)) return;
         int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
         byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
         try
@@ -125,8 +107,7 @@ public static unsafe class MatMul
                     ActivationQuant.Quantize(T.ActivationType, x + (long)t * w.InFeatures, xq + (long)t * qBytes, w.InFeatures);
                 job.Xq = xq;
                 job.XqBytes = qBytes;
-                if (kRows4) pool.Run(w.OutFeatures, &KQuantRows4<T>, &job);
-                else pool.Run(w.OutFeatures, &Int8Rows<T>, &job);
+                pool.Run(w.OutFeatures, &Int8Rows<T>, &job);
             }
         }
         finally
@@ -135,15 +116,25 @@ public static unsafe class MatMul
         }
     }
 
+    static Job NewJob<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) where T : struct, IBlockFormat => new()
+    {
+        Data = w.Data, RowBytes = w.RowBytes, In = w.InFeatures, Out = w.OutFeatures, Blocks = w.InFeatures / T.BlockSize,
+        N = n, X = x, Y = y, Bias = bias, Scale = w.ScaleInv, ScaleRows = w.ScaleBlockRows, ScaleCols = w.ScaleBlockCols,
+        ScaleColumns = w.ScaleColumns, Path = pool.Path,
+    };
+
     /// <summary>
     /// Single-token MatVec for 32-element formats against Q8_0 activations: the activations are quantised and
     /// their block scales converted to float once per call, then four rows at a time share each activation
-    /// block (<see cref="Int8Dot.DotQ8_0Rows4{T}"/>); every row keeps the bits of the one-row dot.
+    /// block (<see cref="Int8Dot.DotQ8_0Rows4{T}"/>); every row keeps the bits of the one-row dot. False where
+    /// the path has no four-row dot.
     /// </summary>
-    static void LegacyMatVec<T>(ref Job job, float* x, WorkerPool pool) where T : struct, IBlockFormat, ILegacyBlock
+    internal static bool LegacyMatVec<T>(Linear w, float* x, float* y, float* bias, WorkerPool pool) where T : struct, IBlockFormat, ILegacyBlock
     {
+        if (!Int8Dot.HasRows4(pool.Path)) return false;
+        var job = NewJob<T>(w, x, y, bias, 1, pool);
         int qBytes = job.Blocks * 34;
-        byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes + 4 * job.Blocks);
+        byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes + 4 * job.Blocks + 4);
         try
         {
             fixed (byte* xq = rented)
@@ -154,14 +145,43 @@ public static unsafe class MatMul
                 job.Xq = xq;
                 job.XqBytes = qBytes;
                 job.Dx = dx;
-                fixed (Job* pj = &job)
-                    pool.Run(job.Out, &Int8Rows4<T>, pj);
+                pool.Run(job.Out, &Int8Rows4<T>, &job);
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(rented);
         }
+        return true;
+    }
+
+    /// <summary>
+    /// One token or a small batch of a k-quant with four-row dots (<see cref="IKRows4"/>) against Q8_K activations:
+    /// four rows per pass share each activation super-block, two tokens at a time; every (row, token) keeps the bits
+    /// of the one-row dot. False where the path has no four-row dot.
+    /// </summary>
+    internal static bool KQuantRows4<T>(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) where T : struct, IBlockFormat, IKRows4
+    {
+        if (!KQuantDots.HasRows4(pool.Path)) return false;
+        var job = NewJob<T>(w, x, y, bias, n, pool);
+        int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
+        byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
+        try
+        {
+            fixed (byte* xq = rented)
+            {
+                for (int t = 0; t < n; t++)
+                    ActivationQuant.Quantize(T.ActivationType, x + (long)t * w.InFeatures, xq + (long)t * qBytes, w.InFeatures);
+                job.Xq = xq;
+                job.XqBytes = qBytes;
+                pool.Run(w.OutFeatures, &KQuantRows4Run<T>, &job);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+        return true;
     }
 
     /// <summary>
@@ -210,12 +230,7 @@ public static unsafe class MatMul
             j.Y[r] = T.DotInt8(j.Data + r * j.RowBytes, j.Xq, j.Blocks, j.Path) + (j.Bias == null ? 0 : j.Bias[r]);
     }
 
-    /// <summary>
-    /// Single-token rows of Q4_K/Q6_K against Q8_K activations, four rows per pass sharing each activation
-    /// super-block (<see cref="KQuantDots.DotQ4_KRows4"/>, <see cref="KQuantDots.DotQ6_KRows4"/>); every row
-    /// keeps the bits of the one-row fused dot.
-    /// </summary>
-    static void KQuantRows4<T>(void* ctx, int start, int end) where T : struct, IBlockFormat
+    static void KQuantRows4Run<T>(void* ctx, int start, int end) where T : struct, IBlockFormat, IKRows4
     {
         ref Job j = ref *(Job*)ctx;
         float* dots = stackalloc float[8];
@@ -227,10 +242,8 @@ public static unsafe class MatMul
             {
                 byte* xq = j.Xq + (long)t * j.XqBytes;
                 int nt = t + 2 <= j.N ? 2 : 1;
-                if (nt == 2 && typeof(T) == typeof(Q4_KFormat)) KQuantDots.DotQ4_KRows4x2(w, j.RowBytes, xq, xq + j.XqBytes, j.Blocks, dots);
-                else if (nt == 2) KQuantDots.DotQ6_KRows4x2(w, j.RowBytes, xq, xq + j.XqBytes, j.Blocks, dots);
-                else if (typeof(T) == typeof(Q4_KFormat)) KQuantDots.DotQ4_KRows4(w, j.RowBytes, xq, j.Blocks, dots);
-                else KQuantDots.DotQ6_KRows4(w, j.RowBytes, xq, j.Blocks, dots);
+                if (nt == 2) T.DotRows4x2(w, j.RowBytes, xq, xq + j.XqBytes, j.Blocks, dots);
+                else T.DotRows4(w, j.RowBytes, xq, j.Blocks, dots);
                 for (int k = 0; k < nt; k++)
                     for (int i = 0; i < 4; i++)
                         j.Y[(long)(t + k) * j.Out + r + i] = dots[4 * k + i] + (j.Bias == null ? 0 : j.Bias[r + i]);
@@ -241,14 +254,6 @@ public static unsafe class MatMul
             for (int t = 0; t < j.N; t++)
                 j.Y[(long)t * j.Out + r] = T.DotInt8(j.Data + r * j.RowBytes, j.Xq + (long)t * j.XqBytes, j.Blocks, j.Path) + (j.Bias == null ? 0 : j.Bias[r]);
     }
-
-    /// <summary>Most tokens for which Q4_K takes the fused four-row dots instead of the Gemm tile (measured above).</summary>
-    const int SmallQ4_KBatch = 8;
-    /// <summary>
-    /// Most tokens for which Q6_K takes the fused four-row dots: n = 2 runs as one pair (8960x1536, 1 thread, CPU ms:
-    /// tile 2.50 → pair 1.34); from n = 3 the tile is as fast or faster (n = 4: tile 2.59, pairs 3.02).
-    /// </summary>
-    const int SmallQ6_KBatch = 2;
 
     static void Int8Rows<T>(void* ctx, int start, int end) where T : struct, IBlockFormat
     {

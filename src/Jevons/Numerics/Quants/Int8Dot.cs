@@ -24,6 +24,13 @@ internal unsafe interface IKBlock
     static abstract void Unpack(byte* b, byte* u, short* sc, short* mn, out float d, out float dmin, bool vector);
 }
 
+/// <summary>A k-quant with four-row one-token dots (<see cref="KQuantDots"/>): one and two tokens per pass.</summary>
+internal unsafe interface IKRows4
+{
+    static abstract void DotRows4(byte* w, long rowBytes, byte* xq, int blocks, float* result);
+    static abstract void DotRows4x2(byte* w, long rowBytes, byte* xq0, byte* xq1, int blocks, float* result);
+}
+
 /// <summary>
 /// Integer dot products of weight blocks with int8-quantised activations. All integer sums are exact,
 /// and the float combination is the same code on every path, so every path gives the same bits.

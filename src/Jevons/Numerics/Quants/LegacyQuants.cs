@@ -67,6 +67,8 @@ public unsafe struct Q8_0Format : IBlockFormat, ILegacyBlock
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q8_0Format>(w, xq, blocks, path);
+    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
+        n == 1 ? MatMul.LegacyMatVec<Q8_0Format>(w, x, y, bias, pool) : GemmTiles.TryLegacy<Q8_0Format>(w, x, y, bias, n, pool);
 }
 
 /// <summary>Q4_0: fp16 d, 16 bytes of nibbles (low nibbles are elements 0..15); w = d·(q − 8).</summary>
@@ -108,6 +110,8 @@ public unsafe struct Q4_0Format : IBlockFormat, ILegacyBlock
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q4_0Format>(w, xq, blocks, path);
+    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
+        n == 1 ? MatMul.LegacyMatVec<Q4_0Format>(w, x, y, bias, pool) : GemmTiles.TryLegacy<Q4_0Format>(w, x, y, bias, n, pool);
 }
 
 /// <summary>Q4_1: fp16 d, fp16 m, 16 bytes of nibbles; w = d·q + m.</summary>
@@ -149,6 +153,8 @@ public unsafe struct Q4_1Format : IBlockFormat, ILegacyBlock
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q4_1Format>(w, xq, blocks, path);
+    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
+        n == 1 && MatMul.LegacyMatVec<Q4_1Format>(w, x, y, bias, pool);
 }
 
 /// <summary>Q5_0: fp16 d, 4 bytes of fifth bits (bit j for element j), 16 bytes of nibbles; w = d·(q − 16).</summary>
@@ -190,6 +196,8 @@ public unsafe struct Q5_0Format : IBlockFormat, ILegacyBlock
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q5_0Format>(w, xq, blocks, path);
+    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
+        n == 1 ? MatMul.LegacyMatVec<Q5_0Format>(w, x, y, bias, pool) : GemmTiles.TryLegacy<Q5_0Format>(w, x, y, bias, n, pool);
 }
 
 /// <summary>Q5_1: fp16 d, fp16 m, 4 bytes of fifth bits, 16 bytes of nibbles; w = d·q + m.</summary>
@@ -230,4 +238,6 @@ public unsafe struct Q5_1Format : IBlockFormat, ILegacyBlock
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q5_1Format>(w, xq, blocks, path);
+    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
+        n == 1 && MatMul.LegacyMatVec<Q5_1Format>(w, x, y, bias, pool);
 }
