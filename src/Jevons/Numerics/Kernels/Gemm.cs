@@ -190,12 +190,7 @@ internal static unsafe class GemmTiles
 
     /// <summary>A block's 32 weights in both halves of a 512-bit vector.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<sbyte> Weights512<T>(byte* wb) where T : struct, ILegacyBlock
-    {
-        if (typeof(T) == typeof(Q8_0Format)) return Avx512F.BroadcastVector256ToVector512((double*)(wb + 2)).AsSByte();
-        var q = T.Unpack256(wb);
-        return Avx512F.InsertVector256(q.ToVector512Unsafe(), q, 1);
-    }
+    static Vector512<sbyte> Weights512<T>(byte* wb) where T : struct, ILegacyBlock => T.Unpack512Twice(wb);
 
     /// <summary>Token pairs per AVX-512 pass, as a type so that the JIT specialises the tile and drops the unused accumulators.</summary>
     interface IPairs { static abstract int Count { get; } }

@@ -15,6 +15,8 @@ internal unsafe interface ILegacyBlock
     /// <summary>The 32 integer values in element order (w = d·q [+ m]).</summary>
     static abstract void Unpack(byte* b, sbyte* q);
     static abstract Vector256<sbyte> Unpack256(byte* b);
+    /// <summary>The 32 integer values in both halves of a 512-bit vector (AVX-512F).</summary>
+    static abstract Vector512<sbyte> Unpack512Twice(byte* b);
 }
 
 /// <summary>A 256-element k-quant super-block, seen as 16 groups of 16: w = d·sc·u − dmin·mn, u unsigned (0..63).</summary>

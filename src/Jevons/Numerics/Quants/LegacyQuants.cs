@@ -6,6 +6,10 @@ namespace Jevons.Numerics.Quants;
 
 internal static unsafe class BlockBits
 {
+    /// <summary>A 256-bit vector in both halves of a 512-bit one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<sbyte> Twice(Vector256<sbyte> q) => System.Runtime.Intrinsics.X86.Avx512F.InsertVector256(q.ToVector512Unsafe(), q, 1);
+
     /// <summary>The fp16 at p as float32, exact (same bits as (float)Half, which .NET does not inline).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float F16(byte* p) => HalfToFloat(*(ushort*)p);
@@ -66,6 +70,7 @@ public unsafe struct Q8_0Format : IBlockFormat, ILegacyBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
+    public static Vector512<sbyte> Unpack512Twice(byte* b) => System.Runtime.Intrinsics.X86.Avx512F.BroadcastVector256ToVector512((double*)(b + 2)).AsSByte();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q8_0Format>(w, xq, blocks, path);
     public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
         n == 1 ? MatMul.LegacyMatVec<Q8_0Format>(w, x, y, bias, pool) : GemmTiles.TryLegacy<Q8_0Format>(w, x, y, bias, n, pool);
@@ -109,6 +114,7 @@ public unsafe struct Q4_0Format : IBlockFormat, ILegacyBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
+    public static Vector512<sbyte> Unpack512Twice(byte* b) => BlockBits.Twice(Unpack256(b));
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q4_0Format>(w, xq, blocks, path);
     public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
         n == 1 ? MatMul.LegacyMatVec<Q4_0Format>(w, x, y, bias, pool) : GemmTiles.TryLegacy<Q4_0Format>(w, x, y, bias, n, pool);
@@ -152,6 +158,7 @@ public unsafe struct Q4_1Format : IBlockFormat, ILegacyBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
+    public static Vector512<sbyte> Unpack512Twice(byte* b) => BlockBits.Twice(Unpack256(b));
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q4_1Format>(w, xq, blocks, path);
     public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
         n == 1 && MatMul.LegacyMatVec<Q4_1Format>(w, x, y, bias, pool);
@@ -195,6 +202,7 @@ public unsafe struct Q5_0Format : IBlockFormat, ILegacyBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
+    public static Vector512<sbyte> Unpack512Twice(byte* b) => BlockBits.Twice(Unpack256(b));
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q5_0Format>(w, xq, blocks, path);
     public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
         n == 1 ? MatMul.LegacyMatVec<Q5_0Format>(w, x, y, bias, pool) : GemmTiles.TryLegacy<Q5_0Format>(w, x, y, bias, n, pool);
@@ -237,6 +245,7 @@ public unsafe struct Q5_1Format : IBlockFormat, ILegacyBlock
     }
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
+    public static Vector512<sbyte> Unpack512Twice(byte* b) => BlockBits.Twice(Unpack256(b));
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q5_1Format>(w, xq, blocks, path);
     public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
         n == 1 && MatMul.LegacyMatVec<Q5_1Format>(w, x, y, bias, pool);
