@@ -247,15 +247,15 @@ public sealed class Decoder
         for (int l = 0; l < _layers.Length; l++)
         {
             var layer = _layers[l];
-            for (int t = 0; t < n; t++) Ops.RmsNorm(x.Slice(t * h, h), layer.AttentionNorm, _eps, normed.Slice(t * h, h));
+            for (int t = 0; t < n; t++) Ops.RmsNorm(x.Slice(t * h, h), layer.AttentionNorm, _eps, normed.Slice(t * h, h), _pool.Path);
             profile?.Mark(StepPhase.NormsAndResiduals);
             layer.Attention.Forward(ws, normed, delta, cache, l, _pool);
-            Ops.Axpy(1f, delta, x);
+            Ops.Axpy(1f, delta, x, _pool.Path);
 
-            for (int t = 0; t < n; t++) Ops.RmsNorm(x.Slice(t * h, h), layer.FfnNorm, _eps, normed.Slice(t * h, h));
+            for (int t = 0; t < n; t++) Ops.RmsNorm(x.Slice(t * h, h), layer.FfnNorm, _eps, normed.Slice(t * h, h), _pool.Path);
             profile?.Mark(StepPhase.NormsAndResiduals);
             layer.Ffn.Forward(ws, normed, delta, l, _pool);
-            Ops.Axpy(1f, delta, x);
+            Ops.Axpy(1f, delta, x, _pool.Path);
             LayerHook?.Invoke(l, x);
             profile?.Mark(StepPhase.NormsAndResiduals);
         }
@@ -270,9 +270,9 @@ public sealed class Decoder
             int r0 = ws.SegRow[s], count = ws.SegCount[s];
             var wanted = ws.SegLogits[s];
             if (wanted == LogitsWanted.All)
-                for (int t = 0; t < count; t++) Ops.RmsNorm(x.Slice((r0 + t) * h, h), _finalNorm, _eps, normed.Slice(m++ * h, h));
+                for (int t = 0; t < count; t++) Ops.RmsNorm(x.Slice((r0 + t) * h, h), _finalNorm, _eps, normed.Slice(m++ * h, h), _pool.Path);
             else if (wanted == LogitsWanted.Last)
-                Ops.RmsNorm(x.Slice((r0 + count - 1) * h, h), _finalNorm, _eps, normed.Slice(m++ * h, h));
+                Ops.RmsNorm(x.Slice((r0 + count - 1) * h, h), _finalNorm, _eps, normed.Slice(m++ * h, h), _pool.Path);
         }
         MatMul.Gemm(_head, normed[..(m * h)], logits, m, _pool);
         profile?.Mark(StepPhase.Head);

@@ -35,7 +35,7 @@ public sealed class FeedForward : IFeedForwardBlock
         var u = scratch.Slice(Hidden, Hidden);
         MatMul.MatVec(Gate, x, g, pool);
         MatMul.MatVec(Up, x, u, pool);
-        Ops.SwiGlu(g, u);
+        Ops.SwiGlu(g, u, pool.Path);
         MatMul.MatVec(Down, g, y, pool);
     }
 }

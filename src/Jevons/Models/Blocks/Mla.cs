@@ -159,6 +159,8 @@ public sealed class Mla : IAttentionBlock
         internal LatentPagedCache? Cache;
         internal KvStore? Latent, RopeKey;
         internal int Segment, PerHead, RowLen, Bound, RowBlocks;
+        /// <summary>The kernel path of the pool the call runs on (its worker bodies take no pool).</summary>
+        internal KernelPath Path;
         internal readonly Action<int, int> AbsorbedBody, ExpandBody, DecompressedBody;
 
         internal static Span<float> Ensure(ref float[] buffer, long size)
@@ -196,6 +198,7 @@ public sealed class Mla : IAttentionBlock
     {
         var kv = (LatentPagedCache)cache;
         var ws = step.Mla;
+        ws.Path = pool.Path;
         var s = Shape;
         int n = step.Rows, qDim = s.Heads * s.QkHeadDim, kvADim = s.KvLoraRank + s.QkRopeHeadDim;
 
@@ -217,7 +220,7 @@ public sealed class Mla : IAttentionBlock
             for (int t = 0; t < n; t++)
             {
                 var row = qOut.Slice(t * s.QLoraRank, s.QLoraRank);
-                Ops.RmsNorm(row, _qANorm, _eps, row);
+                Ops.RmsNorm(row, _qANorm, _eps, row, pool.Path);
             }
             MatMul.Gemm(_qB!, qOut, q, n, pool);
         }
@@ -234,7 +237,7 @@ public sealed class Mla : IAttentionBlock
                 long row = kv.Row(table, step.Position(t));
                 var cos = step.CosOf(t);
                 var sin = step.SinOf(t);
-                Ops.RmsNorm(kva.Slice(t * kvADim, s.KvLoraRank), _kvANorm, _eps, c);
+                Ops.RmsNorm(kva.Slice(t * kvADim, s.KvLoraRank), _kvANorm, _eps, c, pool.Path);
                 if (_latentActivation != DType.F32) RoundTrip(_latentActivation, c, ws);
                 latent.Write(row, c);
                 var kpe = kva.Slice(t * kvADim + s.KvLoraRank, s.QkRopeHeadDim);
@@ -314,6 +317,7 @@ public sealed class Mla : IAttentionBlock
         KvStore latent = ws.Latent!, ropeKey = ws.RopeKey!;
         int r = s.KvLoraRank, rowLen = ws.RowLen, qDim = s.Heads * s.QkHeadDim, rope = s.QkRopeHeadDim, bs = cache.BlockSize;
         int positions = ws.Bound;
+        var path = ws.Path;
         for (int item = i0; item < i1; item++)
         {
             // item = head · blocks + block: a thread's consecutive items share the head's kv_b rows
@@ -324,7 +328,7 @@ public sealed class Mla : IAttentionBlock
             var row = hs.Slice(2 * r * TokenBlock, rowLen);
             var cRow = hs.Slice(2 * r * TokenBlock + rowLen + positions, r);
             var kRow = hs.Slice(2 * r * TokenBlock + rowLen + positions + r, rope);
-            AbsorbKeys(h, ws.Q.AsSpan(r0 * qDim + h * s.QkHeadDim), qDim, tn, qLats, row);
+            AbsorbKeys(h, ws.Q.AsSpan(r0 * qDim + h * s.QkHeadDim), qDim, tn, qLats, row, path);
             for (int i = 0; i < tn; i++)
             {
                 int t = r0 + i, len = step.Position(t) + 1;
@@ -337,18 +341,18 @@ public sealed class Mla : IAttentionBlock
                 {
                     long rowBase = (long)table[j0 / bs] * bs;
                     for (int k = 0, stop = Math.Min(bs, len - j0); k < stop; k++)
-                        scores[j0 + k] = (Ops.Dot(qLat, latent.Read(rowBase + k, 0, r, cRow)) + Ops.Dot(qPe, ropeKey.Read(rowBase + k, 0, rope, kRow))) * SoftmaxScale;
+                        scores[j0 + k] = (Ops.Dot(qLat, latent.Read(rowBase + k, 0, r, cRow), path) + Ops.Dot(qPe, ropeKey.Read(rowBase + k, 0, rope, kRow), path)) * SoftmaxScale;
                 }
-                Ops.Softmax(scores);
+                Ops.Softmax(scores, path);
                 oLat.Clear();
                 for (int j0 = 0; j0 < len; j0 += bs)
                 {
                     long rowBase = (long)table[j0 / bs] * bs;
                     for (int k = 0, stop = Math.Min(bs, len - j0); k < stop; k++)
-                        Ops.Axpy(scores[j0 + k], latent.Read(rowBase + k, 0, r, cRow), oLat);
+                        Ops.Axpy(scores[j0 + k], latent.Read(rowBase + k, 0, r, cRow), oLat, path);
                 }
             }
-            ExpandValues(h, oLats, tn, ws.Heads.AsSpan((r0 * s.Heads + h) * s.VHeadDim), s.Heads * s.VHeadDim, row);
+            ExpandValues(h, oLats, tn, ws.Heads.AsSpan((r0 * s.Heads + h) * s.VHeadDim), s.Heads * s.VHeadDim, row, path);
         }
     }
 
@@ -384,7 +388,7 @@ public sealed class Mla : IAttentionBlock
             var row = ws.HeadScratch.AsSpan(h * ws.PerHead, ws.RowLen);
             var cRow = ws.HeadScratch.AsSpan(h * ws.PerHead + ws.RowLen + bound, r);
             for (int j = 0; j < total; j++)
-                ExpandKeyValue(h, ws.Latent!.Read(ws.Cache!.Row(table, j), 0, r, cRow), ws.Expanded.AsSpan((j * s.Heads + h) * kvDim, kvDim), row);
+                ExpandKeyValue(h, ws.Latent!.Read(ws.Cache!.Row(table, j), 0, r, cRow), ws.Expanded.AsSpan((j * s.Heads + h) * kvDim, kvDim), row, ws.Path);
         }
     }
 
@@ -397,6 +401,7 @@ public sealed class Mla : IAttentionBlock
         int r0 = step.Row0(sg), count = step.Count(sg), pos0 = step.Pos0(sg), bound = step.PositionBound(sg, ws.Cache!.BlockSize);
         int kvDim = s.QkNopeHeadDim + s.VHeadDim, qDim = s.Heads * s.QkHeadDim, nope = s.QkNopeHeadDim, rope = s.QkRopeHeadDim;
         float[] ex = ws.Expanded;
+        var path = ws.Path;
         for (int h = h0; h < h1; h++)
         {
             var kRow = ws.HeadScratch.AsSpan(h * ws.PerHead + ws.RowLen + bound + s.KvLoraRank, rope);
@@ -408,13 +413,13 @@ public sealed class Mla : IAttentionBlock
                 for (int j = 0; j < len; j++)
                 {
                     var kv = ex.AsSpan((j * s.Heads + h) * kvDim, kvDim);
-                    scores[j] = (Ops.Dot(qh[..nope], kv[..nope]) + Ops.Dot(qh[nope..], ws.RopeKey!.Read(ws.Cache!.Row(table, j), 0, rope, kRow))) * SoftmaxScale;
+                    scores[j] = (Ops.Dot(qh[..nope], kv[..nope], path) + Ops.Dot(qh[nope..], ws.RopeKey!.Read(ws.Cache!.Row(table, j), 0, rope, kRow), path)) * SoftmaxScale;
                 }
-                Ops.Softmax(scores);
+                Ops.Softmax(scores, path);
                 var o = ws.Heads.AsSpan(((r0 + t) * s.Heads + h) * s.VHeadDim, s.VHeadDim);
                 o.Clear();
                 for (int j = 0; j < len; j++)
-                    Ops.Axpy(scores[j], ex.AsSpan((j * s.Heads + h) * kvDim + nope, s.VHeadDim), o);
+                    Ops.Axpy(scores[j], ex.AsSpan((j * s.Heads + h) * kvDim + nope, s.VHeadDim), o, path);
             }
         }
     }
@@ -424,13 +429,13 @@ public sealed class Mla : IAttentionBlock
     /// apart (each starting with its nope part). Every weight row is decoded once for all of them; each query
     /// sees the same operations in the same order as alone.
     /// </summary>
-    void AbsorbKeys(int h, ReadOnlySpan<float> queries, int stride, int count, Span<float> qLats, Span<float> row)
+    void AbsorbKeys(int h, ReadOnlySpan<float> queries, int stride, int count, Span<float> qLats, Span<float> row, KernelPath path)
     {
         int r = Shape.KvLoraRank, nope = Shape.QkNopeHeadDim;
         if (_kB is not null)
         {
             // k_b[h] is [kv_lora, nope]
-            RowDots(_kB[h], _kBFloat?[h], 0, r, queries, stride, count, qLats, r, row);
+            RowDots(_kB[h], _kBFloat?[h], 0, r, queries, stride, count, qLats, r, row, path);
             return;
         }
         for (int i = 0; i < count; i++) qLats.Slice(i * r, r).Clear();
@@ -439,21 +444,21 @@ public sealed class Mla : IAttentionBlock
         {
             var w = KvBRow(baseRow + d, row);
             for (int i = 0; i < count; i++)
-                Ops.Axpy(queries[i * stride + d], w, qLats.Slice(i * r, r));
+                Ops.Axpy(queries[i * stride + d], w, qLats.Slice(i * r, r), path);
         }
     }
 
     /// <summary>out[v] = W_UV[h] · oLat[kv_lora].</summary>
-    void ExpandValue(int h, ReadOnlySpan<float> oLat, Span<float> output, Span<float> row) =>
-        ExpandValues(h, oLat, 1, output, Shape.VHeadDim, row);
+    void ExpandValue(int h, ReadOnlySpan<float> oLat, Span<float> output, Span<float> row, KernelPath path) =>
+        ExpandValues(h, oLat, 1, output, Shape.VHeadDim, row, path);
 
     /// <summary>outputs[i·stride ..][v] = W_UV[h] · oLats[i] for <paramref name="count"/> latents (kv_lora apart).</summary>
-    void ExpandValues(int h, ReadOnlySpan<float> oLats, int count, Span<float> outputs, int stride, Span<float> row)
+    void ExpandValues(int h, ReadOnlySpan<float> oLats, int count, Span<float> outputs, int stride, Span<float> row, KernelPath path)
     {
         int r = Shape.KvLoraRank;
         if (_vB is not null)
         {
-            RowDots(_vB[h], _vBFloat?[h], 0, Shape.VHeadDim, oLats, r, count, outputs, stride, row);
+            RowDots(_vB[h], _vBFloat?[h], 0, Shape.VHeadDim, oLats, r, count, outputs, stride, row, path);
             return;
         }
         int b0 = h * (Shape.QkNopeHeadDim + Shape.VHeadDim) + Shape.QkNopeHeadDim;
@@ -462,11 +467,11 @@ public sealed class Mla : IAttentionBlock
             for (int o = 0; o < Shape.VHeadDim; o++)
             {
                 var wr = _kvBFloat.AsSpan((b0 + o) * r, r);
-                for (int i = 0; i < count; i++) outputs[i * stride + o] = Ops.Dot(wr, oLats.Slice(i * r, r));
+                for (int i = 0; i < count; i++) outputs[i * stride + o] = Ops.Dot(wr, oLats.Slice(i * r, r), path);
             }
             return;
         }
-        RowDots(_kvB!, null, b0, Shape.VHeadDim, oLats, r, count, outputs, stride, row);
+        RowDots(_kvB!, null, b0, Shape.VHeadDim, oLats, r, count, outputs, stride, row, path);
     }
 
     /// <summary>
@@ -474,7 +479,7 @@ public sealed class Mla : IAttentionBlock
     /// decoding each row once (F32 rows are read in place).
     /// </summary>
     static unsafe void RowDots(Linear w, float[]? decoded, int row0, int rows, ReadOnlySpan<float> xs, int xStride, int count,
-        Span<float> ys, int yStride, Span<float> row)
+        Span<float> ys, int yStride, Span<float> row, KernelPath path)
     {
         int len = w.InFeatures;
         for (int o = 0; o < rows; o++)
@@ -488,7 +493,7 @@ public sealed class Mla : IAttentionBlock
                 wr = row[..len];
             }
             for (int i = 0; i < count; i++)
-                ys[i * yStride + o] = Ops.Dot(wr, xs.Slice(i * xStride, len));
+                ys[i * yStride + o] = Ops.Dot(wr, xs.Slice(i * xStride, len), path);
         }
     }
 
@@ -503,14 +508,14 @@ public sealed class Mla : IAttentionBlock
     }
 
     /// <summary>kv[nope + v] = [W_UK[h]·c | W_UV[h]·c].</summary>
-    void ExpandKeyValue(int h, ReadOnlySpan<float> c, Span<float> kv, Span<float> row)
+    void ExpandKeyValue(int h, ReadOnlySpan<float> c, Span<float> kv, Span<float> row, KernelPath path)
     {
         int nope = Shape.QkNopeHeadDim;
         if (_kvB is not null && _kB is null)
         {
             int baseRow = h * (nope + Shape.VHeadDim);
             for (int j = 0; j < kv.Length; j++)
-                kv[j] = Ops.Dot(KvBRow(baseRow + j, row), c);
+                kv[j] = Ops.Dot(KvBRow(baseRow + j, row), c, path);
             return;
         }
         // Split form: k_b[h] is [kv_lora, nope] (its transpose is W_UK[h]); v_b[h] is [v, kv_lora].
@@ -520,9 +525,9 @@ public sealed class Mla : IAttentionBlock
         for (int i = 0; i < Shape.KvLoraRank; i++)
         {
             MatMul.DecodeRow(_kB![h], i, kRow);
-            Ops.Axpy(c[i], kRow, k);
+            Ops.Axpy(c[i], kRow, k, path);
         }
-        ExpandValue(h, c, kv[nope..], row);
+        ExpandValue(h, c, kv[nope..], row, path);
     }
 
     /// <summary>x = dequantise(quantise(x)) through activation blocks of <paramref name="type"/>.</summary>

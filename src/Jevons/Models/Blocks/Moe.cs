@@ -78,7 +78,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
         var routerScratch = Ensure(ref ws.RouterScratch, r.ScratchSize);
         for (int t = 0; t < n; t++)
         {
-            r.Select(logits.Slice(t * experts, experts), ids.Slice(t * k, k), weights.Slice(t * k, k), routerScratch);
+            r.Select(logits.Slice(t * experts, experts), ids.Slice(t * k, k), weights.Slice(t * k, k), routerScratch, pool.Path);
             observer?.Invoke(layer, t, ids.Slice(t * k, k), weights.Slice(t * k, k));
         }
 
@@ -107,7 +107,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
             var output = Ensure(ref ws.Out, (long)m * hidden);
             Dense(Experts[e], gathered, output, m, ws, pool);
             for (int j = 0; j < m; j++)
-                Ops.Axpy(weights[group[j]], output.Slice(j * hidden, hidden), y.Slice(group[j] / k * hidden, hidden));
+                Ops.Axpy(weights[group[j]], output.Slice(j * hidden, hidden), y.Slice(group[j] / k * hidden, hidden), pool.Path);
         }
         profile?.Mark(StepPhase.ExpertsDown);
     }
@@ -196,7 +196,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
             gg.Clear();
             if (Shared is not null)
             {
-                Ops.SwiGlu(gate[..(int)sharedWidth], up[..(int)sharedWidth]);
+                Ops.SwiGlu(gate[..(int)sharedWidth], up[..(int)sharedWidth], pool.Path);
                 int set = gg.AddSet(gg.AddSource(pg, n, Shared.Hidden), 0, n);
                 gg.AddProduct(Shared.Down, set, py, hidden);
             }
@@ -207,7 +207,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
                 if (m == 0) continue;
                 var f = Experts[e];
                 int width = m * f.Hidden;
-                Ops.SwiGlu(gate.Slice((int)offset, width), up.Slice((int)offset, width));
+                Ops.SwiGlu(gate.Slice((int)offset, width), up.Slice((int)offset, width), pool.Path);
                 int set = gg.AddSet(gg.AddSource(pg + offset, m, f.Hidden), 0, m);
                 gg.AddProduct(f.Down, set, po + (long)offsets[e] * hidden, hidden);
                 offset += width;
@@ -218,7 +218,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
 
         if (Shared is null) y[..(n * hidden)].Clear();
         for (int i = 0; i < n * k; i++)
-            Ops.Axpy(weights[slots[i]], outs.Slice(i * hidden, hidden), y.Slice(slotRows[i] * hidden, hidden));
+            Ops.Axpy(weights[slots[i]], outs.Slice(i * hidden, hidden), y.Slice(slotRows[i] * hidden, hidden), pool.Path);
         profile?.Mark(StepPhase.ExpertsCombine);
         return true;
     }
@@ -298,7 +298,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
             for (int i = 0; i < m; i++)
             {
                 var f = i < k ? Experts[ids[order[i]]] : Shared!;
-                Ops.SwiGlu(gate.Slice((int)offset, f.Hidden), up.Slice((int)offset, f.Hidden));
+                Ops.SwiGlu(gate.Slice((int)offset, f.Hidden), up.Slice((int)offset, f.Hidden), pool.Path);
                 var d = dots[3 * i + 2];
                 ActivationQuant.Quantize(d.Activation, pg + offset, q, f.Hidden);
                 parts[i] = FusedMatVec.Part(f.Down, d, q, po + (long)i * hidden);
@@ -311,7 +311,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
         if (Shared is not null) outs.Slice(k * hidden, hidden).CopyTo(y);
         else y[..hidden].Clear();
         for (int i = 0; i < k; i++)
-            Ops.Axpy(weights[order[i]], outs.Slice(i * hidden, hidden), y[..hidden]);
+            Ops.Axpy(weights[order[i]], outs.Slice(i * hidden, hidden), y[..hidden], pool.Path);
         return true;
     }
 
@@ -338,7 +338,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
             MatMul.Gemm(f.Gate, x, g, n, pool);
             MatMul.Gemm(f.Up, x, u, n, pool);
         }
-        Ops.SwiGlu(g, u);
+        Ops.SwiGlu(g, u, pool.Path);
         MatMul.Gemm(f.Down, g, y, n, pool);
     }
 }

@@ -71,18 +71,22 @@ public sealed class Router
     {
         var logits = scratch[..Experts];
         MatMul.MatVec(Gate, x, logits, pool);
-        Select(logits, experts, weights, scratch[Experts..]);
+        Select(logits, experts, weights, scratch[Experts..], pool.Path);
     }
 
     /// <summary>
     /// The selection from router logits (overwritten with scores). scratch holds 2·Experts + Groups floats.
     /// Experts come out in descending choice-score order.
     /// </summary>
-    public void Select(Span<float> logits, Span<int> experts, Span<float> weights, Span<float> scratch)
+    public void Select(Span<float> logits, Span<int> experts, Span<float> weights, Span<float> scratch) =>
+        Select(logits, experts, weights, scratch, KernelDispatch.Default);
+
+    /// <summary><see cref="Select(Span{float}, Span{int}, Span{float}, Span{float})"/> with the softmax on the given kernel path.</summary>
+    public void Select(Span<float> logits, Span<int> experts, Span<float> weights, Span<float> scratch, KernelPath path)
     {
         int n = Experts;
         var scores = logits;
-        if (Scoring == ScoringFunction.Softmax) Ops.Softmax(scores);
+        if (Scoring == ScoringFunction.Softmax) Ops.Softmax(scores, path);
         else for (int i = 0; i < n; i++) scores[i] = 1f / (1f + MathF.Exp(-scores[i]));
 
         // Choice scores: biased for noaux_tc; masked to -inf outside the kept groups. A NaN (from a
