@@ -8,15 +8,9 @@ namespace Jevons.Training.Tasks;
 /// using each number exactly once with + − × ÷ (exact division). Problems are made by building a
 /// random expression tree over the numbers (every intermediate a positive integer), so every
 /// target is reachable. The worked solution is the trace of a depth-first search that combines
-/// two numbers at a time, trying the moves that land closest to the target first. Every decision
-/// is a copy from the line above it: a state line names the target and the numbers ("want 147
-/// from 43 45 59"); a move names its operands and the numbers it leaves untouched, read off that
-/// line ("59+45, rest 43"); + − × are then worked by the arithmetic task's column lines (an exact
-/// ÷ in one step) and the move written whole ("59+45=104"); the next state is the untouched
-/// numbers plus the result. With two numbers left, the closest move ends by comparing with the
-/// target it copies: "104+43=147, want 147 yes", or "... no" and the search goes back to the last
-/// state with moves untried, restating it ("back: want 147 from 43 45 59"). Problems whose search
-/// needs more than a few dead ends are not drawn, so
+/// two numbers at a time, trying the moves that land closest to the target first: one line per
+/// dead end (its moves, then the final move that comes closest, "no") and the line that reaches
+/// the target ("yes"). Problems whose search needs more than a few dead ends are not drawn, so
 /// every trace is the real search and stays short.
 /// </summary>
 public sealed partial class CountdownTask : IReasoningTask
@@ -115,8 +109,7 @@ public sealed partial class CountdownTask : IReasoningTask
     readonly record struct Move(int I, int J, char Op, long Value, Item A, Item B)
     {
         public Expr Expr => new Bin(Op, A.Expr, B.Expr);
-        public string Operands => $"{A.Value}{Op}{B.Value}";
-        public string Text => $"{Operands}={Value}";
+        public string Text => $"{A.Value}{Op}{B.Value}={Value}";
     }
 
     /// <summary>The depth-first search the worked solution shows; null when it needs more than maxDeadEnds dead ends.</summary>
@@ -125,57 +118,37 @@ public sealed partial class CountdownTask : IReasoningTask
         var lines = new List<string>();
         var items = numbers.Select(v => new Item(v, new Num(v))).ToList();
         int deadEnds = 0;
-        var found = Dfs(items, target, lines, ref deadEnds, maxDeadEnds);
+        var found = Dfs(items, target, [], lines, ref deadEnds, maxDeadEnds);
         return found is null ? null : new Trace(lines, found, deadEnds);
     }
 
-    static Expr? Dfs(List<Item> items, int target, List<string> lines, ref int deadEnds, int maxDeadEnds)
+    static Expr? Dfs(List<Item> items, int target, List<string> path, List<string> lines, ref int deadEnds, int maxDeadEnds)
     {
-        var want = $"want {target.ToString(CultureInfo.InvariantCulture)}";
-        var state = $"{want} from {Values(items)}";
-        lines.Add(state);
         var moves = Moves(items, target);
         if (items.Count == 2)
         {
             int hitAt = moves.FindIndex(m => m.Value == target);
-            var m = moves[Math.Max(hitAt, 0)];
-            if (hitAt < 0 && ++deadEnds > maxDeadEnds) return null;
-            lines.Add($"{m.Operands}, rest none");
-            Work(m, lines);
-            lines.Add($"{m.Text}, {want} {(hitAt >= 0 ? "yes" : "no")}");
-            return hitAt >= 0 ? m.Expr : null;
+            if (hitAt >= 0)
+            {
+                lines.Add(string.Join(", ", path.Append(moves[hitAt].Text)) + " yes");
+                return moves[hitAt].Expr;
+            }
+            if (++deadEnds > maxDeadEnds) return null;
+            lines.Add(string.Join(", ", moves.Count > 0 ? path.Append(moves[0].Text) : path) + " no");
+            return null;
         }
-        for (int t = 0; t < moves.Count; t++)
+        foreach (var m in moves)
         {
-            var m = moves[t];
-            if (t > 0) lines.Add($"back: {state}");
-            var rest = new List<Item>(items.Count - 1);
-            for (int k = 0; k < items.Count; k++) if (k != m.I && k != m.J) rest.Add(items[k]);
-            lines.Add($"{m.Operands}, rest {Values(rest)}");
-            Work(m, lines);
-            lines.Add(m.Text);
-            rest.Add(new Item(m.Value, m.Expr));
-            var found = Dfs(rest, target, lines, ref deadEnds, maxDeadEnds);
+            var next = new List<Item>(items.Count - 1);
+            for (int k = 0; k < items.Count; k++) if (k != m.I && k != m.J) next.Add(items[k]);
+            next.Add(new Item(m.Value, m.Expr));
+            path.Add(m.Text);
+            var found = Dfs(next, target, path, lines, ref deadEnds, maxDeadEnds);
+            path.RemoveAt(path.Count - 1);
             if (found is not null) return found;
             if (deadEnds > maxDeadEnds) return null;
         }
         return null;
-    }
-
-    static string Values(List<Item> items) => string.Join(" ", items.Select(i => i.Value.ToString(CultureInfo.InvariantCulture)));
-
-    /// <summary>
-    /// The column work of a move, as the arithmetic task writes it: + − × digit by digit (larger
-    /// operand first, so never negative); an exact ÷ has none, the move's own line is its work.
-    /// </summary>
-    static void Work(Move m, List<string> lines)
-    {
-        int at = lines.Count;
-        if (m.Op == '+') Columns.Add(m.A.Value, m.B.Value, lines);
-        else if (m.Op == '-') Columns.Subtract(m.A.Value, m.B.Value, lines);
-        else if (m.Op == '*') Columns.Multiply(m.A.Value, m.B.Value, lines);
-        // A one-digit multiplier's partial product is the move itself, which the caller writes.
-        if (lines.Count > at && lines[^1] == m.Text) lines.RemoveAt(lines.Count - 1);
     }
 
     /// <summary>Every pair and operation with a positive integer result (larger operand first for − and ÷), closest to the target first.</summary>
