@@ -97,17 +97,24 @@ public static unsafe class MatMul
             return;
         }
         if (T.TryInt8Kernels(w, x, y, bias, n, pool)) return;
-        int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
-        byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
+        RunOnQuantized<T>(ref job, x, &Int8Rows<T>, pool);
+    }
+
+    /// <summary>Quantises the job's n activation rows to the format's activation blocks, then runs <paramref name="rows"/> over the output rows.</summary>
+    static void RunOnQuantized<T>(ref Job job, float* x, delegate*<void*, int, int, void> rows, WorkerPool pool) where T : struct, IBlockFormat
+    {
+        int qBytes = (int)T.ActivationType.ByteCount(job.In);
+        byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * job.N);
         try
         {
             fixed (byte* xq = rented)
             {
-                for (int t = 0; t < n; t++)
-                    ActivationQuant.Quantize(T.ActivationType, x + (long)t * w.InFeatures, xq + (long)t * qBytes, w.InFeatures);
+                for (int t = 0; t < job.N; t++)
+                    ActivationQuant.Quantize(T.ActivationType, x + (long)t * job.In, xq + (long)t * qBytes, job.In);
                 job.Xq = xq;
                 job.XqBytes = qBytes;
-                pool.Run(w.OutFeatures, &Int8Rows<T>, &job);
+                fixed (Job* pj = &job)
+                    pool.Run(job.Out, rows, pj);
             }
         }
         finally
@@ -164,23 +171,7 @@ public static unsafe class MatMul
     {
         if (!KQuantDots.HasRows4(pool.Path)) return false;
         var job = NewJob<T>(w, x, y, bias, n, pool);
-        int qBytes = (int)T.ActivationType.ByteCount(w.InFeatures);
-        byte[] rented = ArrayPool<byte>.Shared.Rent(qBytes * n);
-        try
-        {
-            fixed (byte* xq = rented)
-            {
-                for (int t = 0; t < n; t++)
-                    ActivationQuant.Quantize(T.ActivationType, x + (long)t * w.InFeatures, xq + (long)t * qBytes, w.InFeatures);
-                job.Xq = xq;
-                job.XqBytes = qBytes;
-                pool.Run(w.OutFeatures, &KQuantRows4Run<T>, &job);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
+        RunOnQuantized<T>(ref job, x, &KQuantRows4Run<T>, pool);
         return true;
     }
 
