@@ -38,14 +38,13 @@ internal static unsafe class HalfDot
 
     /// <summary>
     /// Σ w·x over n halves: <paramref name="xs"/> from <see cref="Prepare"/> (post its result), <paramref name="x"/>
-    /// the activations themselves (for the tail and for a row holding an Inf or NaN).
+    /// the activations themselves (for the tail and for a row holding an Inf or NaN). A path the CPU lacks (forced
+    /// or emulated) takes the plain dot, which has the same bits.
     /// </summary>
-    public static float Dot(byte* w, float* xs, float* x, int n, float post, KernelPath path) => path switch
-    {
-        KernelPath.V512 => Dot512(w, xs, x, n, post),
-        KernelPath.V256 => Dot256(w, xs, x, n, post),
-        _ => FloatDot.Dot<F16Elements>(w, x, n, path),
-    };
+    public static float Dot(byte* w, float* xs, float* x, int n, float post, KernelPath path) =>
+        !Has(path) ? FloatDot.Dot<F16Elements>(w, x, n, path)
+        : path == KernelPath.V512 ? Dot512(w, xs, x, n, post)
+        : Dot256(w, xs, x, n, post);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> Tiny512(short* p) =>
