@@ -469,7 +469,7 @@ internal static unsafe class KQuantDots
         var low = Vector256.Create((byte)0x0F);
         var three = Vector256.Create((byte)3);
         byte* ql = wb, qh = wb + 128;
-        sbyte* sc = (sbyte*)(wb + 192);
+        ScaleHalves((sbyte*)(wb + 192), out var first, out var second);
         var acca = Vector256<int>.Zero;
         var accb = Vector256<int>.Zero;
         for (int n = 0; n < 2; n++)
@@ -478,18 +478,18 @@ internal static unsafe class KQuantDots
             var c = Vector256.Load(ql + 64 * n + 32);
             var hb = Vector256.Load(qh + 32 * n);
             sbyte* xa = qa + 128 * n, xb = qb + 128 * n;
-            int g = 8 * n;
+            var half = n == 0 ? first : second;
             var u = (a & low) | ((hb & three) << 4);
-            var m = ScalePair(sc[g], sc[g + 1]);
+            var m = Avx2.Shuffle(half, Pair0).AsInt16();
             acca += Mad(u, xa, m); accb += Mad(u, xb, m);
             u = (c & low) | ((Vector256.ShiftRightLogical(hb, 2) & three) << 4);
-            m = ScalePair(sc[g + 2], sc[g + 3]);
+            m = Avx2.Shuffle(half, Pair2).AsInt16();
             acca += Mad(u, xa + 32, m); accb += Mad(u, xb + 32, m);
             u = Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4);
-            m = ScalePair(sc[g + 4], sc[g + 5]);
+            m = Avx2.Shuffle(half, Pair4).AsInt16();
             acca += Mad(u, xa + 64, m); accb += Mad(u, xb + 64, m);
             u = Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4);
-            m = ScalePair(sc[g + 6], sc[g + 7]);
+            m = Avx2.Shuffle(half, Pair6).AsInt16();
             acca += Mad(u, xa + 96, m); accb += Mad(u, xb + 96, m);
         }
         sa = Vector256.Sum(acca);
