@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Jevons.Models;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Benchmarks;
 

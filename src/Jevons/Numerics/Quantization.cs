@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
-using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Quants;
+using Jevons.Numerics.Simd;
 using Jevons.Numerics.Quants;
 
 namespace Jevons.Numerics;
@@ -11,24 +12,9 @@ namespace Jevons.Numerics;
 public static unsafe class Quantization
 {
     /// <summary>The 256-entry FP8 E4M3 (e4m3fn) decode table.</summary>
-    public static readonly float[] F8E4M3Table = BuildF8Table();
+    public static float[] F8E4M3Table => FloatBits.F8E4M3Table;
 
-    static float[] BuildF8Table()
-    {
-        var t = new float[256];
-        for (int b = 0; b < 256; b++)
-        {
-            int sign = b >> 7, e = (b >> 3) & 0xF, m = b & 7;
-            float v;
-            if (e == 15 && m == 7) v = float.NaN;
-            else if (e == 0) v = m / 8f * MathF.Pow(2, -6);
-            else v = (1 + m / 8f) * MathF.Pow(2, e - 7);
-            t[b] = sign == 1 ? -v : v;
-        }
-        return t;
-    }
-
-    public static float Bf16ToFloat(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
+    public static float Bf16ToFloat(ushort bits) => FloatBits.Bf16ToFloat(bits);
 
     /// <summary>float32 → bfloat16, round to nearest even, NaN kept quiet (as ggml's GGML_FP32_TO_BF16).</summary>
     public static ushort FloatToBf16(float v)

@@ -1,4 +1,5 @@
 using Jevons.Models.Blocks;
+using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
 using Jevons.Tests.Numerics;

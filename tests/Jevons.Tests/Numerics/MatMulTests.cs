@@ -1,3 +1,4 @@
+using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
 using Xunit;

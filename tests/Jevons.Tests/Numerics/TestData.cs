@@ -1,4 +1,5 @@
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Tests.Numerics;
 

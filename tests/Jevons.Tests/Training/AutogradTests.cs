@@ -1,4 +1,5 @@
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 using Jevons.Training;
 using Jevons.Training.Autograd;
 using Xunit;

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
 

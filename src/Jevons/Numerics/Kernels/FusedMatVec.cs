@@ -1,4 +1,5 @@
 using Jevons.Numerics.Quants;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics.Kernels;
 

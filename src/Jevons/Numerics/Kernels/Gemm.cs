@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Jevons.Numerics.Quants;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics.Kernels;
 

@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics.Kernels;
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Jevons.Numerics.Quants;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics.Kernels;
 
@@ -96,7 +97,7 @@ public static unsafe class MatMul
             pool.Run(w.OutFeatures, &FloatRows<T>, &job);
             return;
         }
-        if (T.TryInt8Kernels(w, x, y, bias, n, pool)) return;
+        if (Int8Routes.Try(T.Type, w, x, y, bias, n, pool)) return;
         RunOnQuantized<T>(ref job, x, &Int8Rows<T>, pool);
     }
 

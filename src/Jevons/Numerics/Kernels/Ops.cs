@@ -1,3 +1,4 @@
+using Jevons.Numerics.Simd;
 namespace Jevons.Numerics.Kernels;
 
 /// <summary>

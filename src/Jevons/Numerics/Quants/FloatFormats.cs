@@ -1,4 +1,4 @@
-using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics.Quants;
 

@@ -1,10 +1,10 @@
-using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics.Quants;
 
 /// <summary>
 /// A stored weight format as a block type: how many elements a block holds, how many bytes it takes,
-/// how it decodes, and how it dots with activations. One generic driver (<see cref="MatMul"/>) serves
+/// how it decodes, and how it dots with activations. One generic driver (Numerics/Kernels' MatMul) serves
 /// every format through this interface. Plain float types (F32, F16, BF16, F8) are blocks of one.
 /// </summary>
 public unsafe interface IBlockFormat
@@ -34,12 +34,4 @@ public unsafe interface IBlockFormat
 
     /// <summary>Σ w·x over <paramref name="blocks"/> blocks with x quantised to <see cref="ActivationType"/> blocks.</summary>
     static abstract float DotInt8(byte* w, byte* xq, int blocks, KernelPath path);
-
-    /// <summary>
-    /// Y[n, out] = X·Wᵀ (+ bias) by this format's own kernels for int8 activations, where it has one for this n
-    /// and the pool's path: a MatVec or small batch that shares each activation block across four rows, a tiled
-    /// Gemm. False leaves the product to <see cref="MatMul"/>'s generic loop of <see cref="DotInt8"/> per (row,
-    /// token). Each kernel keeps the bits of that loop.
-    /// </summary>
-    static virtual bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) => false;
 }

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics.Quants;
 
@@ -31,6 +31,9 @@ internal unsafe interface IKRows4
 {
     static abstract void DotRows4(byte* w, long rowBytes, byte* xq, int blocks, float* result);
     static abstract void DotRows4x2(byte* w, long rowBytes, byte* xq0, byte* xq1, int blocks, float* result);
+
+    /// <summary>The largest batch for which the four-row dots beat the register tiles (the format's own measured bound).</summary>
+    static abstract int Rows4Batch { get; }
 }
 
 /// <summary>

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics.Quants;
 
@@ -107,8 +107,6 @@ public unsafe struct Q2_KFormat : IBlockFormat, IKBlock
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
         path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ2_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q2_KFormat>(w, xq, blocks, path);
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        GemmTiles.TryKQuant<Q2_KFormat>(w, x, y, bias, n, pool);
 }
 
 /// <summary>Q3_K: 32 bytes hmask, 64 bytes of 2-bit q, 12 bytes of 6-bit scales, fp16 d; w = d·(sc − 32)·(q − 4·!h).</summary>
@@ -182,8 +180,6 @@ public unsafe struct Q3_KFormat : IBlockFormat, IKBlock
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
         path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ3_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q3_KFormat>(w, xq, blocks, path);
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        GemmTiles.TryKQuant<Q3_KFormat>(w, x, y, bias, n, pool);
 }
 
 /// <summary>Q4_K: fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins for 8 sub-blocks of 32, 128 bytes of nibbles; w = d·sc·q − dmin·m.</summary>
@@ -248,10 +244,9 @@ public unsafe struct Q4_KFormat : IBlockFormat, IKBlock, IKRows4
     /// per-tile unpack costs 4× a MatVec at n = 2 (8960x1536, 1 thread, CPU time per call, tile → pairs: n = 2
     /// 2.64 → 0.81 ms, n = 4 2.68 → 1.60, n = 6 3.55 → 2.56, n = 8 3.54 → 3.35; n = 16 5.38 vs 6.61, so the tile keeps n > 8).
     /// </summary>
-    const int SmallBatch = 8;
+    /// <summary>Batches up to this many tokens go to the four-row dots rather than the tiles (measured: 1536×8960, 2 threads).</summary>
+    public static int Rows4Batch => 8;
 
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        (n <= SmallBatch && MatMul.KQuantRows4<Q4_KFormat>(w, x, y, bias, n, pool)) || GemmTiles.TryKQuant<Q4_KFormat>(w, x, y, bias, n, pool);
     public static void DotRows4(byte* w, long rowBytes, byte* xq, int blocks, float* result) => KQuantDots.DotQ4_KRows4(w, rowBytes, xq, blocks, result);
     public static void DotRows4x2(byte* w, long rowBytes, byte* xq0, byte* xq1, int blocks, float* result) =>
         KQuantDots.DotQ4_KRows4x2(w, rowBytes, xq0, xq1, blocks, result);
@@ -316,8 +311,6 @@ public unsafe struct Q5_KFormat : IBlockFormat, IKBlock
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
         path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ5_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q5_KFormat>(w, xq, blocks, path);
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        GemmTiles.TryKQuant<Q5_KFormat>(w, x, y, bias, n, pool);
 }
 
 /// <summary>Q6_K: 128 bytes low nibbles, 64 bytes high 2 bits, 16 int8 scales (one per 16), fp16 d; w = d·sc·(q − 32).</summary>
@@ -399,10 +392,9 @@ public unsafe struct Q6_KFormat : IBlockFormat, IKBlock, IKRows4
     /// Most tokens for which Q6_K takes the four-row dots: n = 2 runs as one pair (8960x1536, 1 thread, CPU ms: tile
     /// 2.50 → pair 1.34); from n = 3 the tile is as fast or faster (n = 4: tile 2.59, pairs 3.02).
     /// </summary>
-    const int SmallBatch = 2;
+    /// <summary>Batches up to this many tokens go to the four-row dots rather than the tiles (measured: 1536×8960, 2 threads).</summary>
+    public static int Rows4Batch => 2;
 
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        (n <= SmallBatch && MatMul.KQuantRows4<Q6_KFormat>(w, x, y, bias, n, pool)) || GemmTiles.TryKQuant<Q6_KFormat>(w, x, y, bias, n, pool);
     public static void DotRows4(byte* w, long rowBytes, byte* xq, int blocks, float* result) => KQuantDots.DotQ6_KRows4(w, rowBytes, xq, blocks, result);
     public static void DotRows4x2(byte* w, long rowBytes, byte* xq0, byte* xq1, int blocks, float* result) =>
         KQuantDots.DotQ6_KRows4x2(w, rowBytes, xq0, xq1, blocks, result);

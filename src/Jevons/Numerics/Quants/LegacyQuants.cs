@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics.Quants;
 
@@ -14,18 +14,8 @@ internal static unsafe class BlockBits
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float F16(byte* p) => HalfToFloat(*(ushort*)p);
 
-    /// <summary>fp16 bits to float32, exact: normals by moving the exponent (bias 15 → 127), subnormals as
-    /// an integer times 2^-24, Inf/NaN with their payload.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float HalfToFloat(ushort h)
-    {
-        uint em = h & 0x7FFFu, sign = (uint)(h & 0x8000) << 16;
-        float f;
-        if (em - 0x0400u < 0x7800u) f = BitConverter.UInt32BitsToSingle((em << 13) + 0x38000000u);
-        else if (em < 0x0400u) f = (int)em * 5.9604645E-08f; // 2^-24
-        else f = BitConverter.UInt32BitsToSingle((em << 13) | 0x7F800000u);
-        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | sign);
-    }
+    public static float HalfToFloat(ushort h) => FloatBits.HalfToFloat(h);
 
     /// <summary>32 bytes, byte j = 0x10 where bit j of qh is set (the fifth bit of Q5 values).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -72,8 +62,6 @@ public unsafe struct Q8_0Format : IBlockFormat, ILegacyBlock
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static Vector512<sbyte> Unpack512Twice(byte* b) => System.Runtime.Intrinsics.X86.Avx512F.BroadcastVector256ToVector512((double*)(b + 2)).AsSByte();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q8_0Format>(w, xq, blocks, path);
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        n == 1 ? MatMul.LegacyMatVec<Q8_0Format>(w, x, y, bias, pool) : GemmTiles.TryLegacy<Q8_0Format>(w, x, y, bias, n, pool);
 }
 
 /// <summary>Q4_0: fp16 d, 16 bytes of nibbles (low nibbles are elements 0..15); w = d·(q − 8).</summary>
@@ -116,8 +104,6 @@ public unsafe struct Q4_0Format : IBlockFormat, ILegacyBlock
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static Vector512<sbyte> Unpack512Twice(byte* b) => BlockBits.Twice(Unpack256(b));
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q4_0Format>(w, xq, blocks, path);
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        n == 1 ? MatMul.LegacyMatVec<Q4_0Format>(w, x, y, bias, pool) : GemmTiles.TryLegacy<Q4_0Format>(w, x, y, bias, n, pool);
 }
 
 /// <summary>Q4_1: fp16 d, fp16 m, 16 bytes of nibbles; w = d·q + m.</summary>
@@ -160,8 +146,6 @@ public unsafe struct Q4_1Format : IBlockFormat, ILegacyBlock
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static Vector512<sbyte> Unpack512Twice(byte* b) => BlockBits.Twice(Unpack256(b));
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q4_1Format>(w, xq, blocks, path);
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        n == 1 && MatMul.LegacyMatVec<Q4_1Format>(w, x, y, bias, pool);
 }
 
 /// <summary>Q5_0: fp16 d, 4 bytes of fifth bits (bit j for element j), 16 bytes of nibbles; w = d·(q − 16).</summary>
@@ -204,8 +188,6 @@ public unsafe struct Q5_0Format : IBlockFormat, ILegacyBlock
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static Vector512<sbyte> Unpack512Twice(byte* b) => BlockBits.Twice(Unpack256(b));
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q5_0Format>(w, xq, blocks, path);
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        n == 1 ? MatMul.LegacyMatVec<Q5_0Format>(w, x, y, bias, pool) : GemmTiles.TryLegacy<Q5_0Format>(w, x, y, bias, n, pool);
 }
 
 /// <summary>Q5_1: fp16 d, fp16 m, 4 bytes of fifth bits, 16 bytes of nibbles; w = d·q + m.</summary>
@@ -247,6 +229,4 @@ public unsafe struct Q5_1Format : IBlockFormat, ILegacyBlock
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static Vector512<sbyte> Unpack512Twice(byte* b) => BlockBits.Twice(Unpack256(b));
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) => Int8Dot.DotQ8_0<Q5_1Format>(w, xq, blocks, path);
-    public static bool TryInt8Kernels(Linear w, float* x, float* y, float* bias, int n, WorkerPool pool) =>
-        n == 1 && MatMul.LegacyMatVec<Q5_1Format>(w, x, y, bias, pool);
 }

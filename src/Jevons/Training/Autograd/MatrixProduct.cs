@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Training.Autograd;
 

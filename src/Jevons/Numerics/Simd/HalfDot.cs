@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Jevons.Numerics.Kernels;
+namespace Jevons.Numerics.Simd;
 
 /// <summary>
 /// The one-token dot of F16 weights in three integer ops a vector instead of a full half → float conversion

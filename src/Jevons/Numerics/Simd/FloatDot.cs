@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace Jevons.Numerics.Kernels;
+namespace Jevons.Numerics.Simd;
 
 /// <summary>How one float-like element type is read: as a vector of any width, or one value.</summary>
 internal unsafe interface IElementLoader
@@ -21,21 +21,21 @@ internal unsafe struct F16Elements : IElementLoader
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V Load<V>(byte* p, int i) where V : struct, IVec<V> => V.LoadHalf((ushort*)p + i);
-    public static float LoadScalar(byte* p, int i) => Quants.BlockBits.HalfToFloat(((ushort*)p)[i]);
+    public static float LoadScalar(byte* p, int i) => FloatBits.HalfToFloat(((ushort*)p)[i]);
 }
 
 internal unsafe struct Bf16Elements : IElementLoader
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V Load<V>(byte* p, int i) where V : struct, IVec<V> => V.LoadBf16((ushort*)p + i);
-    public static float LoadScalar(byte* p, int i) => BitConverter.Int32BitsToSingle(((ushort*)p)[i] << 16);
+    public static float LoadScalar(byte* p, int i) => FloatBits.Bf16ToFloat(((ushort*)p)[i]);
 }
 
 internal unsafe struct F8Elements : IElementLoader
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V Load<V>(byte* p, int i) where V : struct, IVec<V> => V.LoadF8(p + i);
-    public static float LoadScalar(byte* p, int i) => Quantization.F8E4M3Table[p[i]];
+    public static float LoadScalar(byte* p, int i) => FloatBits.F8E4M3Table[p[i]];
 }
 
 /// <summary>

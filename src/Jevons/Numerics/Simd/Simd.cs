@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Jevons.Numerics.Kernels;
+namespace Jevons.Numerics.Simd;
 
 /// <summary>
 /// One vector width as an operator struct, so a kernel is written once as a generic method over
@@ -205,7 +205,7 @@ internal readonly unsafe struct Vec1 : IVec<Vec1>
     public static float MaxAcross(Vec1 a) => a.v;
     public static Vec1 LoadHalf(ushort* p) => new((float)BitConverter.UInt16BitsToHalf(*p));
     public static Vec1 LoadBf16(ushort* p) => new(BitConverter.Int32BitsToSingle(*p << 16));
-    public static Vec1 LoadF8(byte* p) => new(Quantization.F8E4M3Table[*p]);
+    public static Vec1 LoadF8(byte* p) => new(FloatBits.F8E4M3Table[*p]);
     public static Vec1 LoadF8Tiny(byte* p) => new(VecBits.F8Tiny(*(sbyte*)p));
 }
 

@@ -1,6 +1,6 @@
 using System.Runtime.Intrinsics;
 
-namespace Jevons.Numerics.Kernels;
+namespace Jevons.Numerics.Simd;
 
 /// <summary>The instruction-set width a kernel runs with. Wider paths fall back to narrower ones.</summary>
 public enum KernelPath
