@@ -48,7 +48,7 @@ public static class QuickStep
         int steps = args.Length > 4 ? int.Parse(args[4]) : 4;
         using var source = ModelLoader.Open(path);
         using var model = ModelRegistry.Create(source, new ModelOptions { Threads = threads });
-        using var pool = new Jevons.Numerics.Kernels.WorkerPool(threads, Jevons.Numerics.Kernels.KernelDispatch.Default);
+        using var pool = new Jevons.Numerics.Kernels.WorkerPool(threads, Jevons.Numerics.Simd.KernelDispatch.Default);
 
         // distinct matrices: the 2-D weights other than the embedding (the head is output.weight, or the embedding when tied)
         var groups = new Dictionary<string, (Jevons.Numerics.Linear W, int Count)>();
