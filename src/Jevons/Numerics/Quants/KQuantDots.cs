@@ -46,28 +46,49 @@ internal static unsafe class KQuantDots
     static readonly Vector256<byte> PairSplat = Vector256.Create(
         (byte)0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
 
-    public static float DotQ4_K(byte* w, byte* xq, int blocks)
+    /// <summary>
+    /// One super-block's exact integer sums for the fused dot: sumi = Σ scale·q·x over its 256 values and summ the
+    /// offset term (Σ min·bsum, or the −32/−4 offsets times the scales); d and dmin are its float scales (dmin = d
+    /// where the offset is signed into the values).
+    /// </summary>
+    public interface ISuperBlock
     {
-        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-        var low = Vector256.Create((byte)0x0F);
+        static abstract int Bytes { get; }
+        static abstract void Sums(byte* wb, sbyte* qx, short* bsums, out float d, out float dmin, out int sumi, out int summ);
+    }
+
+    /// <summary>
+    /// Σ w·x over <paramref name="blocks"/> super-blocks of <typeparamref name="T"/> against Q8_K activations: the one
+    /// driver of every fused k-quant dot. The float step per super-block, sum += dx·(d·sumi − dmin·summ), is the one of
+    /// <see cref="Int8Dot.DotQ8_K{T}"/>, so each format's result has the bits of the generic path.
+    /// </summary>
+    public static float Dot<T>(byte* w, byte* xq, int blocks) where T : struct, ISuperBlock
+    {
         float sum = 0;
         for (int b = 0; b < blocks; b++)
         {
-            byte* wb = w + 144 * b, xb = xq + 292 * b;
-            float dx = *(float*)xb;
-            sbyte* qx = (sbyte*)(xb + 4);
-            short* bsums = (short*)(xb + 260);
-            float d = BlockBits.F16(wb), dmin = BlockBits.F16(wb + 2);
+            byte* xb = xq + 292 * b;
+            T.Sums(w + T.Bytes * b, (sbyte*)(xb + 4), (short*)(xb + 260), out float d, out float dmin, out int sumi, out int summ);
+            sum += *(float*)xb * (d * sumi - dmin * summ);
+        }
+        return sum;
+    }
+
+    /// <summary>Q4_K: 8 scales and 8 mins in 12 packed bytes, 4-bit values.</summary>
+    public readonly struct Q4K : ISuperBlock
+    {
+        public static int Bytes => 144;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums(byte* wb, sbyte* qx, short* bsums, out float d, out float dmin, out int sumi, out int summ)
+        {
+            var low = Vector256.Create((byte)0x0F);
+            d = BlockBits.F16(wb); dmin = BlockBits.F16(wb + 2);
             // the 12 packed bytes -> 8 scales and 8 mins (one byte each), as llama.cpp unpacks them, kept in
             // registers (a round trip through memory would stall on store forwarding)
-            uint* q = (uint*)(wb + 4);
-            uint u0 = q[0], u1 = q[1], u2 = q[2];
-            ulong scales = (u0 & kmask1) | ((ulong)((u2 & kmask2) | (((u0 >> 6) & kmask3) << 4)) << 32);
-            ulong mins = (u1 & kmask1) | ((ulong)(((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4)) << 32);
+            Q4Scales(wb, out ulong scales, out ulong mins);
             // Σ_j mins[j]·(bsums[2j] + bsums[2j+1]): each min widened to two int16 lanes, one madd
-            var mins16 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(), MinPairs));
-            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mins16, Vector256.Load(bsums)));
-
+            summ = Q4Summ(mins, Vector256.Load(bsums));
             var acc = Vector256<int>.Zero;
             byte* qs = wb + 16;
             for (int j = 0; j < 4; j++)
@@ -76,30 +97,54 @@ internal static unsafe class KQuantDots
                 acc += Mad(q4 & low, qx + 64 * j, Vector256.Create((short)(byte)(scales >> (16 * j))));
                 acc += Mad(Vector256.ShiftRightLogical(q4, 4), qx + 64 * j + 32, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
             }
-            int sumi = Vector256.Sum(acc);
-            sum += dx * (d * sumi - dmin * summ);
+            sumi = Vector256.Sum(acc);
         }
-        return sum;
     }
 
-    public static float DotQ6_K(byte* w, byte* xq, int blocks)
+    /// <summary>Q5_K: Q4_K's scales and mins, 4-bit values with a fifth bit from 32 bytes of high bits.</summary>
+    public readonly struct Q5K : ISuperBlock
     {
-        var low = Vector256.Create((byte)0x0F);
-        var three = Vector256.Create((byte)3);
-        float sum = 0;
-        for (int b = 0; b < blocks; b++)
+        public static int Bytes => 176;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums(byte* wb, sbyte* qx, short* bsums, out float d, out float dmin, out int sumi, out int summ)
         {
-            byte* wb = w + 210 * b, xb = xq + 292 * b;
-            float dx = *(float*)xb;
-            sbyte* qx = (sbyte*)(xb + 4);
-            short* bsums = (short*)(xb + 260);
+            var low = Vector256.Create((byte)0x0F);
+            var one = Vector256.Create((byte)1);
+            d = BlockBits.F16(wb); dmin = BlockBits.F16(wb + 2);
+            Q4Scales(wb, out ulong scales, out ulong mins);
+            summ = Q4Summ(mins, Vector256.Load(bsums));
+            var acc = Vector256<int>.Zero;
+            var hv = Vector256.Load(wb + 16);
+            byte* ql = wb + 48;
+            for (int j = 0; j < 4; j++)
+            {
+                var q4 = Vector256.Load(ql + 32 * j);
+                var lo = (q4 & low) | ((Vector256.ShiftRightLogical(hv, 2 * j) & one) << 4);
+                var hi = Vector256.ShiftRightLogical(q4, 4) | ((Vector256.ShiftRightLogical(hv, 2 * j + 1) & one) << 4);
+                acc += Mad(lo, qx + 64 * j, Vector256.Create((short)(byte)(scales >> (16 * j))));
+                acc += Mad(hi, qx + 64 * j + 32, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
+            }
+            sumi = Vector256.Sum(acc);
+        }
+    }
+
+    /// <summary>Q6_K: 16 signed 8-bit scales, 6-bit values (4 low bits + 2 high bits) offset by −32.</summary>
+    public readonly struct Q6K : ISuperBlock
+    {
+        public static int Bytes => 210;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums(byte* wb, sbyte* qx, short* bsums, out float d, out float dmin, out int sumi, out int summ)
+        {
+            var low = Vector256.Create((byte)0x0F);
+            var three = Vector256.Create((byte)3);
             byte* ql = wb, qh = wb + 128;
             sbyte* sc = (sbyte*)(wb + 192);
-            float d = BlockBits.F16(wb + 208);
+            d = dmin = BlockBits.F16(wb + 208);
             // Σ 32·sc[g]·bsums[g]: the −32 offset of every 6-bit value
             var sc16 = Avx2.ConvertToVector256Int16(sc);
-            int summ = 32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(sc16, Vector256.Load(bsums)));
-
+            summ = 32 * Vector256.Sum(Avx2.MultiplyAddAdjacent(sc16, Vector256.Load(bsums)));
             var acc = Vector256<int>.Zero;
             for (int n = 0; n < 2; n++)
             {
@@ -113,64 +158,22 @@ internal static unsafe class KQuantDots
                 acc += Mad(Vector256.ShiftRightLogical(a, 4) | ((Vector256.ShiftRightLogical(hb, 4) & three) << 4), x + 64, ScalePair(sc[g + 4], sc[g + 5]));
                 acc += Mad(Vector256.ShiftRightLogical(c, 4) | (Vector256.ShiftRightLogical(hb, 6) << 4), x + 96, ScalePair(sc[g + 6], sc[g + 7]));
             }
-            int sumi = Vector256.Sum(acc);
-            sum += dx * (d * sumi - d * summ);
+            sumi = Vector256.Sum(acc);
         }
-        return sum;
     }
 
-    public static float DotQ5_K(byte* w, byte* xq, int blocks)
+    /// <summary>Q2_K: 16 bytes of 4-bit scale + 4-bit min, 2-bit values.</summary>
+    public readonly struct Q2K : ISuperBlock
     {
-        const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-        var low = Vector256.Create((byte)0x0F);
-        var one = Vector256.Create((byte)1);
-        float sum = 0;
-        for (int b = 0; b < blocks; b++)
-        {
-            byte* wb = w + 176 * b, xb = xq + 292 * b;
-            float dx = *(float*)xb;
-            sbyte* qx = (sbyte*)(xb + 4);
-            short* bsums = (short*)(xb + 260);
-            float d = BlockBits.F16(wb), dmin = BlockBits.F16(wb + 2);
-            uint* q = (uint*)(wb + 4);
-            uint u0 = q[0], u1 = q[1], u2 = q[2];
-            ulong scales = (u0 & kmask1) | ((ulong)((u2 & kmask2) | (((u0 >> 6) & kmask3) << 4)) << 32);
-            ulong mins = (u1 & kmask1) | ((ulong)(((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4)) << 32);
-            var mins16 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(), MinPairs));
-            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mins16, Vector256.Load(bsums)));
+        public static int Bytes => 84;
 
-            var acc = Vector256<int>.Zero;
-            var hv = Vector256.Load(wb + 16);
-            byte* ql = wb + 48;
-            for (int j = 0; j < 4; j++)
-            {
-                var q4 = Vector256.Load(ql + 32 * j);
-                var lo = (q4 & low) | ((Vector256.ShiftRightLogical(hv, 2 * j) & one) << 4);
-                var hi = Vector256.ShiftRightLogical(q4, 4) | ((Vector256.ShiftRightLogical(hv, 2 * j + 1) & one) << 4);
-                acc += Mad(lo, qx + 64 * j, Vector256.Create((short)(byte)(scales >> (16 * j))));
-                acc += Mad(hi, qx + 64 * j + 32, Vector256.Create((short)(byte)(scales >> (16 * j + 8))));
-            }
-            int sumi = Vector256.Sum(acc);
-            sum += dx * (d * sumi - dmin * summ);
-        }
-        return sum;
-    }
-
-    public static float DotQ2_K(byte* w, byte* xq, int blocks)
-    {
-        var three = Vector256.Create((byte)3);
-        var low = Vector128.Create((byte)0x0F);
-        float sum = 0;
-        for (int b = 0; b < blocks; b++)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums(byte* wb, sbyte* qx, short* bsums, out float d, out float dmin, out int sumi, out int summ)
         {
-            byte* wb = w + 84 * b, xb = xq + 292 * b;
-            float dx = *(float*)xb;
-            sbyte* qx = (sbyte*)(xb + 4);
-            short* bsums = (short*)(xb + 260);
-            float d = BlockBits.F16(wb + 80), dmin = BlockBits.F16(wb + 82);
-            var sv = Vector128.Load(wb);
-            var mn16 = Avx2.ConvertToVector256Int16(Vector128.ShiftRightLogical(sv, 4));
-            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mn16, Vector256.Load(bsums)));
+            var three = Vector256.Create((byte)3);
+            d = BlockBits.F16(wb + 80); dmin = BlockBits.F16(wb + 82);
+            var mn16 = Avx2.ConvertToVector256Int16(Vector128.ShiftRightLogical(Vector128.Load(wb), 4));
+            summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mn16, Vector256.Load(bsums)));
             byte* sc = wb;
             var acc = Vector256<int>.Zero;
             for (int n = 0; n < 2; n++)
@@ -182,25 +185,22 @@ internal static unsafe class KQuantDots
                     acc += Mad(Vector256.ShiftRightLogical(q, 2 * j) & three, qx + 128 * n + 32 * j, ScalePair(sc[g] & 0xF, sc[g + 1] & 0xF));
                 }
             }
-            int sumi = Vector256.Sum(acc);
-            sum += dx * (d * sumi - dmin * summ);
+            sumi = Vector256.Sum(acc);
         }
-        return sum;
     }
 
-    public static float DotQ3_K(byte* w, byte* xq, int blocks)
+    /// <summary>Q3_K: 16 6-bit scales in 12 bytes (offset −32), 2-bit values with a third bit from the hmask (offset −4).</summary>
+    public readonly struct Q3K : ISuperBlock
     {
-        var three = Vector256.Create((byte)3);
-        var one = Vector256.Create((byte)1);
-        const uint kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-        float sum = 0;
-        for (int b = 0; b < blocks; b++)
+        public static int Bytes => 110;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums(byte* wb, sbyte* qx, short* bsums, out float d, out float dmin, out int sumi, out int summ)
         {
-            byte* wb = w + 110 * b, xb = xq + 292 * b;
-            float dx = *(float*)xb;
-            sbyte* qx = (sbyte*)(xb + 4);
-            short* bsums = (short*)(xb + 260);
-            float d = BlockBits.F16(wb + 108);
+            var three = Vector256.Create((byte)3);
+            var one = Vector256.Create((byte)1);
+            const uint kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+            d = dmin = BlockBits.F16(wb + 108);
             // the 16 6-bit scales from 12 bytes, as llama.cpp unpacks them, minus 32, as int16 lanes
             uint* a = (uint*)(wb + 96);
             uint a0 = a[0], a1 = a[1], t = a[2];
@@ -210,7 +210,7 @@ internal static unsafe class KQuantDots
                 ((a0 >> 4) & kmask2) | (((t >> 4) & kmask1) << 4),
                 ((a1 >> 4) & kmask2) | (((t >> 6) & kmask1) << 4)).AsSByte() - Vector128.Create((sbyte)32);
             var sc16 = Avx2.ConvertToVector256Int16(packed);
-            int summ = 4 * Vector256.Sum(Avx2.MultiplyAddAdjacent(sc16, Vector256.Load(bsums)));
+            summ = 4 * Vector256.Sum(Avx2.MultiplyAddAdjacent(sc16, Vector256.Load(bsums)));
             var hv = Vector256.Load(wb);
             var acc = Vector256<int>.Zero;
             for (int n = 0; n < 2; n++)
@@ -225,10 +225,8 @@ internal static unsafe class KQuantDots
                     acc += Mad(u, qx + 128 * n + 32 * j, pair);
                 }
             }
-            int sumi = Vector256.Sum(acc);
-            sum += dx * (d * sumi - d * summ);
+            sumi = Vector256.Sum(acc);
         }
-        return sum;
     }
 
     /// <summary>True where the four-row k-quant dots run (<see cref="DotQ4_KRows4"/>, <see cref="DotQ6_KRows4"/>).</summary>
@@ -238,6 +236,7 @@ internal static unsafe class KQuantDots
     static Vector256<int> Mad(Vector256<byte> u, Vector256<sbyte> x, Vector256<short> scales) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, x), scales);
 
+    /// <summary>Q4_K/Q5_K's 12 packed bytes at wb + 4 as 8 scale bytes and 8 min bytes, as llama.cpp unpacks them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Q4Scales(byte* wb, out ulong scales, out ulong mins)
     {
@@ -256,12 +255,13 @@ internal static unsafe class KQuantDots
         return Vector256.Create(v, v);
     }
 
+    /// <summary>Σ_j mins[j]·(bsums[2j] + bsums[2j+1]): each min byte widened to two int16 lanes, one madd.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static int Q4Summ(ulong mins, Vector256<short> bs) =>
         Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.CreateScalar(mins).AsByte(), MinPairs)), bs));
 
     /// <summary>
-    /// Four rows of <see cref="DotQ4_K"/> (rows w, w+rowBytes, w+2·rowBytes, w+3·rowBytes) in one pass over the
+    /// Four rows of <see cref="Q4K"/>'s dot (rows w, w+rowBytes, w+2·rowBytes, w+3·rowBytes) in one pass over the
     /// Q8_K activations: each activation chunk and the bsums are loaded once for the four rows, the next four
     /// rows are prefetched, and every row keeps its integer sums and its float step
     /// sum += dx·(d·sumi − dmin·summ) in the order of the one-row dot, so each result has its bits.
@@ -427,7 +427,7 @@ internal static unsafe class KQuantDots
     }
 
     /// <summary>
-    /// Four rows of <see cref="DotQ6_K"/> in one pass (see <see cref="DotQ4_KRows4"/>): bsums loaded once, the next
+    /// Four rows of <see cref="Q6K"/>'s dot in one pass (see <see cref="DotQ4_KRows4"/>): bsums loaded once, the next
     /// four rows prefetched, each row's sums and float step as in the one-row dot (same bits). The activation
     /// chunks are re-read per row from L1 (a 256-byte Q8_K block stays resident across the four rows).
     /// </summary>

@@ -106,7 +106,7 @@ public unsafe struct Q2_KFormat : IBlockFormat, IKBlock
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
-        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ2_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q2_KFormat>(w, xq, blocks, path);
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.Dot<KQuantDots.Q2K>(w, xq, blocks) : Int8Dot.DotQ8_K<Q2_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q3_K: 32 bytes hmask, 64 bytes of 2-bit q, 12 bytes of 6-bit scales, fp16 d; w = d·(sc − 32)·(q − 4·!h).</summary>
@@ -179,7 +179,7 @@ public unsafe struct Q3_KFormat : IBlockFormat, IKBlock
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
-        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ3_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q3_KFormat>(w, xq, blocks, path);
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.Dot<KQuantDots.Q3K>(w, xq, blocks) : Int8Dot.DotQ8_K<Q3_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q4_K: fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins for 8 sub-blocks of 32, 128 bytes of nibbles; w = d·sc·q − dmin·m.</summary>
@@ -237,7 +237,7 @@ public unsafe struct Q4_KFormat : IBlockFormat, IKBlock, IKRows4
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
-        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ4_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q4_KFormat>(w, xq, blocks, path);
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.Dot<KQuantDots.Q4K>(w, xq, blocks) : Int8Dot.DotQ8_K<Q4_KFormat>(w, xq, blocks, path);
 
     /// <summary>
     /// Most tokens for which Q4_K takes the four-row dots (two tokens per pass) instead of the Gemm tile, whose
@@ -310,7 +310,7 @@ public unsafe struct Q5_KFormat : IBlockFormat, IKBlock
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
-        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ5_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q5_KFormat>(w, xq, blocks, path);
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.Dot<KQuantDots.Q5K>(w, xq, blocks) : Int8Dot.DotQ8_K<Q5_KFormat>(w, xq, blocks, path);
 }
 
 /// <summary>Q6_K: 128 bytes low nibbles, 64 bytes high 2 bits, 16 int8 scales (one per 16), fp16 d; w = d·sc·(q − 32).</summary>
@@ -386,7 +386,7 @@ public unsafe struct Q6_KFormat : IBlockFormat, IKBlock, IKRows4
 
     public static float Dot(byte* w, float* x, int n, KernelPath path) => throw new NotSupportedException();
     public static float DotInt8(byte* w, byte* xq, int blocks, KernelPath path) =>
-        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.DotQ6_K(w, xq, blocks) : Int8Dot.DotQ8_K<Q6_KFormat>(w, xq, blocks, path);
+        path >= KernelPath.V256 && KQuantDots.Supported ? KQuantDots.Dot<KQuantDots.Q6K>(w, xq, blocks) : Int8Dot.DotQ8_K<Q6_KFormat>(w, xq, blocks, path);
 
     /// <summary>
     /// Most tokens for which Q6_K takes the four-row dots: n = 2 runs as one pair (8960x1536, 1 thread, CPU ms: tile
