@@ -357,33 +357,38 @@ internal static unsafe class KQuantDots
             Q4Scales(b3, out ulong sc3, out ulong mn3);
             var a00 = Vector256<int>.Zero; var a10 = a00; var a20 = a00; var a30 = a00;
             var a01 = a00; var a11 = a00; var a21 = a00; var a31 = a00;
+            // the scale vectors by stepped-mask shuffles, as in the one-token dot (same integers as a broadcast)
+            var v0 = ScalesBothLanes(sc0); var v1 = ScalesBothLanes(sc1); var v2 = ScalesBothLanes(sc2); var v3 = ScalesBothLanes(sc3);
+            var ml = Vector256.Create((short)0x0100).AsByte();
+            var step = Vector256.Create((short)0x0202).AsByte();
             for (int j = 0; j < 4; j++)
             {
                 var xla = Vector256.Load(qa + 64 * j);
                 var xha = Vector256.Load(qa + 64 * j + 32);
                 var xlb = Vector256.Load(qb + 64 * j);
                 var xhb = Vector256.Load(qb + 64 * j + 32);
-                int sl = 16 * j, sh = 16 * j + 8;
+                var mh = ml + step;
                 var q = Vector256.Load(b0 + 16 + 32 * j);
                 var ql = q & low; var qh = Vector256.ShiftRightLogical(q, 4);
-                var cl = Vector256.Create((short)(byte)(sc0 >> sl)); var ch = Vector256.Create((short)(byte)(sc0 >> sh));
+                var cl = Avx2.Shuffle(v0, ml).AsInt16(); var ch = Avx2.Shuffle(v0, mh).AsInt16();
                 a00 += Mad(ql, xla, cl); a00 += Mad(qh, xha, ch);
                 a01 += Mad(ql, xlb, cl); a01 += Mad(qh, xhb, ch);
                 q = Vector256.Load(b1 + 16 + 32 * j);
                 ql = q & low; qh = Vector256.ShiftRightLogical(q, 4);
-                cl = Vector256.Create((short)(byte)(sc1 >> sl)); ch = Vector256.Create((short)(byte)(sc1 >> sh));
+                cl = Avx2.Shuffle(v1, ml).AsInt16(); ch = Avx2.Shuffle(v1, mh).AsInt16();
                 a10 += Mad(ql, xla, cl); a10 += Mad(qh, xha, ch);
                 a11 += Mad(ql, xlb, cl); a11 += Mad(qh, xhb, ch);
                 q = Vector256.Load(b2 + 16 + 32 * j);
                 ql = q & low; qh = Vector256.ShiftRightLogical(q, 4);
-                cl = Vector256.Create((short)(byte)(sc2 >> sl)); ch = Vector256.Create((short)(byte)(sc2 >> sh));
+                cl = Avx2.Shuffle(v2, ml).AsInt16(); ch = Avx2.Shuffle(v2, mh).AsInt16();
                 a20 += Mad(ql, xla, cl); a20 += Mad(qh, xha, ch);
                 a21 += Mad(ql, xlb, cl); a21 += Mad(qh, xhb, ch);
                 q = Vector256.Load(b3 + 16 + 32 * j);
                 ql = q & low; qh = Vector256.ShiftRightLogical(q, 4);
-                cl = Vector256.Create((short)(byte)(sc3 >> sl)); ch = Vector256.Create((short)(byte)(sc3 >> sh));
+                cl = Avx2.Shuffle(v3, ml).AsInt16(); ch = Avx2.Shuffle(v3, mh).AsInt16();
                 a30 += Mad(ql, xla, cl); a30 += Mad(qh, xha, ch);
                 a31 += Mad(ql, xlb, cl); a31 += Mad(qh, xhb, ch);
+                ml = mh + step;
             }
             float d0 = BlockBits.F16(b0), m0 = BlockBits.F16(b0 + 2), d1 = BlockBits.F16(b1), m1 = BlockBits.F16(b1 + 2);
             float d2 = BlockBits.F16(b2), m2 = BlockBits.F16(b2 + 2), d3 = BlockBits.F16(b3), m3 = BlockBits.F16(b3 + 2);
