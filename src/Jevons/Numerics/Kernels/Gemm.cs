@@ -38,6 +38,9 @@ internal static unsafe class GemmTiles
     }
 
     /// <summary>512 for AVX-512BW, 256 for AVX2+FMA, 0 where the tiled kernels do not apply.</summary>
+    /// <summary>The 256-bit tiles take VNNI's dot where the CPU has it (JEVONS_VNNI=0 turns it off for A/B timing).</summary>
+    static readonly bool Vnni = AvxVnni.IsSupported && Environment.GetEnvironmentVariable("JEVONS_VNNI") != "0";
+
     internal static int Width(KernelPath path)
     {
         if (path >= KernelPath.V512 && Avx512BW.IsSupported && Avx512F.IsSupported && Fma.IsSupported && Avx2.IsSupported) return 512;
@@ -283,7 +286,10 @@ internal static unsafe class GemmTiles
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Step256(Vector256<float> acc, Vector256<byte> aw, Vector256<sbyte> q, Vector256<sbyte> x, float dd)
     {
-        var p = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(x, q)), Vector256.Create((short)1));
+        // VNNI's vpdpbusd sums the four u8·s8 products of each int32 lane exactly, as maddubs + madd do here (|w|·x
+        // pairs stay below 2^15, so maddubs never saturates): the same integers in one instruction
+        var p = Vnni ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, aw, Avx2.Sign(x, q))
+            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(x, q)), Vector256.Create((short)1));
         return Fma.MultiplyAdd(Vector256.Create(dd), Avx.ConvertToVector256Single(p), acc);
     }
 
