@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Benchmarks;
 

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Jevons.Formats;
 
 namespace Jevons.Numerics;
@@ -26,7 +28,13 @@ public sealed unsafe class Linear
         ScaleBlockRows = scaleBlockRows;
         ScaleBlockCols = scaleBlockCols;
         ScaleColumns = scaleBlockCols == 0 ? 0 : (inFeatures + scaleBlockCols - 1) / scaleBlockCols;
-        Bias = bias;
+        if (bias is not null)
+        {
+            if (bias.Length != outFeatures) JevonsException.Throw($"bias has {bias.Length} values for {outFeatures} output features", file, name);
+            // on the pinned heap, so that kernels that keep a pointer across a parallel loop (GroupedGemm) can hold it
+            Bias = GC.AllocateUninitializedArray<float>(bias.Length, pinned: true);
+            bias.CopyTo(Bias, 0);
+        }
     }
 
     public string Name { get; }
@@ -41,8 +49,11 @@ public sealed unsafe class Linear
     public int ScaleBlockRows { get; }
     public int ScaleBlockCols { get; }
     public int ScaleColumns { get; }
-    /// <summary>Optional bias [out], added by the matrix kernels.</summary>
+    /// <summary>Optional bias [out], added by the matrix kernels (a pinned copy of the constructor's array).</summary>
     public float[]? Bias { get; }
+
+    /// <summary>The bias's first element (pinned), or null without a bias.</summary>
+    public float* BiasPointer => Bias is null ? null : (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Bias));
 
     public long ByteLength => RowBytes * OutFeatures;
 

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Jevons.Numerics.Quants;
-using Jevons.Numerics.Simd;
 using Jevons.Numerics.Quants;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Numerics;
 

@@ -1,7 +1,7 @@
 using Jevons.Models.Blocks;
-using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 using Jevons.Tests.Numerics;
 using Xunit;
 

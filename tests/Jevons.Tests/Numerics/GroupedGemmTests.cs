@@ -1,11 +1,11 @@
-using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 using Xunit;
 
 namespace Jevons.Tests.Numerics;
 
-/// <summary>Grouped products against one MatVec per (product, row of its set): every format it takes, every path, sets of 1..9 rows.</summary>
+/// <summary>Grouped products against one MatVec per (product, row of its set): every format it takes, every path, sets of 1..9 rows, with and without bias.</summary>
 public unsafe class GroupedGemmTests
 {
     public static IEnumerable<object[]> Types() =>
@@ -27,11 +27,13 @@ public unsafe class GroupedGemmTests
         for (int m = 1; m <= 9; m++)
         {
             var rows = Enumerable.Range(0, m).Select(_ => rng.Next(rowsA)).ToArray();
-            products.Add((new TestWeight("g", type, 13, inA, 10 * m), xa, inA, rows));
+            // every other gate has a bias (q/k/v projections of Qwen2): added as MatMul adds it
+            float[]? bias = m % 2 == 1 ? TestData.Normal(13, 300 + m) : null;
+            products.Add((new TestWeight("g", type, 13, inA, 10 * m, bias: bias), xa, inA, rows));
             products.Add((new TestWeight("u", type, 8, inA, 10 * m + 1), xa, inA, rows));
         }
         products.Add((new TestWeight("d1", type, 13, inB, 200), xb, inB, [0]));
-        products.Add((new TestWeight("d2", type, 13, inB, 201), xb, inB, [1, 2, 3, 4]));
+        products.Add((new TestWeight("d2", type, 13, inB, 201, bias: TestData.Normal(13, 400)), xb, inB, [1, 2, 3, 4]));
 
         foreach (var path in new[] { KernelPath.Scalar, KernelPath.V128, KernelPath.V256, KernelPath.V512 })
             foreach (int threads in new[] { 1, 2 })

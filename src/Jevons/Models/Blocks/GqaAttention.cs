@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
-using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Models.Blocks;
 
@@ -41,6 +41,20 @@ public sealed class GqaAttention : IAttentionBlock
         (long)Q.OutFeatures * Q.InFeatures + (long)K.OutFeatures * K.InFeatures + (long)V.OutFeatures * V.InFeatures + (long)O.OutFeatures * O.InFeatures
         + (Q.Bias?.Length ?? 0) + (K.Bias?.Length ?? 0) + (V.Bias?.Length ?? 0) + (O.Bias?.Length ?? 0);
 
+    /// <summary>q, k and v read the same x: one quantisation and one parallel loop over their row tiles (same bits as three Gemms, biases included).</summary>
+    unsafe void Projections(ReadOnlySpan<float> x, Span<float> q, Span<float> k, Span<float> v, int n, GroupedGemm grouped, WorkerPool pool)
+    {
+        fixed (float* px = x, pq = q, pk = k, pv = v)
+        {
+            grouped.Clear();
+            int set = grouped.AddSet(grouped.AddSource(px, n, Q.InFeatures), 0, n);
+            grouped.AddProduct(Q, set, pq, Q.OutFeatures);
+            grouped.AddProduct(K, set, pk, K.OutFeatures);
+            grouped.AddProduct(V, set, pv, V.OutFeatures);
+            grouped.Run(pool);
+        }
+    }
+
     /// <summary>
     /// y[rows, hidden] = attention of x[rows, hidden] (already normed) for every row of the step: q/k/v for all
     /// rows at once (one read of Wq, Wk, Wv, Wo), rope at each row's position, each row's K/V written into its
@@ -54,9 +68,14 @@ public sealed class GqaAttention : IAttentionBlock
         var q = StepWorkspace.Ensure(ref ws.Q, (long)n * qDim);    // [rows, heads, headDim]
         var k = StepWorkspace.Ensure(ref ws.K, (long)n * kvDim);   // [rows, kvHeads, headDim]
         var v = StepWorkspace.Ensure(ref ws.V, (long)n * kvDim);
-        MatMul.Gemm(Q, x, q, n, pool);
-        MatMul.Gemm(K, x, k, n, pool);
-        MatMul.Gemm(V, x, v, n, pool);
+        if (GroupedGemm.Supports(Q) && GroupedGemm.Supports(K) && GroupedGemm.Supports(V))
+            Projections(x, q, k, v, n, ws.Grouped, pool);
+        else
+        {
+            MatMul.Gemm(Q, x, q, n, pool);
+            MatMul.Gemm(K, x, k, n, pool);
+            MatMul.Gemm(V, x, v, n, pool);
+        }
         step.Profile?.Mark(StepPhase.AttentionProjections);
 
         KvStore keys = kv.Keys(layer), values = kv.Values(layer);
@@ -153,6 +172,7 @@ public sealed class GqaAttention : IAttentionBlock
     {
         internal float[] Q = [], K = [], V = [], Out = [], Scratch = [];
         internal int[] ItemBase = [];
+        internal readonly GroupedGemm Grouped = new();
 
         public Workspace() => Body = (start, end) => Attention!.AttendItems(this, start, end);
 

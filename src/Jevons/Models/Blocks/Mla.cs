@@ -1,7 +1,7 @@
-using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
 using Jevons.Numerics.Quants;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Models.Blocks;
 

@@ -1,6 +1,6 @@
-using Jevons.Numerics.Simd;
 using Jevons.Numerics;
 using Jevons.Numerics.Kernels;
+using Jevons.Numerics.Simd;
 
 namespace Jevons.Models.Blocks;
 

@@ -44,6 +44,7 @@ public sealed unsafe class GroupedGemm
         public int Out, Blocks, Set;
         public float* Y;
         public long YStride;
+        public float* Bias;     // the weight's pinned bias, or null
         public DType Type;
         public delegate*<Job*, Product*, int, int, void> Kernel;
     }
@@ -70,9 +71,9 @@ public sealed unsafe class GroupedGemm
     byte[] _buffer = [];   // pinned: the scratch pointer stays valid for the object's life
     byte* _scratch;
 
-    /// <summary>Whether <paramref name="w"/> can be a product here: a 32-element integer format (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) without bias or block scales.</summary>
+    /// <summary>Whether <paramref name="w"/> can be a product here: a 32-element integer format (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) without block scales (a bias is added as MatMul adds it).</summary>
     public static bool Supports(Linear w) =>
-        w.ScaleInv == null && w.Bias is null && w.InFeatures % 32 == 0
+        w.ScaleInv == null && w.InFeatures % 32 == 0
         && w.Type is DType.Q8_0 or DType.Q4_0 or DType.Q4_1 or DType.Q5_0 or DType.Q5_1;
 
     public void Clear() => _sourceCount = _setCount = _productCount = _rowCount = 0;
@@ -110,7 +111,7 @@ public sealed unsafe class GroupedGemm
         return _setCount++;
     }
 
-    /// <summary>y[i·yStride + r] = W[r]·x[set row i] for every row r of W and row i of the set.</summary>
+    /// <summary>y[i·yStride + r] = W[r]·x[set row i] (+ bias[r]) for every row r of W and row i of the set.</summary>
     public void AddProduct(Linear w, int set, float* y, long yStride)
     {
         if (!Supports(w)) JevonsException.Throw($"a grouped product cannot take weights of type {w.Type.Name()}", w.File, w.Name);
@@ -121,6 +122,7 @@ public sealed unsafe class GroupedGemm
         _products[_productCount++] = new Product
         {
             W = w.Data, RowBytes = w.RowBytes, Out = w.OutFeatures, Blocks = w.InFeatures / 32, Set = set, Y = y, YStride = yStride, Type = w.Type,
+            Bias = w.BiasPointer,
         };
     }
 
@@ -275,7 +277,7 @@ public sealed unsafe class GroupedGemm
         float[] rented = ArrayPool<float>.Shared.Rent(TileRows * blocks);
         fixed (float* dw = rented)
             for (int tile = t0; tile < t1; tile++)
-                GemmTiles.LegacyRowTile<T>(p->W, p->RowBytes, p->Out, blocks, tile * TileRows, xs, dx, dx2, set->Count, nPad, p->Y, p->YStride, null,
+                GemmTiles.LegacyRowTile<T>(p->W, p->RowBytes, p->Out, blocks, tile * TileRows, xs, dx, dx2, set->Count, nPad, p->Y, p->YStride, p->Bias,
                     j->Width, dw, lanes, rows);
         ArrayPool<float>.Shared.Return(rented);
     }
@@ -293,10 +295,10 @@ public sealed unsafe class GroupedGemm
         for (; r + 4 <= end; r += 4)
         {
             Int8Dot.DotQ8_0Rows4<T>(p->W + r * p->RowBytes, p->RowBytes, xq, dx, p->Blocks, dots);
-            for (int i = 0; i < 4; i++) p->Y[r + i] = dots[i] + 0f;
+            for (int i = 0; i < 4; i++) p->Y[r + i] = dots[i] + (p->Bias == null ? 0 : p->Bias[r + i]);
         }
         for (; r < end; r++)
-            p->Y[r] = Int8Dot.DotQ8_0<T>(p->W + r * p->RowBytes, xq, p->Blocks, j->Path) + 0f;
+            p->Y[r] = Int8Dot.DotQ8_0<T>(p->W + r * p->RowBytes, xq, p->Blocks, j->Path) + (p->Bias == null ? 0 : p->Bias[r]);
     }
 
     /// <summary>Row tiles one dot per (row, token): the scalar and 128-bit paths, and formats without a tile.</summary>
@@ -310,8 +312,9 @@ public sealed unsafe class GroupedGemm
         for (int r = t0 * TileRows; r < end; r++)
         {
             byte* w = p->W + r * p->RowBytes;
+            float b = p->Bias == null ? 0 : p->Bias[r];
             for (int i = 0; i < set->Count; i++)
-                p->Y[i * p->YStride + r] = T.DotInt8(w, q + SourceRow(j, set, i) * qBytes, p->Blocks, j->Path) + 0f;
+                p->Y[i * p->YStride + r] = T.DotInt8(w, q + SourceRow(j, set, i) * qBytes, p->Blocks, j->Path) + b;
         }
     }
 
