@@ -26,8 +26,8 @@ public unsafe class HalfDotTests
                     var x = TestData.Normal(n + 1, n + 5, xmag);
                     fixed (ushort* pw = w)
                     fixed (float* px = x)
+                    fixed (float* xs = new float[n + 1])
                     {
-                        float* xs = stackalloc float[n + 1];
                         float post = HalfDot.Prepare(px, xs, n);
                         float plain = FloatDot.Dot<F16Elements>((byte*)pw, px, n, path);
                         float fast = HalfDot.Dot((byte*)pw, xs, px, n, post, path);
@@ -49,8 +49,8 @@ public unsafe class HalfDotTests
                 x[n / 2] = -xmag;
                 fixed (ushort* pw = w)
                 fixed (float* px = x)
+                fixed (float* xs = new float[Math.Max(n, 1)])
                 {
-                    float* xs = stackalloc float[n];
                     float post = HalfDot.Prepare(px, xs, n);
                     Assert.True(post > 1, $"x~{xmag}: e = 0");
                     for (int i = 0; i < n; i++) Assert.True(float.IsFinite(xs[i]), $"x'[{i}] = {xs[i]}");
@@ -74,8 +74,8 @@ public unsafe class HalfDotTests
                     var x = TestData.Normal(n, n, 1);
                     fixed (ushort* pw = w)
                     fixed (float* px = x)
+                    fixed (float* xs = new float[Math.Max(n, 1)])
                     {
-                        float* xs = stackalloc float[n];
                         float post = HalfDot.Prepare(px, xs, n);
                         float plain = FloatDot.Dot<F16Elements>((byte*)pw, px, n, path);
                         float fast = HalfDot.Dot((byte*)pw, xs, px, n, post, path);
