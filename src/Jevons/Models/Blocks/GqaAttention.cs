@@ -41,20 +41,6 @@ public sealed class GqaAttention : IAttentionBlock
         (long)Q.OutFeatures * Q.InFeatures + (long)K.OutFeatures * K.InFeatures + (long)V.OutFeatures * V.InFeatures + (long)O.OutFeatures * O.InFeatures
         + (Q.Bias?.Length ?? 0) + (K.Bias?.Length ?? 0) + (V.Bias?.Length ?? 0) + (O.Bias?.Length ?? 0);
 
-    /// <summary>q, k and v read the same x: one quantisation and one parallel loop over their row tiles (same bits as three Gemms, biases included).</summary>
-    unsafe void Projections(ReadOnlySpan<float> x, Span<float> q, Span<float> k, Span<float> v, int n, GroupedGemm grouped, WorkerPool pool)
-    {
-        fixed (float* px = x, pq = q, pk = k, pv = v)
-        {
-            grouped.Clear();
-            int set = grouped.AddSet(grouped.AddSource(px, n, Q.InFeatures), 0, n);
-            grouped.AddProduct(Q, set, pq, Q.OutFeatures);
-            grouped.AddProduct(K, set, pk, K.OutFeatures);
-            grouped.AddProduct(V, set, pv, V.OutFeatures);
-            grouped.Run(pool);
-        }
-    }
-
     /// <summary>
     /// y[rows, hidden] = attention of x[rows, hidden] (already normed) for every row of the step: q/k/v for all
     /// rows at once (one read of Wq, Wk, Wv, Wo), rope at each row's position, each row's K/V written into its
@@ -69,7 +55,7 @@ public sealed class GqaAttention : IAttentionBlock
         var k = StepWorkspace.Ensure(ref ws.K, (long)n * kvDim);   // [rows, kvHeads, headDim]
         var v = StepWorkspace.Ensure(ref ws.V, (long)n * kvDim);
         if (GroupedGemm.Supports(Q) && GroupedGemm.Supports(K) && GroupedGemm.Supports(V))
-            Projections(x, q, k, v, n, ws.Grouped, pool);
+            ws.Grouped.RunOnSameInput(x, n, Q, q, K, k, V, v, pool); // one quantisation, one loop (same bits, biases included)
         else
         {
             MatMul.Gemm(Q, x, q, n, pool);

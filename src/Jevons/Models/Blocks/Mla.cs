@@ -210,7 +210,7 @@ public sealed class Mla : IAttentionBlock
         var qFirst = _q ?? _qA!;
         var qOut = _q is not null ? q : Workspace.Ensure(ref ws.QA, (long)n * s.QLoraRank);
         if (GroupedGemm.Supports(qFirst) && GroupedGemm.Supports(_kvA))
-            InputProjections(qFirst, x, qOut, kva, n, ws.Grouped, pool);
+            ws.Grouped.RunOnSameInput(x, n, qFirst, qOut, _kvA, kva, pool);
         else
         {
             MatMul.Gemm(qFirst, x, qOut, n, pool);
@@ -262,19 +262,6 @@ public sealed class Mla : IAttentionBlock
 
         MatMul.Gemm(_o, ws.Heads.AsSpan(0, n * s.Heads * s.VHeadDim), y, n, pool);
         step.Profile?.Mark(StepPhase.AttentionOutput);
-    }
-
-    /// <summary>q-or-q_a and kv_a over the same rows in one parallel loop, x quantised once (same bits as two Gemms).</summary>
-    unsafe void InputProjections(Linear qFirst, ReadOnlySpan<float> x, Span<float> qOut, Span<float> kva, int n, GroupedGemm grouped, WorkerPool pool)
-    {
-        fixed (float* px = x, pq = qOut, pk = kva)
-        {
-            grouped.Clear();
-            int set = grouped.AddSet(grouped.AddSource(px, n, qFirst.InFeatures), 0, n);
-            grouped.AddProduct(qFirst, set, pq, qFirst.OutFeatures);
-            grouped.AddProduct(_kvA, set, pk, _kvA.OutFeatures);
-            grouped.Run(pool);
-        }
     }
 
     /// <summary>

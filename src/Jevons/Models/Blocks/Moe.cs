@@ -323,15 +323,7 @@ public sealed unsafe class Moe : IFeedForwardBlock
         if (GroupedGemm.Supports(f.Gate) && GroupedGemm.Supports(f.Up))
         {
             // gate and up read the same x: one quantisation, one parallel loop (same bits as two Gemms)
-            fixed (float* px = x, pg = g, pu = u)
-            {
-                var gg = ws.Grouped;
-                gg.Clear();
-                int set = gg.AddSet(gg.AddSource(px, n, f.Gate.InFeatures), 0, n);
-                gg.AddProduct(f.Gate, set, pg, f.Hidden);
-                gg.AddProduct(f.Up, set, pu, f.Hidden);
-                gg.Run(pool);
-            }
+            ws.Grouped.RunOnSameInput(x, n, f.Gate, g, f.Up, u, pool);
         }
         else
         {

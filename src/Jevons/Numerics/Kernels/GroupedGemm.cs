@@ -126,6 +126,38 @@ public sealed unsafe class GroupedGemm
         };
     }
 
+    /// <summary>
+    /// y_i[n, out_i] = x[n, in]·W_iᵀ (+ bias_i) for two or three products that read the same x (gate and up, q/k/v,
+    /// MLA's q and kv_a): one quantisation of x and one parallel loop, the bits of one Gemm each. Clears this object first.
+    /// </summary>
+    public void RunOnSameInput(ReadOnlySpan<float> x, int n, Linear a, Span<float> ya, Linear b, Span<float> yb, WorkerPool pool) =>
+        RunOnSameInput(x, n, a, ya, b, yb, null, default, pool);
+
+    /// <inheritdoc cref="RunOnSameInput(ReadOnlySpan{float}, int, Linear, Span{float}, Linear, Span{float}, WorkerPool)"/>
+    public void RunOnSameInput(ReadOnlySpan<float> x, int n, Linear a, Span<float> ya, Linear b, Span<float> yb, Linear? c, Span<float> yc, WorkerPool pool)
+    {
+        int inF = a.InFeatures;
+        if (n <= 0 || x.Length < (long)n * inF) throw new ArgumentException($"{a.Name}: x has {x.Length} values, need {n}x{inF}");
+        Check(a, ya.Length, n, inF);
+        Check(b, yb.Length, n, inF);
+        if (c is not null) Check(c, yc.Length, n, inF);
+        fixed (float* px = x, pa = ya, pb = yb, pc = yc)
+        {
+            Clear();
+            int set = AddSet(AddSource(px, n, inF), 0, n);
+            AddProduct(a, set, pa, a.OutFeatures);
+            AddProduct(b, set, pb, b.OutFeatures);
+            if (c is not null) AddProduct(c, set, pc, c.OutFeatures);
+            Run(pool);
+        }
+    }
+
+    static void Check(Linear w, int length, int n, int inF)
+    {
+        if (w.InFeatures != inF || length < (long)n * w.OutFeatures)
+            throw new ArgumentException($"{w.Name}: {w.InFeatures} inputs (need {inF}), output has {length} values (need {n}x{w.OutFeatures})");
+    }
+
     /// <summary>Quantises every source once, packs the sets the tiles read, then runs all products' row tiles in one loop.</summary>
     public void Run(WorkerPool pool)
     {

@@ -244,7 +244,7 @@ public unsafe struct Q4_KFormat : IBlockFormat, IKBlock, IKRows4
     /// per-tile unpack costs 4× a MatVec at n = 2 (8960x1536, 1 thread, CPU time per call, tile → pairs: n = 2
     /// 2.64 → 0.81 ms, n = 4 2.68 → 1.60, n = 6 3.55 → 2.56, n = 8 3.54 → 3.35; n = 16 5.38 vs 6.61, so the tile keeps n > 8).
     /// </summary>
-    /// <summary>Batches up to this many tokens go to the four-row dots rather than the tiles (measured: 1536×8960, 2 threads).</summary>
+    /// <summary>Batches up to this many tokens take the four-row dots rather than the tiles.</summary>
     public static int Rows4Batch => 8;
 
     public static void DotRows4(byte* w, long rowBytes, byte* xq, int blocks, float* result) => KQuantDots.DotQ4_KRows4(w, rowBytes, xq, blocks, result);
@@ -392,7 +392,7 @@ public unsafe struct Q6_KFormat : IBlockFormat, IKBlock, IKRows4
     /// Most tokens for which Q6_K takes the four-row dots: n = 2 runs as one pair (8960x1536, 1 thread, CPU ms: tile
     /// 2.50 → pair 1.34); from n = 3 the tile is as fast or faster (n = 4: tile 2.59, pairs 3.02).
     /// </summary>
-    /// <summary>Batches up to this many tokens go to the four-row dots rather than the tiles (measured: 1536×8960, 2 threads).</summary>
+    /// <summary>Batches up to this many tokens take the four-row dots rather than the tiles.</summary>
     public static int Rows4Batch => 2;
 
     public static void DotRows4(byte* w, long rowBytes, byte* xq, int blocks, float* result) => KQuantDots.DotQ6_KRows4(w, rowBytes, xq, blocks, result);
