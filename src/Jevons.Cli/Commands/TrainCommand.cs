@@ -57,6 +57,7 @@ sealed class TrainCommand : ICommand
         new("--max-new-tokens", "grpo: longest completion (default: what the context leaves, at most 1000)", "N"),
         new("--temperature", "grpo: sampling temperature of the rollouts (default 1.0)", "T"),
         new("--format-reward", "grpo: reward for the taught layout, on top of 1 for a right answer (default 0.1)", "R"),
+        new("--step-reward", "grpo: λ of the process term: each a op b = c step of the think block rewarded by whether it holds, normalised in the group, added to its tokens' advantage (default 0: outcome only)", "L"),
         new("--teacher", "distill: the teacher model (HF directory or GGUF with a tokenizer.json beside it)", "PATH"),
         new("--student-preset", "distill: the student's preset (default tiny-r1-qwen2, the R1-Distill-Qwen analogue; tiny-r1-dense: the same size with MLA)", "NAME"),
         new("--questions", "distill: train-split questions the teacher answers (default 2000)", "N"),
@@ -271,6 +272,7 @@ sealed class TrainCommand : ICommand
                 Temperature = temperature,
                 Seed = a.GetSeed("--seed") ?? 1,
                 Threads = a.GetInt("--threads", 0, 0, 1024),
+                StepReward = NonNegative(a, "--step-reward"),
             },
         };
         if (!File.Exists(Path.Combine(from, "tokenizer.json")))

@@ -55,7 +55,7 @@ public static class Grpo
         using var trainer = new GrpoTrainer(policy, reference, tokenizer, g, engineDir);
         var c = policy.Config;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"grpo: {from} ({policy.ParameterCount / 1e6:0.00} M parameters, {c.Layers} layers, vocab {c.VocabSize}); {options.Steps} steps of {options.QuestionsPerStep} questions × G {g.Group} from {string.Join(", ", options.Tasks)}; β {g.Beta}, ε {g.Clip}, lr {g.LearningRate:0.0e0}, μ {g.Updates}, temperature {g.Temperature}, ≤ {(g.MaxNewTokens > 0 ? g.MaxNewTokens.ToString(CultureInfo.InvariantCulture) : "context")} new tokens, seed {g.Seed}"));
+            $"grpo: {from} ({policy.ParameterCount / 1e6:0.00} M parameters, {c.Layers} layers, vocab {c.VocabSize}); {options.Steps} steps of {options.QuestionsPerStep} questions × G {g.Group} from {string.Join(", ", options.Tasks)}; β {g.Beta}, ε {g.Clip}{(g.StepReward > 0 ? $", step reward λ {g.StepReward}" : "")}, lr {g.LearningRate:0.0e0}, μ {g.Updates}, temperature {g.Temperature}, ≤ {(g.MaxNewTokens > 0 ? g.MaxNewTokens.ToString(CultureInfo.InvariantCulture) : "context")} new tokens, seed {g.Seed}"));
 
         void Evaluate(int step)
         {
@@ -99,23 +99,26 @@ public static class Grpo
             Reward Score(int question, Rollout completion)
             {
                 var (task, problem) = problems[question];
-                return Reward.Of(Verifier.Score(task, problem, format.GenerationSuffix + completion.Text), options.FormatReward);
+                var reward = Reward.Of(Verifier.Score(task, problem, format.GenerationSuffix + completion.Text), options.FormatReward);
+                return g.StepReward > 0 ? reward with { Steps = StepCheck.Steps(completion.Text) } : reward;
             }
             float lr = LearningRateSchedule.At(step, options.Steps, options.WarmupSteps, g.LearningRate, g.LearningRate);
             var r = trainer.TrainStep(prompts, Score, lr, cancel);
-            metrics.Write(new JsonObject
+            var entry = new JsonObject
             {
                 ["kind"] = "step", ["step"] = r.Step, ["reward"] = r.Reward, ["accuracy"] = r.Accuracy, ["format"] = r.FormatRate,
                 ["length"] = r.MeanLength, ["kl"] = r.Kl, ["clip"] = r.ClipFraction, ["ratio"] = r.MeanRatio, ["logprob_error"] = r.LogprobError,
                 ["groups"] = r.TrainedGroups, ["lr"] = lr, ["grad_norm"] = r.GradientNorm,
                 ["gen_tok_s"] = r.GenerateTokensPerSecond, ["train_tok_s"] = r.TrainTokensPerSecond, ["load"] = MetricsLog.LoadBalance(r.ExpertLoad),
                 ["export_seconds"] = r.ExportSeconds, ["seconds"] = clock.Elapsed.TotalSeconds,
-            });
+            };
+            if (!double.IsNaN(r.StepAccuracy)) entry["step_accuracy"] = r.StepAccuracy;
+            metrics.Write(entry);
             if (r.Step % options.LogEvery == 0 || r.Step == options.Steps || r.Step == 1)
             {
                 double perStep = clock.Elapsed.TotalSeconds / r.Step;
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {r.Step,5}/{options.Steps} | reward {r.Reward:0.000} | acc {r.Accuracy:0.000} | format {r.FormatRate:0.00} | len {r.MeanLength:0} | kl {r.Kl:0.0000} | clip {r.ClipFraction:0.000} | groups {r.TrainedGroups}/{r.Groups} | Δlogp {r.LogprobError:0.0e0} | lr {lr:0.0e0} | |g| {r.GradientNorm:0.00} | gen {r.GenerateTokensPerSecond:0} tok/s ({r.GenerateSeconds:0.0} s, export {r.ExportSeconds:0.00} s) | train {r.TrainTokensPerSecond:0} tok/s ({r.TrainSeconds:0.0} s) | ETA {Eta(perStep * (options.Steps - r.Step))}"));
+                    $"step {r.Step,5}/{options.Steps} | reward {r.Reward:0.000} | acc {r.Accuracy:0.000} | format {r.FormatRate:0.00}{(double.IsNaN(r.StepAccuracy) ? "" : $" | steps {r.StepAccuracy:0.000}")} | len {r.MeanLength:0} | kl {r.Kl:0.0000} | clip {r.ClipFraction:0.000} | groups {r.TrainedGroups}/{r.Groups} | Δlogp {r.LogprobError:0.0e0} | lr {lr:0.0e0} | |g| {r.GradientNorm:0.00} | gen {r.GenerateTokensPerSecond:0} tok/s ({r.GenerateSeconds:0.0} s, export {r.ExportSeconds:0.00} s) | train {r.TrainTokensPerSecond:0} tok/s ({r.TrainSeconds:0.0} s) | ETA {Eta(perStep * (options.Steps - r.Step))}"));
             }
             if (options.EvalEvery > 0 && r.Step % options.EvalEvery == 0 && r.Step != options.Steps) Evaluate(r.Step);
             if (options.CheckpointEvery > 0 && r.Step % options.CheckpointEvery == 0) Export();

@@ -31,10 +31,17 @@ public sealed record GrpoOptions
     public ulong Seed { get; init; } = 1;
     /// <summary>Threads of the trainer's matrix products and of the engine; 0 = all cores.</summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// λ of the process term (DeepSeekMath §4.1.3 with a rule for its reward model): each worked step a completion's
+    /// think block states (<see cref="StepCheck"/>) is rewarded 1 when it holds, 0 when not; the step rewards of a
+    /// group are normalised over all its completions' steps, and each token's advantage gains λ × the normalised
+    /// reward of the step it belongs to (the tokens after the previous step up to this one's result). 0 = outcome only.
+    /// </summary>
+    public float StepReward { get; init; }
 }
 
-/// <summary>A completion's reward and the two checks behind it.</summary>
-public readonly record struct Reward(double Value, bool Correct, bool FormatOk)
+/// <summary>A completion's reward and the two checks behind it; <paramref name="Steps"/>: its worked steps, for the process term.</summary>
+public readonly record struct Reward(double Value, bool Correct, bool FormatOk, IReadOnlyList<WorkedStep>? Steps = null)
 {
     /// <summary>R1's rule-based reward: 1 for a right answer, + <paramref name="formatWeight"/> when the layout is the taught one.</summary>
     public static Reward Of(Verdict v, double formatWeight) => new((v.Correct ? 1 : 0) + (v.FormatOk ? formatWeight : 0), v.Correct, v.FormatOk);
@@ -46,8 +53,10 @@ public delegate Reward RewardFunction(int question, Rollout completion);
 /// <summary>What one GRPO step did (GenerateSeconds includes ExportSeconds: writing the weights and starting the engine on them).</summary>
 public sealed record GrpoStepReport(int Step, double Reward, double Accuracy, double FormatRate, double MeanLength, double Kl,
     double ClipFraction, double MeanRatio, double LogprobError, int TrainedGroups, int Groups, long GeneratedTokens, long TrainedTokens,
-    double GenerateSeconds, double TrainSeconds, double GradientNorm, IReadOnlyDictionary<int, long[]> ExpertLoad, double ExportSeconds)
+    double GenerateSeconds, double TrainSeconds, double GradientNorm, IReadOnlyDictionary<int, long[]> ExpertLoad, double ExportSeconds,
+    double StepAccuracy = double.NaN)
 {
+    /// <summary>The share of the rollouts' worked steps that hold (NaN when the rewards carried no steps).</summary>
     public double GenerateTokensPerSecond => GeneratedTokens / Math.Max(1e-9, GenerateSeconds);
     public double TrainTokensPerSecond => TrainedTokens / Math.Max(1e-9, TrainSeconds);
 }
@@ -141,17 +150,28 @@ public sealed class GrpoTrainer : IDisposable
 
         // Rewards and group-relative advantages; zero-variance groups carry no signal and are skipped.
         var rewards = completions.Select(c => score(c.Request, c)).ToArray();
-        var trained = new List<(int[] Prompt, Rollout Rollout, float Advantage)>();
+        var trained = new List<(int[] Prompt, Rollout Rollout, float[] Advantage)>();
         int groups = 0;
         for (int q = 0; q < prompts.Count; q++)
         {
             var r = new double[G];
             for (int i = 0; i < G; i++) r[i] = rewards[q * G + i].Value;
-            if (Advantages(r) is not { } adv) continue;
+            var outcome = Advantages(r);
+            var group = completions.GetRange(q * G, G);
+            var process = o.StepReward > 0 ? StepAdvantages(group, rewards.AsSpan(q * G, G)) : null;
+            if (outcome is null && process is null) continue;
             groups++;
             for (int i = 0; i < G; i++)
-                if (completions[q * G + i].Ids.Length > 0) trained.Add((prompts[q], completions[q * G + i], adv[i]));
+            {
+                var c = group[i];
+                if (c.Ids.Length == 0) continue;
+                var adv = new float[c.Ids.Length];
+                for (int k = 0; k < adv.Length; k++) adv[k] = (outcome?[i] ?? 0) + (process is null ? 0 : o.StepReward * process[i][k]);
+                trained.Add((prompts[q], c, adv));
+            }
         }
+        var checkedSteps = rewards.Where(x => x.Steps is not null).SelectMany(x => x.Steps!).ToList();
+        double stepAccuracy = checkedSteps.Count > 0 ? checkedSteps.Count(x => x.Holds) / (double)checkedSteps.Count : double.NaN;
 
         double kl = 0, clipFraction = 0, ratio = 0, logprobError = 0, gradNorm = 0;
         long trainedTokens = 0;
@@ -207,7 +227,49 @@ public sealed class GrpoTrainer : IDisposable
         Step++;
         return new GrpoStepReport(Step, rewards.Average(r => r.Value), rewards.Average(r => r.Correct ? 1.0 : 0), rewards.Average(r => r.FormatOk ? 1.0 : 0),
             completions.Average(c => (double)c.Ids.Length), kl, clipFraction, ratio, logprobError, groups, prompts.Count,
-            completions.Sum(c => (long)c.Ids.Length), trainedTokens * Math.Max(1, o.Updates), genSeconds, trainClock.Elapsed.TotalSeconds, gradNorm, load, exportSeconds);
+            completions.Sum(c => (long)c.Ids.Length), trainedTokens * Math.Max(1, o.Updates), genSeconds, trainClock.Elapsed.TotalSeconds, gradNorm, load, exportSeconds,
+            stepAccuracy);
+    }
+
+    /// <summary>
+    /// The process term of one group, per completion and token: each step's reward (1 holds, 0 not) normalised over
+    /// every step of the group's completions, given to the tokens from just after the previous step through this
+    /// step's result; tokens after the last step get 0. Null when the group's steps all hold or all fail (no signal).
+    /// </summary>
+    public float[][]? StepAdvantages(IReadOnlyList<Rollout> group, ReadOnlySpan<Reward> rewards)
+    {
+        int n = 0, holding = 0;
+        foreach (var r in rewards)
+            if (r.Steps is { } steps) { n += steps.Count; holding += steps.Count(x => x.Holds); }
+        if (n == 0 || holding == 0 || holding == n) return null;
+        double mean = holding / (double)n, std = Math.Sqrt(mean * (1 - mean));
+        float up = (float)((1 - mean) / std), down = (float)(-mean / std);
+        var result = new float[group.Count][];
+        for (int i = 0; i < group.Count; i++)
+        {
+            var c = group[i];
+            var adv = result[i] = new float[c.Ids.Length];
+            if (rewards[i].Steps is not { Count: > 0 } steps) continue;
+            var ends = TokenEnds(c.Ids);
+            int j = 0;
+            for (int k = 0; k < ends.Length && j < steps.Count; k++)
+            {
+                adv[k] = steps[j].Holds ? up : down;
+                if (ends[k] >= steps[j].End) j++;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Where each token's text ends in the decoded completion (one decode per token; a prefix decode per token where tokens split a character).</summary>
+    int[] TokenEnds(int[] ids)
+    {
+        var ends = new int[ids.Length];
+        int at = 0;
+        for (int k = 0; k < ids.Length; k++) ends[k] = at += _tokenizer.Decode(ids.AsSpan(k, 1)).Length;
+        if (ids.Length > 0 && at != _tokenizer.Decode(ids).Length)
+            for (int k = 0; k < ids.Length; k++) ends[k] = _tokenizer.Decode(ids.AsSpan(0, k + 1)).Length;
+        return ends;
     }
 
     sealed class MicroBatch(TrainingBatch batch, float[] weights, float[] advantages, float[] oldLogp)
@@ -219,8 +281,8 @@ public sealed class GrpoTrainer : IDisposable
         public float[]? RefLogp { get; set; }
     }
 
-    /// <summary>prompt + completion per row, targets shifted by one; the completion's tokens carry weight 1/(|o|·S), its advantage and the engine's log-prob.</summary>
-    MicroBatch BuildBatch(List<(int[] Prompt, Rollout Rollout, float Advantage)> items, int sequences)
+    /// <summary>prompt + completion per row, targets shifted by one; the completion's tokens carry weight 1/(|o|·S), their advantages and the engine's log-probs.</summary>
+    MicroBatch BuildBatch(List<(int[] Prompt, Rollout Rollout, float[] Advantage)> items, int sequences)
     {
         int B = items.Count;
         int T = items.Max(x => x.Prompt.Length + x.Rollout.Ids.Length) - 1;
@@ -245,7 +307,7 @@ public sealed class GrpoTrainer : IDisposable
             {
                 int r = b * T + prompt.Length - 1 + k;
                 weights[r] = w;
-                adv[r] = a;
+                adv[r] = a[k];
                 old[r] = c.Logprobs[k];
             }
         }

@@ -203,4 +203,63 @@ public sealed class GrpoTests : IDisposable
         Assert.True(first < 0.45, $"initial reward {first:0.00}: the task is not at chance");
         Assert.True(last > first + 0.25, $"reward {first:0.00} → {last:0.00} ({string.Join(" ", rewards.Select(x => x.ToString("0.00")))})");
     }
+
+    [Fact]
+    public void StepCheckFindsEachStatedEquationAndChecksIt()
+    {
+        var cd = StepCheck.Steps("88+56=144, 144-18=127 no\n45*14=630, 630/5=126 yes\n</think>\n88+56-18 = 126\n\\boxed{88+56-18}");
+        Assert.Equal([true, false, true, true], cd.Select(x => x.Holds));
+        Assert.Equal("88+56=144", "88+56=144, 144-18=127 no"[..cd[0].End]);
+        // Arithmetic's column steps are whole chains (never the tail 3-0=2 of 5-3-0=2), a signed result is read whole,
+        // and text after </think> is not a step.
+        var ar = StepCheck.Steps("5-3: 5-3-0=2 b0 → 2\n8+2+1=12 c1\n1-1502=-1501\n7*8=56 x\n</think>\n2+2=5\n\\boxed{2}");
+        Assert.Equal([true, false, true, true], ar.Select(x => x.Holds));
+        // An inexact division and a division by zero do not hold; a bare number or "a op b" without "=" is no step.
+        Assert.Equal([false, false], StepCheck.Steps("7/2=3, 5/0=0").Select(x => x.Holds));
+        Assert.Empty(StepCheck.Steps("144 and 88+56, then 1-(2)=3"));
+    }
+
+    /// <summary>
+    /// The process term: each step's 0/1 reward normalised over the group's steps goes to the tokens from after the
+    /// previous step through that step's result; tokens after the last step get none; a group whose steps all hold
+    /// carries no process signal.
+    /// </summary>
+    [Fact]
+    public void StepAdvantagesCreditEachStepsOwnTokens()
+    {
+        var dir = Jevons.Cli.Commands.Common.DefaultModel();
+        Assert.NotNull(dir);
+        var tokenizer = Tokenizer.Load(dir);
+        var model = TinyDeepSeekTests.RandomModel(TinyDeepSeekConfig.Preset("micro", tokenizer.VocabSize) with { EosTokenId = tokenizer.EosIds[0] }, 3);
+        using var trainer = new GrpoTrainer(model, null, tokenizer, new GrpoOptions { Beta = 0, StepReward = 0.5f, Threads = 1 }, Path.Combine(_dir, "engine"));
+        string[] texts =
+        [
+            "88+56=144, 144-18=126 yes\n</think>\n\\boxed{88+56-18}",
+            "88+56=145, 145-18=128 no\n</think>\n\\boxed{88+56-18}",
+            "88+56=144, 144-18=127 no\n</think>\n\\boxed{88+56-18}",
+        ];
+        var group = texts.Select((t, i) => new Rollout(0, i, tokenizer.Encode(t, addSpecialTokens: false), [], t, FinishReason.EndOfSequence)).ToList();
+        foreach (var c in group) Assert.Equal(c.Text, tokenizer.Decode(c.Ids));
+        var rewards = group.Select(c => new Reward(0, false, true, StepCheck.Steps(c.Text))).ToArray();
+        var adv = trainer.StepAdvantages(group, rewards)!;
+        Assert.NotNull(adv);
+        // 3 of 6 steps hold: +1 for a holding step's tokens, −1 for a false one's.
+        float[] Expected(string text, float first, float second)
+        {
+            var ids = tokenizer.Encode(text, addSpecialTokens: false);
+            var e = new float[ids.Length];
+            int firstEnd = "88+56=14x".Length, secondEnd = "88+56=14x, 14x-18=12x".Length, at = 0;
+            for (int k = 0; k < ids.Length; k++)
+            {
+                at += tokenizer.Decode(ids.AsSpan(k, 1)).Length;
+                e[k] = at <= firstEnd ? first : at <= secondEnd ? second : 0;
+            }
+            return e;
+        }
+        Assert.Equal(Expected(texts[0], 1, 1), adv[0]);
+        Assert.Equal(Expected(texts[1], -1, -1), adv[1]);
+        Assert.Equal(Expected(texts[2], 1, -1), adv[2]);
+        Assert.Null(trainer.StepAdvantages(group.Take(1).ToList(), rewards.AsSpan(0, 1)));
+        Assert.Null(trainer.StepAdvantages(group, group.Select(_ => new Reward(1, true, true)).ToArray()));
+    }
 }
